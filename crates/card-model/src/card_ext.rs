@@ -1,0 +1,1 @@
+//! `card_ext` and its SHA-1 card signature.

@@ -1,0 +1,1 @@
+//! Custom-code deposit: `/card/code/deposit`, `/card/code/getdepositcount`, `/card/code/checkcode`.

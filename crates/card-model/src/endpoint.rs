@@ -1,0 +1,220 @@
+//! The one description of an endpoint, and the shared request encoding and response
+//! decoding that both clients use.
+
+use crate::{ValidationError, WeChatError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The HTTP method of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    /// `GET`: parameters travel in the query string, no body.
+    Get,
+    /// `POST`: a JSON body.
+    Post,
+}
+
+impl HttpMethod {
+    /// `"GET"` or `"POST"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+/// Which credential an endpoint carries in its query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// `access_token=...`: every API call except the token endpoints.
+    AccessToken,
+    /// Nothing: the token endpoints themselves, which carry the app credentials.
+    None,
+}
+
+/// One WeChat endpoint, described once: a request type that knows its method, path,
+/// response type, whether repeating it is harmless, and how to validate itself.
+///
+/// The clients in `card-api` execute any `Endpoint` the same way: validate, encode,
+/// send with the access token, decode the envelope, decode the response.
+///
+/// ```
+/// use card_model::{Endpoint, HttpMethod, ValidationError};
+/// use serde::{Deserialize, Serialize};
+///
+/// /// A hypothetical endpoint, described in a few lines.
+/// #[derive(Serialize)]
+/// struct Ping {
+///     card_id: String,
+/// }
+///
+/// #[derive(Deserialize)]
+/// struct Pong {
+///     count: u64,
+/// }
+///
+/// impl Endpoint for Ping {
+///     type Response = Pong;
+///     const METHOD: HttpMethod = HttpMethod::Post;
+///     const PATH: &'static str = "/card/ping";
+///     const REPEATABLE: bool = true;
+///     fn validate(&self) -> Result<(), ValidationError> {
+///         card_model::validate::required("card_id", &self.card_id, 32)
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ping = Ping { card_id: "pFS7Fjg8kV1IdDz01r4SQwMkuCKc".into() };
+/// ping.validate()?;
+/// let body = card_model::encode_body(&ping)?.expect("POST has a body");
+/// assert_eq!(body, br#"{"card_id":"pFS7Fjg8kV1IdDz01r4SQwMkuCKc"}"#);
+/// let pong: Pong = card_model::decode_response::<Ping>(br#"{"errcode":0,"errmsg":"ok","count":3}"#)?;
+/// assert_eq!(pong.count, 3);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Endpoint: Serialize {
+    /// What a successful call returns (the envelope's errcode/errmsg are checked
+    /// before this is decoded).
+    type Response: DeserializeOwned;
+    /// The HTTP method.
+    const METHOD: HttpMethod;
+    /// The path below the API base URL, for example `/card/code/deposit`.
+    const PATH: &'static str;
+    /// Whether sending the same request twice is harmless (idempotent), so that it may be
+    /// repeated after a timeout or a failure where WeChat may already have acted.
+    const REPEATABLE: bool;
+    /// The credential carried in the query string.
+    const AUTH: Auth = Auth::AccessToken;
+
+    /// Checks every documented limit. Called before anything is sent.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the field, the limit and the value's size.
+    fn validate(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
+
+    /// Whether this particular request may be repeated. Defaults to
+    /// [`Endpoint::REPEATABLE`]; a mass send that carries a `clientmsgid` (which lets
+    /// WeChat drop a repeated send) overrides it.
+    fn repeatable(&self) -> bool {
+        Self::REPEATABLE
+    }
+
+    /// Query parameters besides `access_token`, for `GET` endpoints.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// The JSON body of a request: `Some` for `POST`, `None` for `GET`. Non-ASCII text is
+/// written as raw UTF-8, never as `\uXXXX` (WeChat rejects those with 40033).
+///
+/// # Errors
+/// Only if a type's `Serialize` fails, which the types of this crate never do.
+pub fn encode_body<E: Endpoint>(endpoint: &E) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    match E::METHOD {
+        HttpMethod::Get => Ok(None),
+        HttpMethod::Post => {
+            let mut buf = Vec::with_capacity(128);
+            serde_json::to_writer(&mut buf, endpoint)?;
+            Ok(Some(buf))
+        }
+    }
+}
+
+/// Why a response body did not give a response value.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// WeChat answered with a non-zero `errcode`.
+    #[error(transparent)]
+    WeChat(#[from] WeChatError),
+    /// The body is not the JSON this endpoint returns.
+    #[error("undecodable response body: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, deserialize_with = "crate::lenient::int")]
+    errcode: i64,
+    #[serde(default, borrow)]
+    errmsg: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Decodes a response body of endpoint `E`: the `errcode`/`errmsg` envelope first (an
+/// absent `errcode` means 0), then the response type.
+///
+/// # Errors
+/// [`ResponseError::WeChat`] for a non-zero errcode, [`ResponseError::Decode`] for a body
+/// that is not the expected JSON.
+pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {
+    let envelope: Envelope<'_> = serde_json::from_slice(body)?;
+    if envelope.errcode != 0 {
+        return Err(WeChatError::new(
+            envelope.errcode,
+            envelope.errmsg.map(|m| m.into_owned()).unwrap_or_default(),
+        )
+        .into());
+    }
+    Ok(serde_json::from_slice(body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrCode;
+
+    #[derive(Serialize)]
+    struct Probe;
+    #[derive(Deserialize, Debug)]
+    struct Out {
+        #[serde(default)]
+        n: u32,
+    }
+    impl Endpoint for Probe {
+        type Response = Out;
+        const METHOD: HttpMethod = HttpMethod::Post;
+        const PATH: &'static str = "/probe";
+        const REPEATABLE: bool = true;
+    }
+
+    #[test]
+    fn envelope_rules() {
+        // absent errcode means success
+        assert_eq!(decode_response::<Probe>(br#"{"n":7}"#).unwrap().n, 7);
+        // errcode as a string is tolerated
+        let e = decode_response::<Probe>(br#"{"errcode":"40001","errmsg":"invalid credential"}"#)
+            .unwrap_err();
+        match e {
+            ResponseError::WeChat(w) => {
+                assert_eq!(w.code, ErrCode::InvalidCredential);
+                assert_eq!(w.errmsg, "invalid credential");
+            }
+            other => panic!("{other:?}"),
+        }
+        // unknown code, escaped errmsg kept verbatim
+        let e = decode_response::<Probe>(br#"{"errcode":61234,"errmsg":"a\"b rid: 1"}"#).unwrap_err();
+        assert!(matches!(e, ResponseError::WeChat(ref w) if w.code == ErrCode::Other(61234) && w.errmsg == "a\"b rid: 1"));
+        // not JSON
+        assert!(matches!(decode_response::<Probe>(b"<html>"), Err(ResponseError::Decode(_))));
+    }
+
+    #[test]
+    fn body_keeps_utf8() {
+        #[derive(Serialize)]
+        struct T {
+            title: &'static str,
+        }
+        impl Endpoint for T {
+            type Response = Out;
+            const METHOD: HttpMethod = HttpMethod::Post;
+            const PATH: &'static str = "/t";
+            const REPEATABLE: bool = true;
+        }
+        let body = encode_body(&T { title: "惠城优惠" }).unwrap().unwrap();
+        assert_eq!(String::from_utf8(body).unwrap(), r#"{"title":"惠城优惠"}"#);
+    }
+}

@@ -1,0 +1,1 @@
+//! The card shelf (landing page): `POST /card/landingpage/create`.

@@ -1,0 +1,1 @@
+//! Article HTML: `POST /card/mpnews/gethtml`.

@@ -1,0 +1,162 @@
+//! Validation errors: what was wrong with a request before anything was sent.
+//!
+//! Every documented limit of the API is checked by the request type's
+//! [`Endpoint::validate`](crate::Endpoint::validate) and reported as a [`ValidationError`]
+//! that names the field, the limit and the size of the value that broke it.
+
+use std::fmt;
+
+/// A request that breaks a documented limit; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The JSON path of the offending field, for example `code[3]` or
+    /// `action_info.card.card_id`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A required string is empty (or only white space).
+    Empty,
+    /// A string is longer than the documented maximum (`string(N)`), counted in
+    /// characters.
+    TooLong {
+        /// The documented maximum.
+        max: usize,
+        /// The value's length.
+        actual: usize,
+    },
+    /// A list holds fewer items than required.
+    TooFew {
+        /// The minimum number of items.
+        min: usize,
+        /// The number given.
+        actual: usize,
+    },
+    /// A list holds more items than allowed.
+    TooMany {
+        /// The maximum number of items.
+        max: usize,
+        /// The number given.
+        actual: usize,
+    },
+    /// A number lies outside its documented range.
+    OutOfRange {
+        /// The smallest allowed value.
+        min: i64,
+        /// The largest allowed value.
+        max: i64,
+        /// The value given.
+        actual: i64,
+    },
+    /// A value is not allowed for another reason, described here.
+    Invalid(&'static str),
+}
+
+impl ValidationError {
+    /// A new error for `field`.
+    pub fn new(field: impl Into<String>, problem: Problem) -> Self {
+        Self {
+            field: field.into(),
+            problem,
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = &self.field;
+        match &self.problem {
+            Problem::Empty => write!(f, "{field}: must not be empty"),
+            Problem::TooLong { max, actual } => write!(
+                f,
+                "{field}: {actual} characters, at most {max} allowed"
+            ),
+            Problem::TooFew { min, actual } => {
+                write!(f, "{field}: {actual} items, at least {min} required")
+            }
+            Problem::TooMany { max, actual } => {
+                write!(f, "{field}: {actual} items, at most {max} allowed")
+            }
+            Problem::OutOfRange { min, max, actual } => {
+                write!(f, "{field}: {actual} is outside {min}..={max}")
+            }
+            Problem::Invalid(why) => write!(f, "{field}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Checks that `value` is not empty or blank.
+pub fn non_empty(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        Err(ValidationError::new(field, Problem::Empty))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that `value` has at most `max` characters.
+pub fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+    // Byte length bounds the char count from above: skip counting for short ASCII.
+    if value.len() <= max {
+        return Ok(());
+    }
+    let actual = value.chars().count();
+    if actual > max {
+        Err(ValidationError::new(field, Problem::TooLong { max, actual }))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that `value` is non-empty and has at most `max` characters.
+pub fn required(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+    non_empty(field, value)?;
+    max_chars(field, value, max)
+}
+
+/// Checks that a list has between `min` and `max` items.
+pub fn count(field: &str, actual: usize, min: usize, max: usize) -> Result<(), ValidationError> {
+    if actual < min {
+        Err(ValidationError::new(field, Problem::TooFew { min, actual }))
+    } else if actual > max {
+        Err(ValidationError::new(field, Problem::TooMany { max, actual }))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that `actual` lies in `min..=max`.
+pub fn range(field: &str, actual: i64, min: i64, max: i64) -> Result<(), ValidationError> {
+    if (min..=max).contains(&actual) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            Problem::OutOfRange { min, max, actual },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_field_limit_and_size() {
+        let e = count("code", 101, 1, 100).unwrap_err();
+        assert_eq!(e.to_string(), "code: 101 items, at most 100 allowed");
+        let e = range("expire_seconds", 59, 60, 1800).unwrap_err();
+        assert_eq!(e.to_string(), "expire_seconds: 59 is outside 60..=1800");
+        let e = max_chars("card_id", &"x".repeat(33), 32).unwrap_err();
+        assert_eq!(e.to_string(), "card_id: 33 characters, at most 32 allowed");
+        assert!(max_chars("title", "惠城优惠大派送", 7).is_ok());
+        assert_eq!(non_empty("code[2]", " ").unwrap_err().to_string(), "code[2]: must not be empty");
+    }
+}

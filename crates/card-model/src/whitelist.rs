@@ -1,0 +1,1 @@
+//! Test whitelist: `POST /card/testwhitelist/set`.

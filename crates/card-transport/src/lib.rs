@@ -1,0 +1,143 @@
+//! # card-transport
+//!
+//! The layer that moves bytes. It knows HTTP, not WeChat: nothing here knows an
+//! endpoint, an errcode or a token.
+//!
+//! * [`HttpRequest`] / [`HttpResponse`]: plain values (`http` crate types with a
+//!   `Vec<u8>` body).
+//! * [`BlockingTransport`] and [`AsyncTransport`]: object-safe, `Send + Sync`, so
+//!   `Arc<dyn BlockingTransport>` works. Closures are transports too.
+//! * Backends behind additive features: `blocking` ([`UreqTransport`], on ureq 3) and
+//!   `async` ([`ReqwestTransport`], on reqwest).
+//! * [`test_util`]: a replay transport that checks every request against expectations,
+//!   for your own tests as well as ours.
+//!
+//! Nothing here logs a URL's query string: the `access_token` travels there. Logs and
+//! tracing fields carry method and path only.
+#![deny(missing_docs)]
+
+mod error;
+pub mod test_util;
+
+
+pub use error::{TransportError, TransportErrorKind};
+
+use std::time::Duration;
+
+/// An HTTP request: method, URL (with query), headers and body bytes.
+///
+/// Its URL may hold an `access_token`: print [`redacted_target`] rather than the URL.
+pub type HttpRequest = http::Request<Vec<u8>>;
+
+/// An HTTP response: status, headers and body bytes. Any status, 4xx and 5xx included,
+/// is a response, not an error.
+pub type HttpResponse = http::Response<Vec<u8>>;
+
+/// `METHOD /path` of a request, without the query string: what logs may show.
+pub fn redacted_target(request: &HttpRequest) -> String {
+    format!("{} {}", request.method(), request.uri().path())
+}
+
+/// Settings shared by the backends.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Time allowed to establish a connection (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// Time allowed for the whole request, from sending to the end of the body.
+    pub timeout: Duration,
+    /// Largest response body accepted; a larger one fails with
+    /// [`TransportErrorKind::TooLarge`].
+    pub max_response_bytes: u64,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            max_response_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Sends an HTTP request and waits for the response, blocking the thread.
+pub trait BlockingTransport: Send + Sync {
+    /// Sends `request`. A response with any status is `Ok`.
+    ///
+    /// # Errors
+    /// A [`TransportError`] when no complete response was received.
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+/// Sends an HTTP request asynchronously.
+#[async_trait::async_trait]
+pub trait AsyncTransport: Send + Sync {
+    /// Sends `request`. A response with any status is `Ok`.
+    ///
+    /// # Errors
+    /// A [`TransportError`] when no complete response was received.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+/// Any closure from request to response is a blocking transport. (`Arc<dyn
+/// BlockingTransport>` is used through `Deref`.)
+impl<F> BlockingTransport for F
+where
+    F: Fn(HttpRequest) -> Result<HttpResponse, TransportError> + Send + Sync,
+{
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self(request)
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: AsyncTransport + ?Sized> AsyncTransport for std::sync::Arc<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: AsyncTransport + ?Sized> AsyncTransport for Box<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+/// Wraps a closure returning a future as an [`AsyncTransport`].
+///
+/// ```
+/// use card_transport::{AsyncTransport, HttpRequest, HttpResponse, async_fn};
+///
+/// let transport = async_fn(|req: HttpRequest| async move {
+///     Ok(HttpResponse::new(req.into_body()))
+/// });
+/// # let _ = &transport as &dyn AsyncTransport;
+/// ```
+pub fn async_fn<F, Fut>(f: F) -> AsyncFn<F>
+where
+    F: Fn(HttpRequest) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<HttpResponse, TransportError>> + Send + 'static,
+{
+    AsyncFn(f)
+}
+
+/// An [`AsyncTransport`] made from a closure; see [`async_fn`].
+pub struct AsyncFn<F>(F);
+
+impl<F> std::fmt::Debug for AsyncFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AsyncFn")
+    }
+}
+
+#[async_trait::async_trait]
+impl<F, Fut> AsyncTransport for AsyncFn<F>
+where
+    F: Fn(HttpRequest) -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<HttpResponse, TransportError>> + Send + 'static,
+{
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (self.0)(request).await
+    }
+}

@@ -1,0 +1,1 @@
+//! Transports for tests (filled in by the transport issue).

@@ -1,0 +1,1 @@
+//! Fixture suite (filled by the fixtures issue).

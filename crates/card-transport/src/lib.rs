@@ -17,8 +17,16 @@
 #![deny(missing_docs)]
 
 mod error;
+#[cfg(feature = "async")]
+mod reqwest_transport;
 pub mod test_util;
+#[cfg(feature = "blocking")]
+mod ureq_transport;
 
+#[cfg(feature = "async")]
+pub use reqwest_transport::ReqwestTransport;
+#[cfg(feature = "blocking")]
+pub use ureq_transport::UreqTransport;
 
 pub use error::{TransportError, TransportErrorKind};
 

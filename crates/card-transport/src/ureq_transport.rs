@@ -1,0 +1,228 @@
+//! The blocking backend, on ureq 3 (feature `blocking`).
+
+use std::fmt;
+use std::io;
+
+use crate::{
+    BlockingTransport, HttpRequest, HttpResponse, TransportConfig, TransportError,
+    TransportErrorKind,
+};
+
+/// A [`BlockingTransport`] on [ureq](https://docs.rs/ureq) 3, with rustls.
+///
+/// * Any status, 4xx and 5xx included, comes back as a response.
+/// * Redirects are not followed: a 3xx is returned as it is.
+/// * [`TransportConfig::connect_timeout`] bounds connecting (DNS, TCP and TLS);
+///   [`TransportConfig::timeout`] bounds the whole exchange, body included.
+/// * A body longer than [`TransportConfig::max_response_bytes`] fails with
+///   [`TransportErrorKind::TooLarge`], whether or not the server announced its length.
+/// * TLS: a certificate or handshake failure gives [`TransportErrorKind::Tls`]. Other
+///   failures of the TLS layer give [`TransportErrorKind::Io`], since ureq does not say
+///   whether they happened before or after the request was sent.
+/// * One agent is kept for the transport's life, so connections are reused. Clones share
+///   that agent.
+///
+/// ```no_run
+/// use card_transport::{BlockingTransport, HttpRequest, TransportConfig, UreqTransport};
+/// use std::time::Duration;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let transport = UreqTransport::new(TransportConfig {
+///     timeout: Duration::from_secs(10),
+///     ..TransportConfig::default()
+/// });
+/// let request: HttpRequest = http::Request::get("https://api.weixin.qq.com/cgi-bin/getcallbackip")
+///     .body(Vec::new())?;
+/// let response = transport.send(request)?;
+/// println!("{}", response.status());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct UreqTransport {
+    agent: ureq::Agent,
+    config: TransportConfig,
+}
+
+impl UreqTransport {
+    /// A transport with its own agent, configured by `config`.
+    pub fn new(config: TransportConfig) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_global(Some(config.timeout))
+            .build()
+            .new_agent();
+        Self { agent, config }
+    }
+
+    /// The settings this transport was made with.
+    pub fn config(&self) -> &TransportConfig {
+        &self.config
+    }
+}
+
+impl Default for UreqTransport {
+    /// A transport with [`TransportConfig::default`].
+    fn default() -> Self {
+        Self::new(TransportConfig::default())
+    }
+}
+
+impl fmt::Debug for UreqTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UreqTransport")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockingTransport for UreqTransport {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        tracing::debug!(%method, %path, "sending request (ureq)");
+
+        let result = self.exchange(request);
+        match &result {
+            Ok(response) => tracing::debug!(
+                %method,
+                %path,
+                status = response.status().as_u16(),
+                body_bytes = response.body().len(),
+                "received response (ureq)"
+            ),
+            Err(error) => {
+                tracing::debug!(%method, %path, kind = ?error.kind(), "request failed (ureq)")
+            }
+        }
+        result
+    }
+}
+
+impl UreqTransport {
+    fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let response = if request.body().is_empty()
+            && matches!(*request.method(), http::Method::GET | http::Method::HEAD)
+        {
+            // No body at all (not even `Content-Length: 0`) on a bodiless GET or HEAD.
+            let (parts, _) = request.into_parts();
+            self.agent.run(http::Request::from_parts(parts, ()))
+        } else {
+            self.agent.run(request)
+        }
+        .map_err(map_error)?;
+        let (mut parts, body) = response.into_parts();
+        // ureq keeps the request URI (query and all) in the extensions; drop it so the
+        // response stays a plain value that carries no secret.
+        parts.extensions = http::Extensions::new();
+        let bytes = body
+            .into_with_config()
+            .limit(self.config.max_response_bytes)
+            .read_to_vec()
+            .map_err(map_error)?;
+        Ok(HttpResponse::from_parts(parts, bytes))
+    }
+}
+
+/// A source error with a fixed text, used where ureq's own text would show the URL.
+#[derive(Debug)]
+struct Redacted(&'static str);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Redacted {}
+
+/// Maps a ureq error to our kinds, keeping it as the source unless its text could hold
+/// the URL.
+fn map_error(error: ureq::Error) -> TransportError {
+    use TransportErrorKind as K;
+    use ureq::Error as E;
+    use ureq::Timeout as T;
+
+    let kind = match &error {
+        // The URL (with its query) is in these texts: never keep them.
+        E::BadUri(_) => {
+            return TransportError::new(K::InvalidUrl, Redacted("the URI has no scheme or host"));
+        }
+        E::RequireHttpsOnly(_) => {
+            return TransportError::new(K::InvalidUrl, Redacted("only https URLs are allowed"));
+        }
+        E::ConnectProxyFailed(_) => {
+            return TransportError::new(K::Connect, Redacted("CONNECT through the proxy failed"));
+        }
+        E::Io(io) => io_kind(io),
+        E::Timeout(T::Resolve | T::Connect) => K::Connect,
+        E::Timeout(_) => K::Timeout,
+        E::HostNotFound | E::ConnectionFailed | E::InvalidProxyUrl => K::Connect,
+        E::Tls(_) | E::TlsRequired | E::Pem(_) | E::Rustls(_) => K::Tls,
+        E::BodyExceedsLimit(_) => K::TooLarge,
+        E::Protocol(_) | E::BodyStalled => K::Io,
+        _ => K::Other,
+    };
+    TransportError::new(kind, error)
+}
+
+fn io_kind(error: &io::Error) -> TransportErrorKind {
+    use TransportErrorKind as K;
+    use io::ErrorKind as IoK;
+    if let Some(tls) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        // ureq does not say whether the handshake had finished, and a TLS error after it
+        // may come after the request was sent. Only errors that can arise in the
+        // handshake alone prove that nothing was sent.
+        return if handshake_only(tls) { K::Tls } else { K::Io };
+    }
+    match error.kind() {
+        IoK::ConnectionRefused
+        | IoK::AddrNotAvailable
+        | IoK::NetworkUnreachable
+        | IoK::HostUnreachable
+        | IoK::NetworkDown => K::Connect,
+        IoK::TimedOut | IoK::WouldBlock => K::Timeout,
+        _ => K::Io,
+    }
+}
+
+/// Whether a rustls error can only arise during the handshake (before any request byte
+/// is sent): certificate problems, an incompatible peer, a handshake alert.
+fn handshake_only(error: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    use rustls::Error as E;
+    match error {
+        E::InappropriateHandshakeMessage { .. }
+        | E::InvalidEncryptedClientHello(_)
+        | E::NoCertificatesPresented
+        | E::UnsupportedNameType
+        | E::PeerIncompatible(_)
+        | E::InvalidCertificate(_)
+        | E::InvalidCertRevocationList(_)
+        | E::HandshakeNotComplete
+        | E::NoApplicationProtocol
+        | E::InconsistentKeys(_) => true,
+        E::AlertReceived(alert) => matches!(
+            alert,
+            A::HandshakeFailure
+                | A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::ProtocolVersion
+                | A::InsufficientSecurity
+                | A::UnrecognisedName
+                | A::CertificateRequired
+                | A::NoApplicationProtocol
+                | A::UnsupportedExtension
+        ),
+        _ => false,
+    }
+}

@@ -1,0 +1,93 @@
+//! Helpers shared by the backend tests: tiny hand-written HTTP servers on loopback for
+//! what wiremock cannot do (no `Content-Length`, a connection cut mid-body), and a port
+//! nothing listens on.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+/// Serves one connection on 127.0.0.1: reads the request head, writes `response` (raw
+/// bytes) and closes. Write errors (the client hung up) are ignored.
+pub fn raw_server(response: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let _ = stream.write_all(&response);
+        let _ = stream.flush();
+    });
+    addr
+}
+
+/// A chunked 200 response (no `Content-Length`) whose body is `chunks` chunks of
+/// `chunk_size` bytes of `x`.
+pub fn chunked_response(chunks: usize, chunk_size: usize) -> Vec<u8> {
+    let mut out =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..chunks {
+        out.extend_from_slice(format!("{chunk_size:x}\r\n").as_bytes());
+        out.extend(std::iter::repeat_n(b'x', chunk_size));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// A 200 response announcing 100 bytes of body but sending 10, then closing.
+pub fn truncated_response() -> Vec<u8> {
+    let mut out = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n".to_vec();
+    out.extend_from_slice(b"0123456789");
+    out
+}
+
+/// A loopback port on which nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    drop(listener);
+    port
+}
+
+/// A request with `method` to `url` carrying `body`.
+pub fn request(method: &str, url: &str, body: impl Into<Vec<u8>>) -> card_transport::HttpRequest {
+    http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .expect("valid request")
+}
+
+/// Serves one connection on 127.0.0.1 as a TLS server that refuses every handshake:
+/// reads the client's first bytes and answers with a fatal `handshake_failure` alert.
+pub fn tls_alert_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut hello = [0u8; 4096];
+        if stream.read(&mut hello).is_err() {
+            return;
+        }
+        // TLS record: alert (21), TLS 1.2 (3,3), length 2, level fatal (2), handshake_failure (40).
+        let _ = stream.write_all(&[21, 3, 3, 0, 2, 2, 40]);
+        let _ = stream.flush();
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    addr
+}

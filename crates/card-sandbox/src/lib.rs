@@ -1,1 +1,620 @@
-//! Placeholder.
+//! # card-sandbox
+//!
+//! An offline stand-in for WeChat's card-distribution server. It keeps its state in memory
+//! and answers with the same JSON shapes and error codes as WeChat (HTTP 200 and an
+//! `errcode`/`errmsg` envelope), so an application's tests run against realistic behaviour
+//! with no network and no credentials.
+//!
+//! * [`Sandbox`] is a [`BlockingTransport`] and an [`AsyncTransport`]: hand a clone to a
+//!   client and keep another to set up cards and read back what happened. Clones share one
+//!   state. Requests are routed by URL path; the host is ignored, so any base URL works.
+//! * [`serve`] runs it as an HTTP/1.1 server on a loopback port (the `card-sandbox` binary
+//!   does that: `cargo run -p card-sandbox -- --port 18080`), for any HTTP client in any
+//!   language.
+//! * Faults on demand, deterministic from a seed: [`FaultConfig`] (random) and
+//!   [`Sandbox::push_fault`] (scripted).
+//! * [`Sandbox::user_get_card_event`] renders the XML push WeChat sends when a card is
+//!   claimed.
+//!
+//! ```
+//! use card_sandbox::{CardSpec, Sandbox};
+//! use card_transport::BlockingTransport;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = Sandbox::new();
+//! let card_id = sandbox.create_card(CardSpec::deposit_mode())?;
+//! let token = sandbox.issue_token();
+//!
+//! let request = http::Request::post(format!(
+//!     "https://api.weixin.qq.com/card/code/deposit?access_token={}",
+//!     token.expose()
+//! ))
+//! .body(format!(r#"{{"card_id":"{card_id}","code":["11111","22222","11111"]}}"#).into_bytes())?;
+//! let response = sandbox.send(request)?;
+//! let body: serde_json::Value = serde_json::from_slice(response.body())?;
+//! assert_eq!(body["errcode"], 0);
+//! assert_eq!(body["succ_code"], 2);
+//! assert_eq!(body["duplicate_code"], 1);
+//! assert_eq!(sandbox.deposited_count(&card_id), Some(2));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Endpoints and the codes they answer
+//!
+//! | Path | Method | Answers (besides 0) |
+//! |---|---|---|
+//! | `/cgi-bin/token` | GET | 40002 grant_type, 41002/41004 missing appid/secret, 40013 wrong appid, 40001 wrong secret |
+//! | `/cgi-bin/stable_token` | POST | the same; returns the current stable token unless `force_refresh` |
+//! | `/cgi-bin/ticket/getticket?type=wx_card` | GET | 40097 for another `type` |
+//! | `/card/qrcode/create` | POST | 40053 bad `action_name`/`action_info`, 41012 missing card_id, 40073 unknown card, 41011 missing code of a (non-deposit) custom-code card, 40056 code not deposited, 45031 `is_unique_code` with stock 0, 40097 `expire_seconds` outside 60..=1800 |
+//! | `/card/landingpage/create` | POST | 41011 missing field, 40097 bad `scene`, 41012/40073 card, 40071 custom-code card not in deposit mode |
+//! | `/card/code/deposit` | POST | 41012/40073 card, 40071 not a custom-code card, 41011 no codes, 40109 more than 100, 40056 an empty or non-string code (nothing stored) |
+//! | `/card/code/getdepositcount` | POST | 41012/40073 |
+//! | `/card/code/checkcode` | POST | 41012/40073, 41011, 40109, 40056 |
+//! | `/card/mpnews/gethtml` | POST | 41012/40073, 40071 |
+//! | `/card/testwhitelist/set` | POST | 40097 more than 10 entries in total, or not arrays of strings |
+//! | `/cgi-bin/message/mass/sendall`, `/mass/send`, `/mass/preview`, `/custom/send` | POST | 40008 `msgtype` not `wxcard`, 41011 missing field, 41012/40073/40071 card, 40080 `card_ext` not a JSON-object string, 40130 `touser` list not 2..=10000, 40003 empty openid, 45065 repeated `clientmsgid` (with the first `msg_id`) |
+//!
+//! Every endpoint but the token ones answers 41001 without `access_token`, 40001 for an
+//! unknown token or one superseded longer ago than the grace period, 42001 for an expired
+//! or fault-killed one. A wrong method answers 43001/43002; an empty body 44002; a body
+//! that is not a JSON object 47001. An unknown path answers **HTTP 404** with
+//! `{"errcode":404,...}`. Where the spec names no code (a bad `expire_seconds`, too long a
+//! whitelist, an unknown card), the sandbox uses WeChat's generic ones (40097 "invalid
+//! args", 40073 "invalid card id"). Error `errmsg`s end with `rid: ...`, as WeChat's do.
+//!
+//! The deposit answer's `succ_code`, `duplicate_code` and `fail_code` are **counts**. A code
+//! fails when it is longer than [`SandboxBuilder::max_code_len`] bytes or a
+//! [`FaultConfig::code_failure`] fault hits it; a failed code is not stored.
+//!
+//! ## Tokens
+//!
+//! Each `/cgi-bin/token` call issues a new token valid for `expires_in` (7200 s) on the
+//! sandbox [`Clock`]; the previous one stays valid for the grace period
+//! ([`SandboxBuilder::token_grace`], 300 s by default as on WeChat; set 0 to make a
+//! superseded token fail at once). With a [`Clock::manual`] clock nothing expires until
+//! [`Sandbox::advance`] moves time.
+//!
+//! ## Faults
+//!
+//! Faults apply to endpoints that carry an access token, never to the token endpoints or
+//! the admin routes. A `-1`, `45009` or `42001` fault answers *instead of* processing the
+//! request, so a retry is honest (a deposit is applied once). A dropped connection comes in
+//! two kinds: before the effect (nothing happened) and after it (the effect is applied and
+//! the answer is lost, as real networks do). Latency delays the answer: the blocking
+//! transport sleeps, the async transport waits on a timer thread without blocking the
+//! executor, the HTTP server sleeps in the connection's thread.
+//!
+//! ## Admin routes (no token, never faulted)
+//!
+//! `POST /sandbox/cards` `{"card_id"?, "use_custom_code"?, "get_custom_code_mode"?,
+//! "quantity"?}` creates a card and answers its `card_id`; `POST /sandbox/clock`
+//! `{"now"?, "advance"?}` sets the clock (setting `now` makes it manual);
+//! `POST /sandbox/events/user_get_card` `{"card_id", "code", "outer_id"?, "openid"?,
+//! "outer_str"?}` answers the event XML; `GET /sandbox/state` summarises the state.
+#![deny(missing_docs)]
+
+mod clock;
+mod codes;
+mod engine;
+mod event;
+mod fault;
+mod records;
+mod server;
+
+pub use clock::Clock;
+pub use event::{DEFAULT_OPENID, UserGetCard};
+pub use fault::{Fault, FaultConfig};
+pub use records::*;
+pub use server::{ServerConfig, ServerHandle, serve, serve_with};
+
+use card_model::{AccessToken, ApiTicket, AppSecret};
+use card_transport::{
+    AsyncTransport, BlockingTransport, HttpRequest, HttpResponse, TransportError,
+    TransportErrorKind,
+};
+use engine::{Config, Processed, Reply, State};
+use fault::Faults;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// A failed set-up call on the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// No card has this id.
+    UnknownCard(String),
+    /// A card with this id exists already.
+    DuplicateCard(String),
+    /// A card id may not be empty.
+    InvalidCardId,
+    /// A code is empty, or the card's code store is full.
+    InvalidCode,
+}
+
+impl fmt::Display for SandboxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownCard(id) => write!(f, "no card with id {id:?}"),
+            Self::DuplicateCard(id) => write!(f, "a card with id {id:?} exists already"),
+            Self::InvalidCardId => f.write_str("a card id may not be empty"),
+            Self::InvalidCode => f.write_str("a code is empty or the card's code store is full"),
+        }
+    }
+}
+
+impl std::error::Error for SandboxError {}
+
+/// Settings of a new [`Sandbox`]; see [`Sandbox::builder`].
+#[derive(Debug, Clone)]
+pub struct SandboxBuilder {
+    config: Config,
+    clock: Clock,
+    faults: FaultConfig,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                appid: Sandbox::DEFAULT_APPID.to_owned(),
+                secret: AppSecret::new(Sandbox::DEFAULT_SECRET),
+                original_id: "gh_5a4e44424f58".to_owned(),
+                token_ttl: 7200,
+                token_grace: 300,
+                max_code_len: 128,
+            },
+            clock: Clock::system(),
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// The AppID that `/cgi-bin/token` accepts (default [`Sandbox::DEFAULT_APPID`]).
+    pub fn appid(mut self, appid: impl Into<String>) -> Self {
+        self.config.appid = appid.into();
+        self
+    }
+
+    /// The AppSecret that `/cgi-bin/token` accepts (default [`Sandbox::DEFAULT_SECRET`]).
+    pub fn secret(mut self, secret: AppSecret) -> Self {
+        self.config.secret = secret;
+        self
+    }
+
+    /// The account's original id, the `ToUserName` of events (default `gh_5a4e44424f58`).
+    pub fn original_id(mut self, original_id: impl Into<String>) -> Self {
+        self.config.original_id = original_id.into();
+        self
+    }
+
+    /// The clock (default [`Clock::system`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A token's lifetime, `expires_in` (default 7200 s).
+    pub fn token_ttl(mut self, secs: i64) -> Self {
+        self.config.token_ttl = secs;
+        self
+    }
+
+    /// How long a token stays valid after a newer one was issued (default 300 s, as on
+    /// WeChat).
+    pub fn token_grace(mut self, secs: i64) -> Self {
+        self.config.token_grace = secs;
+        self
+    }
+
+    /// The longest code, in bytes, that deposit stores; a longer one counts in `fail_code`
+    /// (default 128).
+    pub fn max_code_len(mut self, bytes: usize) -> Self {
+        self.config.max_code_len = bytes;
+        self
+    }
+
+    /// Random faults (default none).
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Builds the sandbox.
+    pub fn build(self) -> Sandbox {
+        let state = State::new(self.config, self.clock, Faults::new(self.faults));
+        Sandbox {
+            inner: Arc::new(Mutex::new(state)),
+        }
+    }
+}
+
+/// The in-memory card server. Cheap to clone: clones share one state.
+///
+/// It never panics on input: any request gets an answer (or, under a drop fault, a
+/// transport error).
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock();
+        f.debug_struct("Sandbox")
+            .field("appid", &s.config.appid)
+            .field("cards", &s.cards.len())
+            .field("clock", &s.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// The AppID a default sandbox accepts.
+    pub const DEFAULT_APPID: &'static str = "wx5a4e44424f580001";
+    /// The AppSecret a default sandbox accepts.
+    pub const DEFAULT_SECRET: &'static str = "sandbox-app-secret-0123456789abcdef";
+
+    /// A sandbox with default settings: the system clock, no faults.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Settings for a new sandbox.
+    ///
+    /// ```
+    /// use card_sandbox::{Clock, Sandbox};
+    ///
+    /// let sandbox = Sandbox::builder()
+    ///     .clock(Clock::manual(1_700_000_000))
+    ///     .token_grace(0)
+    ///     .build();
+    /// assert_eq!(sandbox.now(), 1_700_000_000);
+    /// ```
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The AppID the token endpoint accepts.
+    pub fn appid(&self) -> String {
+        self.lock().config.appid.clone()
+    }
+
+    /// The AppSecret the token endpoint accepts.
+    pub fn secret(&self) -> AppSecret {
+        self.lock().config.secret.clone()
+    }
+
+    /// The account's original id (`gh_...`), the `ToUserName` of events.
+    pub fn original_id(&self) -> String {
+        self.lock().config.original_id.clone()
+    }
+
+    // --- set-up and inspection ----------------------------------------------------------
+
+    /// Creates a card and returns its id.
+    ///
+    /// # Errors
+    /// [`SandboxError::DuplicateCard`] when the spec names an id in use,
+    /// [`SandboxError::InvalidCardId`] when it names an empty one.
+    pub fn create_card(&self, spec: CardSpec) -> Result<String, SandboxError> {
+        self.lock().create_card(spec)
+    }
+
+    /// A card, if it exists.
+    pub fn card(&self, card_id: &str) -> Option<CardInfo> {
+        self.lock().cards.get(card_id).map(|c| c.info(card_id))
+    }
+
+    /// All cards, sorted by id.
+    pub fn cards(&self) -> Vec<CardInfo> {
+        let s = self.lock();
+        let mut cards: Vec<CardInfo> = s.cards.iter().map(|(id, c)| c.info(id)).collect();
+        cards.sort_by(|a, b| a.card_id.cmp(&b.card_id));
+        cards
+    }
+
+    /// Sets a card's stock, as WeChat's "modify stock" API would.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownCard`].
+    pub fn set_quantity(&self, card_id: &str, quantity: u64) -> Result<(), SandboxError> {
+        let mut s = self.lock();
+        let card = s
+            .cards
+            .get_mut(card_id)
+            .ok_or_else(|| SandboxError::UnknownCard(card_id.to_owned()))?;
+        card.quantity = quantity;
+        Ok(())
+    }
+
+    /// Stores codes directly, as if deposited earlier (for example to test a resumed
+    /// import). Returns how many were new.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownCard`]; [`SandboxError::InvalidCode`] for an empty code (the
+    /// codes before it are stored).
+    pub fn preload_codes<I, S>(&self, card_id: &str, codes: I) -> Result<usize, SandboxError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut s = self.lock();
+        let card = s
+            .cards
+            .get_mut(card_id)
+            .ok_or_else(|| SandboxError::UnknownCard(card_id.to_owned()))?;
+        let mut added = 0;
+        for code in codes {
+            let code = code.as_ref();
+            if code.is_empty() {
+                return Err(SandboxError::InvalidCode);
+            }
+            if card
+                .codes
+                .insert(code)
+                .map_err(|_| SandboxError::InvalidCode)?
+            {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// How many codes are deposited for a card (`None`: no such card).
+    pub fn deposited_count(&self, card_id: &str) -> Option<usize> {
+        self.lock().cards.get(card_id).map(|c| c.codes.len())
+    }
+
+    /// Whether a code is deposited for a card.
+    pub fn is_deposited(&self, card_id: &str, code: &str) -> bool {
+        self.lock()
+            .cards
+            .get(card_id)
+            .is_some_and(|c| c.codes.contains(code))
+    }
+
+    /// The deposited codes of a card, in the order they were first stored.
+    pub fn deposited_codes(&self, card_id: &str) -> Option<Vec<String>> {
+        self.lock()
+            .cards
+            .get(card_id)
+            .map(|c| c.codes.iter().map(str::to_owned).collect())
+    }
+
+    /// The `wxcard` messages accepted so far, in order.
+    pub fn messages(&self) -> Vec<SentMessage> {
+        self.lock().messages.clone()
+    }
+
+    /// The current test whitelist.
+    pub fn whitelist(&self) -> Whitelist {
+        self.lock().whitelist.clone()
+    }
+
+    /// The QR tickets issued so far, in order.
+    pub fn qr_tickets(&self) -> Vec<QrTicket> {
+        self.lock().qr_tickets.clone()
+    }
+
+    /// The landing pages created so far, in order.
+    pub fn landing_pages(&self) -> Vec<LandingPage> {
+        self.lock().landing_pages.clone()
+    }
+
+    /// Counters: requests, tokens, deposits, faults.
+    pub fn stats(&self) -> Stats {
+        self.lock().stats
+    }
+
+    // --- credentials and time -----------------------------------------------------------
+
+    /// Issues an access token as `/cgi-bin/token` would (superseding the previous one).
+    pub fn issue_token(&self) -> AccessToken {
+        AccessToken::new(self.lock().issue_token(false))
+    }
+
+    /// The current card `api_ticket` (issued on first use, renewed when expired), the one
+    /// `/cgi-bin/ticket/getticket?type=wx_card` answers.
+    pub fn api_ticket(&self) -> ApiTicket {
+        ApiTicket::new(self.lock().api_ticket())
+    }
+
+    /// The sandbox time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.lock().clock.now()
+    }
+
+    /// Sets the time and makes the clock manual.
+    pub fn set_now(&self, now: i64) {
+        self.lock().clock = Clock::manual(now);
+    }
+
+    /// Moves the clock forward by `secs` (either kind of clock).
+    pub fn advance(&self, secs: i64) {
+        self.lock().clock.advance(secs);
+    }
+
+    // --- faults -------------------------------------------------------------------------
+
+    /// Replaces the random fault configuration and restarts its PRNG from its seed (the
+    /// scripted queue is kept).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.lock().faults.reset(faults);
+    }
+
+    /// The random fault configuration.
+    pub fn faults(&self) -> FaultConfig {
+        self.lock().faults.config.clone()
+    }
+
+    /// Scripts a fault for the next API call that has none scripted yet (first in, first
+    /// out). A scripted fault replaces the random draw for its call.
+    ///
+    /// ```
+    /// use card_sandbox::{Fault, Sandbox};
+    /// use card_transport::BlockingTransport;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = Sandbox::new();
+    /// let token = sandbox.issue_token();
+    /// sandbox.push_fault(Fault::SystemBusy);
+    /// let url = format!("https://any.host/cgi-bin/ticket/getticket?type=wx_card&access_token={}", token.expose());
+    /// let first = sandbox.send(http::Request::get(&url).body(Vec::new())?)?;
+    /// assert!(String::from_utf8(first.into_body())?.contains("\"errcode\":-1"));
+    /// let second = sandbox.send(http::Request::get(&url).body(Vec::new())?)?;
+    /// assert!(String::from_utf8(second.into_body())?.contains("\"errcode\":0"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn push_fault(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Drops the scripted faults not yet used.
+    pub fn clear_scripted_faults(&self) {
+        self.lock().faults.clear_queue();
+    }
+
+    /// How many scripted faults wait.
+    pub fn scripted_faults(&self) -> usize {
+        self.lock().faults.pending()
+    }
+
+    // --- events -------------------------------------------------------------------------
+
+    /// The XML push WeChat sends when a user claims a card: `ToUserName` is the account's
+    /// original id, `CreateTime` the sandbox time.
+    ///
+    /// ```
+    /// use card_sandbox::{CardSpec, Sandbox, UserGetCard};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = Sandbox::new();
+    /// let card_id = sandbox.create_card(CardSpec::new())?;
+    /// let xml = sandbox.user_get_card_event(&UserGetCard::new(&card_id, "1434008071").outer_id(1))?;
+    /// assert!(xml.contains("<Event><![CDATA[user_get_card]]></Event>"));
+    /// assert!(xml.contains("<OuterId>1</OuterId>"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownCard`].
+    pub fn user_get_card_event(&self, event: &UserGetCard) -> Result<String, SandboxError> {
+        self.lock().user_get_card_xml(event)
+    }
+
+    // --- requests -----------------------------------------------------------------------
+
+    /// Processes a request without waiting for its latency.
+    pub(crate) fn process(&self, request: &HttpRequest) -> Processed {
+        self.lock().process(request)
+    }
+}
+
+fn into_result(reply: Reply) -> Result<HttpResponse, TransportError> {
+    match reply {
+        Reply::Respond(response) => Ok(response),
+        Reply::Drop => Err(TransportError::new(
+            TransportErrorKind::Io,
+            "sandbox: connection dropped (injected fault)",
+        )),
+    }
+}
+
+impl BlockingTransport for Sandbox {
+    /// Answers as WeChat would, sleeping for any injected latency.
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let Processed { reply, delay } = self.process(&request);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        into_result(reply)
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncTransport for Sandbox {
+    /// Answers as WeChat would, waiting for any injected latency without blocking the
+    /// executor.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let Processed { reply, delay } = self.process(&request);
+        if !delay.is_zero() {
+            timer::Delay::new(delay).await;
+        }
+        into_result(reply)
+    }
+}
+
+mod timer {
+    //! A runtime-free delay: a short-lived thread sleeps and wakes the task. Used only when
+    //! latency is injected, so the sandbox needs no async runtime.
+
+    use super::Duration;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::task::{Context, Poll, Waker};
+
+    #[derive(Default)]
+    struct Shared {
+        done: bool,
+        waker: Option<Waker>,
+    }
+
+    pub(crate) struct Delay {
+        duration: Duration,
+        shared: Option<Arc<Mutex<Shared>>>,
+    }
+
+    impl Delay {
+        pub(crate) fn new(duration: Duration) -> Self {
+            Self {
+                duration,
+                shared: None,
+            }
+        }
+    }
+
+    impl Future for Delay {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let duration = self.duration;
+            let shared = self.shared.get_or_insert_with(|| {
+                let shared = Arc::new(Mutex::new(Shared::default()));
+                let theirs = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    std::thread::sleep(duration);
+                    let mut s = theirs.lock().unwrap_or_else(PoisonError::into_inner);
+                    s.done = true;
+                    if let Some(w) = s.waker.take() {
+                        w.wake();
+                    }
+                });
+                shared
+            });
+            let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            if s.done {
+                Poll::Ready(())
+            } else {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

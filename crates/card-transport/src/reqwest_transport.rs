@@ -199,15 +199,20 @@ fn map_error(error: reqwest::Error) -> TransportError {
 }
 
 /// Whether a connect error came from the TLS handshake or certificate check. rustls
-/// reports through tokio-rustls as an `InvalidData` I/O error wrapping the rustls error.
+/// reports through tokio-rustls as an `InvalidData` I/O error wrapping the rustls error,
+/// possibly inside another I/O error (whose `source()` skips the wrapped error, hence
+/// the walk through `get_ref`).
 fn chain_has_tls_failure(error: &reqwest::Error) -> bool {
     let mut source = error.source();
     while let Some(err) = source {
-        let invalid_data = err
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::InvalidData);
-        if invalid_data {
-            return true;
+        let mut inner = Some(err);
+        while let Some(io) = inner.and_then(|e| e.downcast_ref::<io::Error>()) {
+            if io.kind() == io::ErrorKind::InvalidData {
+                return true;
+            }
+            inner = io
+                .get_ref()
+                .map(|e| e as &(dyn std::error::Error + 'static));
         }
         source = err.source();
     }

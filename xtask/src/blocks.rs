@@ -189,8 +189,9 @@ pub const BLOCKS: [BlockSpec; 24] = [
         "qrcode_create.outer_id.request.json",
         &[
             "`expire_seconds` sits inside `action_info.card` instead of at top level (seed-pre:1 and later \
-           docs put it at top level). Not moved: placement is a semantic defect of the example, so as \
-           written it is not a valid request.",
+           docs put it at top level). Not moved: placement is a semantic defect, not syntax, so as \
+           written the example is not the documented request shape; tests/fixtures.rs checks what the \
+           SDK does with it (accepts it and sends `expire_seconds` at top level).",
         ],
     ),
     payload(

@@ -1,0 +1,173 @@
+//! The async client: the call plan executed with `.await` and tokio's timer and locks.
+
+use crate::config::ClientBuilder;
+use crate::core::{self, Core, Refresh};
+use crate::error::Error;
+use crate::plan::{CallPlan, Outcome, Step};
+use crate::store::SecretKind;
+use card_model::{AccessToken, ApiTicket, Endpoint};
+use card_transport::AsyncTransport;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// The async client. Cheap to clone (clones share the token cache and transport); its
+/// futures are `Send`. It sleeps with tokio's timer, so run it inside a tokio runtime.
+///
+/// ```
+/// use card_api::AsyncClient;
+/// use card_model::AccessToken;
+/// use card_transport::test_util::{Exchange, ExpectedRequest, ReplayTransport, json_response};
+/// use std::sync::Arc;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let replay = ReplayTransport::new([Exchange::new(
+///     ExpectedRequest::get("/cgi-bin/ticket/getticket")
+///         .query("access_token", "MY-TOKEN")
+///         .query("type", "wx_card"),
+///     json_response(200, r#"{"errcode":0,"errmsg":"ok","ticket":"TICKET","expires_in":7200}"#),
+/// )]);
+/// let client = AsyncClient::builder()
+///     .access_token(AccessToken::new("MY-TOKEN")) // the application manages tokens
+///     .async_transport(Arc::new(replay.clone()))
+///     .build_async()?;
+/// let ticket = client.api_ticket().await?;
+/// assert_eq!(ticket.expose(), "TICKET");
+/// replay.finish()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AsyncClient {
+    core: Arc<Core>,
+    transport: Arc<dyn AsyncTransport>,
+    /// One refresh at a time per credential kind in this process.
+    flights: Arc<[tokio::sync::Mutex<()>; 2]>,
+}
+
+impl fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.core, f)
+    }
+}
+
+type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<String, Error>> + Send + 'a>>;
+
+macro_rules! async_method {
+    ($(#[$doc:meta])* $name:ident($request:ty) -> $response:ty) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// See [`Error`]: nothing is sent for an invalid request.
+        pub async fn $name(&self, request: &$request) -> Result<$response, Error> {
+            self.call(request).await
+        }
+    };
+}
+
+impl AsyncClient {
+    /// A builder; finish it with [`ClientBuilder::build_async`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn from_parts(core: Core, transport: Arc<dyn AsyncTransport>) -> Self {
+        Self {
+            core: Arc::new(core),
+            transport,
+            flights: Arc::new([tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())]),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &crate::ClientConfig {
+        &self.core.config
+    }
+
+    /// Calls any endpoint: validates it, sends it with the access token, retries and
+    /// fails over as the plan says, and decodes the response.
+    ///
+    /// # Errors
+    /// See [`Error`]: nothing is sent for an invalid request.
+    pub async fn call<E: Endpoint>(&self, endpoint: &E) -> Result<E::Response, Error> {
+        let plan = self.core.plan(endpoint)?;
+        self.drive(plan).await
+    }
+
+    /// The current access token, fetched (once, however many tasks ask) when the cache
+    /// has none or it is about to expire.
+    ///
+    /// # Errors
+    /// When fetching fails.
+    pub async fn access_token(&self) -> Result<AccessToken, Error> {
+        self.secret(SecretKind::AccessToken, None)
+            .await
+            .map(AccessToken::new)
+    }
+
+    /// The card api_ticket, cached like the access token.
+    ///
+    /// # Errors
+    /// When fetching fails.
+    pub async fn api_ticket(&self) -> Result<ApiTicket, Error> {
+        self.secret(SecretKind::CardApiTicket, None)
+            .await
+            .map(core::ticket)
+    }
+
+    async fn drive<T>(&self, mut plan: CallPlan<T>) -> Result<T, Error> {
+        let span = core::call_span(plan.path());
+        let mut outcome = Outcome::Start;
+        loop {
+            let step = plan.next(outcome);
+            core::observe(&span, &plan, &step);
+            outcome = match step {
+                Step::Send(request) => {
+                    Outcome::Response(self.transport.send(request).instrument(span.clone()).await)
+                }
+                Step::AccessToken { stale } => core::token_outcome(
+                    self.secret(SecretKind::AccessToken, core::stale_value(stale.as_ref()))
+                        .instrument(span.clone())
+                        .await,
+                ),
+                Step::Sleep(delay) => {
+                    tokio::time::sleep(delay).await;
+                    Outcome::Slept
+                }
+                Step::Done(result) => return result,
+            };
+        }
+    }
+
+    /// A usable credential of `kind` other than `stale`; single-flight refresh. Boxed:
+    /// fetching the ticket drives a call that needs the token.
+    fn secret<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> SecretFuture<'a> {
+        Box::pin(async move {
+            if let Some(value) = self.core.lookup(kind, stale)? {
+                return Ok(value);
+            }
+            let flight = &self.flights[usize::from(kind == SecretKind::CardApiTicket)];
+            let _flight = flight.lock().await;
+            let mut waited = 0;
+            loop {
+                match self.core.begin_refresh(kind, stale, waited)? {
+                    Refresh::Ready(value) => return Ok(value),
+                    Refresh::Wait(delay) => tokio::time::sleep(delay).await,
+                    Refresh::Fetch(lease) => {
+                        let fetched = match self.core.refresh_plan(kind) {
+                            Ok(plan) => self.drive(plan).await,
+                            Err(e) => Err(e),
+                        };
+                        return self.core.finish_refresh(lease, fetched);
+                    }
+                }
+                waited += 1;
+            }
+        })
+    }
+
+    crate::methods::endpoint_methods!(async_method);
+}

@@ -1,0 +1,162 @@
+//! The blocking client: the call plan executed with `std` threads and sleeps.
+
+use crate::config::ClientBuilder;
+use crate::core::{self, Core, Refresh};
+use crate::error::Error;
+use crate::plan::{CallPlan, Outcome, Step};
+use crate::store::SecretKind;
+use card_model::{AccessToken, ApiTicket, Endpoint};
+use card_transport::BlockingTransport;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// The blocking client. Cheap to clone (clones share the token cache and transport)
+/// and safe to use from many threads.
+///
+/// ```
+/// use card_api::Client;
+/// use card_model::AppSecret;
+/// use card_transport::test_util::{Exchange, ExpectedRequest, ReplayTransport, json_response};
+/// use std::sync::Arc;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let replay = ReplayTransport::new([
+///     Exchange::new(
+///         ExpectedRequest::get("/cgi-bin/token").any_query(),
+///         json_response(200, r#"{"access_token":"TOKEN","expires_in":7200}"#),
+///     ),
+///     Exchange::new(
+///         ExpectedRequest::get("/cgi-bin/ticket/getticket")
+///             .query("access_token", "TOKEN")
+///             .query("type", "wx_card"),
+///         json_response(200, r#"{"errcode":0,"errmsg":"ok","ticket":"TICKET","expires_in":7200}"#),
+///     ),
+/// ]);
+/// let client = Client::builder()
+///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
+///     .transport(Arc::new(replay.clone()))
+///     .build()?;
+/// let ticket = client.api_ticket()?; // fetched once, then cached
+/// assert_eq!(ticket.expose(), "TICKET");
+/// assert_eq!(client.api_ticket()?.expose(), "TICKET");
+/// replay.finish()?; // every expected request was made
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    core: Arc<Core>,
+    transport: Arc<dyn BlockingTransport>,
+    /// One refresh at a time per credential kind in this process.
+    flights: Arc<[Mutex<()>; 2]>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.core, f)
+    }
+}
+
+macro_rules! blocking_method {
+    ($(#[$doc:meta])* $name:ident($request:ty) -> $response:ty) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// See [`Error`]: nothing is sent for an invalid request.
+        pub fn $name(&self, request: &$request) -> Result<$response, Error> {
+            self.call(request)
+        }
+    };
+}
+
+impl Client {
+    /// A builder; finish it with [`ClientBuilder::build`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn from_parts(core: Core, transport: Arc<dyn BlockingTransport>) -> Self {
+        Self {
+            core: Arc::new(core),
+            transport,
+            flights: Arc::new([Mutex::new(()), Mutex::new(())]),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &crate::ClientConfig {
+        &self.core.config
+    }
+
+    /// Calls any endpoint: validates it, sends it with the access token, retries and
+    /// fails over as the plan says, and decodes the response.
+    ///
+    /// # Errors
+    /// See [`Error`]: nothing is sent for an invalid request.
+    pub fn call<E: Endpoint>(&self, endpoint: &E) -> Result<E::Response, Error> {
+        self.drive(self.core.plan(endpoint)?)
+    }
+
+    /// The current access token, fetched (once, however many threads ask) when the
+    /// cache has none or it is about to expire.
+    ///
+    /// # Errors
+    /// When fetching fails.
+    pub fn access_token(&self) -> Result<AccessToken, Error> {
+        self.secret(SecretKind::AccessToken, None)
+            .map(AccessToken::new)
+    }
+
+    /// The card api_ticket, cached like the access token.
+    ///
+    /// # Errors
+    /// When fetching fails.
+    pub fn api_ticket(&self) -> Result<ApiTicket, Error> {
+        self.secret(SecretKind::CardApiTicket, None)
+            .map(core::ticket)
+    }
+
+    fn drive<T>(&self, mut plan: CallPlan<T>) -> Result<T, Error> {
+        let span = core::call_span(plan.path());
+        let _entered = span.enter();
+        let mut outcome = Outcome::Start;
+        loop {
+            let step = plan.next(outcome);
+            core::observe(&span, &plan, &step);
+            outcome = match step {
+                Step::Send(request) => Outcome::Response(self.transport.send(request)),
+                Step::AccessToken { stale } => core::token_outcome(
+                    self.secret(SecretKind::AccessToken, core::stale_value(stale.as_ref())),
+                ),
+                Step::Sleep(delay) => {
+                    std::thread::sleep(delay);
+                    Outcome::Slept
+                }
+                Step::Done(result) => return result,
+            };
+        }
+    }
+
+    /// A usable credential of `kind` other than `stale`; single-flight refresh.
+    fn secret(&self, kind: SecretKind, stale: Option<&str>) -> Result<String, Error> {
+        if let Some(value) = self.core.lookup(kind, stale)? {
+            return Ok(value);
+        }
+        let flight = &self.flights[usize::from(kind == SecretKind::CardApiTicket)];
+        let _flight = flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waited = 0;
+        loop {
+            match self.core.begin_refresh(kind, stale, waited)? {
+                Refresh::Ready(value) => return Ok(value),
+                Refresh::Wait(delay) => std::thread::sleep(delay),
+                Refresh::Fetch(lease) => {
+                    let fetched = self.core.refresh_plan(kind).and_then(|p| self.drive(p));
+                    return self.core.finish_refresh(lease, fetched);
+                }
+            }
+            waited += 1;
+        }
+    }
+
+    crate::methods::endpoint_methods!(blocking_method);
+}

@@ -1,0 +1,318 @@
+//! What both clients share besides the call plan: settings, the credential cache
+//! (lookup, refresh lease, compare-and-set), request preparation and tracing. No I/O
+//! except through the token store; no waiting.
+
+use crate::config::{ClientConfig, TokenEndpoint, TokenSource};
+use crate::error::{Error, StoreError};
+use crate::plan::{CallPlan, Outcome, PlanSettings, Prepared, Step};
+use crate::retry::Jitter;
+use crate::store::{Clock, SecretKind, StoredSecret, TokenStore};
+use card_model::token::{GetAccessToken, GetCardApiTicket, GetStableAccessToken};
+use card_model::{AccessToken, ApiTicket, Endpoint, ResponseError, decode_response};
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A freshly fetched credential.
+pub(crate) struct Fetched {
+    value: String,
+    expires_in: u64,
+}
+
+/// What a caller that found no usable credential does next.
+pub(crate) enum Refresh {
+    /// Someone else refreshed meanwhile: use this.
+    Ready(String),
+    /// Another server holds the refresh lease: wait, then ask again.
+    Wait(Duration),
+    /// This caller holds the lease: fetch, then [`Core::finish_refresh`].
+    Fetch(Lease),
+}
+
+/// The refresh lease of one key, and the value the store held when it was taken.
+pub(crate) struct Lease {
+    key: String,
+    observed: Option<String>,
+}
+
+pub(crate) struct Core {
+    pub config: ClientConfig,
+    store: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    holder: String,
+    seeds: AtomicU64,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("holder", &self.holder)
+            .finish()
+    }
+}
+
+/// Some entropy without a dependency: std's per-process random hash keys and the time.
+fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+impl Core {
+    pub fn new(
+        config: ClientConfig,
+        store: Arc<dyn TokenStore>,
+        clock: Arc<dyn Clock>,
+        seed: Option<u64>,
+        holder: Option<String>,
+    ) -> Self {
+        let holder = holder
+            .unwrap_or_else(|| format!("wxcard-{}-{:016x}", std::process::id(), random_u64()));
+        Self {
+            config,
+            store,
+            clock,
+            holder,
+            seeds: AtomicU64::new(seed.unwrap_or_else(random_u64)),
+        }
+    }
+
+    fn next_seed(&self) -> u64 {
+        Jitter::new(self.seeds.fetch_add(1, Ordering::Relaxed)).next_u64()
+    }
+
+    fn settings(&self) -> PlanSettings {
+        PlanSettings {
+            hosts: Arc::clone(&self.config.hosts),
+            policy: self.config.retry.clone(),
+            can_refresh: matches!(self.config.token_source, TokenSource::Credentials { .. }),
+            seed: self.next_seed(),
+        }
+    }
+
+    /// The plan of a call of `endpoint`.
+    pub fn plan<E: Endpoint>(&self, endpoint: &E) -> Result<CallPlan<E::Response>, Error> {
+        CallPlan::for_endpoint(endpoint, self.settings())
+    }
+
+    /// The plan that fetches a fresh credential of `kind`. Its error bodies are never
+    /// kept (they may hold the credential).
+    pub fn refresh_plan(&self, kind: SecretKind) -> Result<CallPlan<Fetched>, Error> {
+        fn secret_call<E: Endpoint>(endpoint: &E) -> Result<Prepared, Error> {
+            let mut call = Prepared::new(endpoint)?;
+            call.secret_response = true;
+            Ok(call)
+        }
+        fn token<E: Endpoint<Response = card_model::token::AccessTokenResponse>>(
+            body: &[u8],
+        ) -> Result<Fetched, ResponseError> {
+            decode_response::<E>(body).map(|r| Fetched {
+                value: r.access_token.expose().to_owned(),
+                expires_in: r.expires_in,
+            })
+        }
+        fn ticket(body: &[u8]) -> Result<Fetched, ResponseError> {
+            decode_response::<GetCardApiTicket>(body).map(|r| Fetched {
+                value: r.ticket.expose().to_owned(),
+                expires_in: r.expires_in,
+            })
+        }
+        let settings = self.settings();
+        match (kind, &self.config.token_source) {
+            (SecretKind::CardApiTicket, _) => Ok(CallPlan::new(
+                secret_call(&GetCardApiTicket)?,
+                ticket,
+                settings,
+            )),
+            (
+                _,
+                TokenSource::Credentials {
+                    appid,
+                    secret,
+                    endpoint: TokenEndpoint::Token,
+                },
+            ) => Ok(CallPlan::new(
+                secret_call(&GetAccessToken::new(appid.clone(), secret.clone()))?,
+                token::<GetAccessToken>,
+                settings,
+            )),
+            (
+                _,
+                TokenSource::Credentials {
+                    appid,
+                    secret,
+                    endpoint: TokenEndpoint::StableToken,
+                },
+            ) => Ok(CallPlan::new(
+                secret_call(&GetStableAccessToken::new(appid.clone(), secret.clone()))?,
+                token::<GetStableAccessToken>,
+                settings,
+            )),
+            (_, TokenSource::Fixed(_)) => Err(Error::Config(
+                "a fixed access token cannot be refreshed".into(),
+            )),
+        }
+    }
+
+    fn key(&self, kind: SecretKind) -> String {
+        format!("wxcard:{}:{}", kind.as_str(), self.config.namespace)
+    }
+
+    fn usable(&self, entry: Option<&StoredSecret>, stale: Option<&str>) -> Option<String> {
+        let entry = entry?;
+        let fresh = self.clock.unix_millis() < entry.use_until_ms;
+        (fresh && Some(entry.value.as_str()) != stale).then(|| entry.value.clone())
+    }
+
+    /// A usable cached credential of `kind`, other than `stale`.
+    pub fn lookup(&self, kind: SecretKind, stale: Option<&str>) -> Result<Option<String>, Error> {
+        if let (SecretKind::AccessToken, TokenSource::Fixed(token)) =
+            (kind, &self.config.token_source)
+        {
+            return Ok(Some(token.expose().to_owned()));
+        }
+        let entry = self.store.get(&self.key(kind))?;
+        Ok(self.usable(entry.as_ref(), stale))
+    }
+
+    /// Called (by one caller per process at a time) when [`lookup`](Self::lookup) found
+    /// nothing: use what another caller stored meanwhile, take the lease, or wait.
+    /// `waited` counts the waits so far; waiting is bounded by the lease's lifetime.
+    pub fn begin_refresh(
+        &self,
+        kind: SecretKind,
+        stale: Option<&str>,
+        waited: u32,
+    ) -> Result<Refresh, Error> {
+        if let Some(value) = self.lookup(kind, stale)? {
+            return Ok(Refresh::Ready(value));
+        }
+        let key = self.key(kind);
+        if self
+            .store
+            .try_lease(&key, &self.holder, self.config.lease_ttl)?
+        {
+            // Another server may have written just before we took the lease.
+            let entry = self.store.get(&key)?;
+            if let Some(value) = self.usable(entry.as_ref(), stale) {
+                self.release(&key);
+                return Ok(Refresh::Ready(value));
+            }
+            return Ok(Refresh::Fetch(Lease {
+                key,
+                observed: entry.map(|e| e.value),
+            }));
+        }
+        let polls = self.config.lease_ttl.as_millis() / self.config.lease_poll.as_millis().max(1);
+        if u128::from(waited) > polls + 1 {
+            return Err(StoreError::new(format!(
+                "gave up waiting for another holder's refresh of {}",
+                kind.as_str()
+            ))
+            .into());
+        }
+        Ok(Refresh::Wait(self.config.lease_poll))
+    }
+
+    /// Stores a fetched credential (unless the store moved on meanwhile) and gives the
+    /// lease back. Returns the credential to use.
+    pub fn finish_refresh(
+        &self,
+        lease: Lease,
+        fetched: Result<Fetched, Error>,
+    ) -> Result<String, Error> {
+        let result = fetched.and_then(|f| {
+            let life = Duration::from_secs(f.expires_in);
+            let margin = self.config.refresh_margin.min(life / 2);
+            let until = self
+                .clock
+                .unix_millis()
+                .saturating_add(u64::try_from((life - margin).as_millis()).unwrap_or(u64::MAX));
+            let new = StoredSecret::new(f.value.clone(), until);
+            if self
+                .store
+                .compare_and_set(&lease.key, lease.observed.as_deref(), new)?
+            {
+                return Ok(f.value);
+            }
+            // Someone else stored one meanwhile: converge on it while it is good.
+            let entry = self.store.get(&lease.key)?;
+            Ok(self.usable(entry.as_ref(), None).unwrap_or(f.value))
+        });
+        self.release(&lease.key);
+        result
+    }
+
+    fn release(&self, key: &str) {
+        if let Err(e) = self.store.release_lease(key, &self.holder) {
+            tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
+        }
+    }
+
+    /// A fresh `card_ext` timestamp (Unix seconds) and nonce (16 letters and digits).
+    #[allow(dead_code)] // used by card_ext once card-model's CardExt lands
+    pub fn timestamp_and_nonce(&self) -> (u64, String) {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut rng = Jitter::new(self.next_seed() ^ random_u64());
+        let nonce = (0..16)
+            .map(|_| {
+                let i = usize::try_from(rng.next_u64() % ALPHABET.len() as u64).unwrap_or(0);
+                char::from(ALPHABET[i])
+            })
+            .collect();
+        (self.clock.unix_millis() / 1000, nonce)
+    }
+}
+
+/// The tracing span of one call: the endpoint path, the attempt number and the
+/// errcode; never the token, the secret or the URL.
+pub(crate) fn call_span(path: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "wxcard_call",
+        path,
+        attempt = tracing::field::Empty,
+        errcode = tracing::field::Empty
+    )
+}
+
+/// Records a step of `plan` on its span.
+pub(crate) fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
+    match step {
+        Step::Send(_) => {
+            span.record("attempt", plan.sends());
+        }
+        Step::Done(result) => {
+            if let Some(code) = plan.errcode() {
+                span.record("errcode", code);
+            }
+            if let Err(e) = result {
+                tracing::debug!(parent: span, error = %e, "call failed");
+            }
+        }
+        Step::AccessToken { .. } | Step::Sleep(_) => {}
+    }
+}
+
+/// The outcome of a token step, from the credential cache's answer.
+pub(crate) fn token_outcome(value: Result<String, Error>) -> Outcome {
+    Outcome::Token(value.map(AccessToken::new))
+}
+
+/// The value of a stale token, for the credential cache.
+pub(crate) fn stale_value(stale: Option<&AccessToken>) -> Option<&str> {
+    stale.map(AccessToken::expose)
+}
+
+/// An api_ticket from the cache's answer.
+pub(crate) fn ticket(value: String) -> ApiTicket {
+    ApiTicket::new(value)
+}

@@ -1,0 +1,747 @@
+//! The call plan: one state machine per call that both clients execute.
+//!
+//! A plan does no I/O, reads no clock and never sleeps. Fed the outcome of its last
+//! [`Step`], it says what to do next: get an access token, send a request to a host,
+//! sleep, or finish. All of the policy lives here, tested without a network:
+//!
+//! * **Retries** ([`RetryPolicy`]): errcode -1, errcode 45009 (with a longer wait),
+//!   connect failures, timeouts, broken connections and 5xx/429 statuses are retried
+//!   with capped, jittered exponential backoff while attempts remain.
+//! * **Repeatability** ([`Endpoint::repeatable`]): a request that is not repeatable (a
+//!   mass send or customer-service message without `clientmsgid`) is never sent again
+//!   once WeChat may have acted on it: not after a timeout or broken connection, not
+//!   after a 5xx (a proxy may have forwarded it), and not after errcode -1 ("system
+//!   busy" does not prove the send was dropped, so we stay conservative). It *is* sent
+//!   again after a connect/TLS failure (nothing was sent), after a token error and after
+//!   45009 (WeChat refused the call without acting).
+//! * **Token errors** (40001, 40014, 42001): the plan asks for a fresh token, naming the
+//!   one that failed (the store replaces it only if it still holds it), and repeats the
+//!   call once. A second token error is returned. This costs no retry attempt.
+//! * **Failover**: hosts are tried in order. A connect or TLS failure moves to the next
+//!   host at once, without consuming an attempt, until every host failed in the round;
+//!   a timeout moves to the next host only when the request is repeatable (it is a
+//!   retry, so it consumes an attempt).
+
+use crate::error::{Body, Error};
+use crate::retry::{Jitter, RetryPolicy};
+use card_model::{AccessToken, Auth, Endpoint, ErrCode, HttpMethod, ResponseError};
+use card_transport::{HttpRequest, HttpResponse, TransportError, TransportErrorKind};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the executing client must do next.
+pub enum Step<T> {
+    /// Send this request and report [`Outcome::Response`].
+    Send(HttpRequest),
+    /// Get an access token and report [`Outcome::Token`]. With `stale`, the token that
+    /// WeChat just rejected: drop it if the store still holds it, and get a fresh one.
+    AccessToken {
+        /// The rejected token, if any.
+        stale: Option<AccessToken>,
+    },
+    /// Wait this long and report [`Outcome::Slept`].
+    Sleep(Duration),
+    /// The call is over.
+    Done(Result<T, Error>),
+}
+
+impl<T> fmt::Debug for Step<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Send(r) => write!(f, "Send({})", card_transport::redacted_target(r)),
+            Self::AccessToken { stale } => {
+                write!(f, "AccessToken {{ stale: {} }}", stale.is_some())
+            }
+            Self::Sleep(d) => write!(f, "Sleep({d:?})"),
+            Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),
+            Self::Done(Err(e)) => write!(f, "Done(Err({e:?}))"),
+        }
+    }
+}
+
+/// What happened to the last step.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing yet: the first call of [`CallPlan::next`].
+    Start,
+    /// The result of [`Step::Send`].
+    Response(Result<HttpResponse, TransportError>),
+    /// The result of [`Step::AccessToken`].
+    Token(Result<AccessToken, Error>),
+    /// [`Step::Sleep`] is over.
+    Slept,
+}
+
+/// A call ready to go: everything taken from the endpoint, no token yet.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub method: HttpMethod,
+    pub path: &'static str,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Vec<u8>>,
+    pub auth: Auth,
+    pub repeatable: bool,
+    /// The response may carry a secret (token or ticket): never keep its body.
+    pub secret_response: bool,
+}
+
+impl Prepared {
+    /// Validates and encodes `endpoint`.
+    pub fn new<E: Endpoint>(endpoint: &E) -> Result<Self, Error> {
+        endpoint.validate()?;
+        let body = card_model::encode_body(endpoint).map_err(Error::Encode)?;
+        Ok(Self {
+            method: E::METHOD,
+            path: E::PATH,
+            query: endpoint.query(),
+            body,
+            auth: E::AUTH,
+            repeatable: endpoint.repeatable(),
+            secret_response: false,
+        })
+    }
+}
+
+/// Everything a plan needs besides the call itself.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    /// Base URLs in failover order (no trailing slash), at least one.
+    pub hosts: Arc<[String]>,
+    /// The retry policy.
+    pub policy: RetryPolicy,
+    /// Whether a rejected token can be replaced (false for a fixed token).
+    pub can_refresh: bool,
+    /// The jitter seed of this call.
+    pub seed: u64,
+}
+
+/// The state machine of one call. See the [module docs](self).
+pub struct CallPlan<T> {
+    call: Prepared,
+    decode: fn(&[u8]) -> Result<T, ResponseError>,
+    settings: PlanSettings,
+    rng: Jitter,
+    host: usize,
+    /// Retry rounds begun, the first included.
+    attempt: u32,
+    /// Requests handed out.
+    sends: u32,
+    /// Hosts that failed to connect in the current round.
+    unreachable: usize,
+    refreshed: bool,
+    token: Option<AccessToken>,
+    errcode: Option<i64>,
+    done: bool,
+}
+
+impl<T> fmt::Debug for CallPlan<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallPlan")
+            .field("path", &self.call.path)
+            .field("host", &self.host)
+            .field("attempt", &self.attempt)
+            .field("sends", &self.sends)
+            .field("refreshed", &self.refreshed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> CallPlan<T> {
+    /// A plan for `endpoint`, after validating and encoding it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] (or [`Error::Encode`]) when the request cannot be sent.
+    pub fn for_endpoint<E>(endpoint: &E, settings: PlanSettings) -> Result<Self, Error>
+    where
+        E: Endpoint<Response = T>,
+    {
+        let decode: fn(&[u8]) -> Result<T, ResponseError> = card_model::decode_response::<E>;
+        Ok(Self::new(Prepared::new(endpoint)?, decode, settings))
+    }
+
+    pub(crate) fn new(
+        call: Prepared,
+        decode: fn(&[u8]) -> Result<T, ResponseError>,
+        settings: PlanSettings,
+    ) -> Self {
+        Self {
+            call,
+            decode,
+            rng: Jitter::new(settings.seed),
+            settings,
+            host: 0,
+            attempt: 1,
+            sends: 0,
+            unreachable: 0,
+            refreshed: false,
+            token: None,
+            errcode: None,
+            done: false,
+        }
+    }
+
+    /// The endpoint path, for logs.
+    pub fn path(&self) -> &'static str {
+        self.call.path
+    }
+
+    /// Requests sent so far (the attempt number of the last one).
+    pub fn sends(&self) -> u32 {
+        self.sends
+    }
+
+    /// The last errcode WeChat answered, if any.
+    pub fn errcode(&self) -> Option<i64> {
+        self.errcode
+    }
+
+    /// The next step, given the outcome of the previous one.
+    pub fn next(&mut self, outcome: Outcome) -> Step<T> {
+        if self.done {
+            return Step::Done(Err(Error::Config(
+                "call plan used after it finished".into(),
+            )));
+        }
+        match outcome {
+            Outcome::Start if self.call.auth == Auth::AccessToken && self.token.is_none() => {
+                Step::AccessToken { stale: None }
+            }
+            Outcome::Start | Outcome::Slept => self.send(),
+            Outcome::Token(Ok(token)) => {
+                self.token = Some(token);
+                self.send()
+            }
+            Outcome::Token(Err(e)) => self.finish(Err(e)),
+            Outcome::Response(Err(e)) => self.on_transport_error(e),
+            Outcome::Response(Ok(response)) => self.on_response(&response),
+        }
+    }
+
+    fn finish(&mut self, result: Result<T, Error>) -> Step<T> {
+        self.done = true;
+        Step::Done(result)
+    }
+
+    fn send(&mut self) -> Step<T> {
+        if self.call.auth == Auth::AccessToken && self.token.is_none() {
+            return Step::AccessToken { stale: None };
+        }
+        match build_request(
+            &self.call,
+            &self.settings.hosts[self.host],
+            self.token.as_ref(),
+        ) {
+            Ok(request) => {
+                self.sends += 1;
+                Step::Send(request)
+            }
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+
+    fn next_host(&mut self) {
+        self.host = (self.host + 1) % self.settings.hosts.len();
+    }
+
+    /// Retries after `error` if attempts remain, else returns it.
+    fn retry_or(&mut self, error: Error, rate_limited: bool) -> Step<T> {
+        if self.attempt >= self.settings.policy.attempts() {
+            return self.finish(Err(error));
+        }
+        let delay = self
+            .settings
+            .policy
+            .delay(self.attempt, rate_limited, &mut self.rng);
+        self.attempt += 1;
+        self.unreachable = 0;
+        tracing::debug!(path = self.call.path, attempt = self.attempt, ?delay, error = %error, "retrying");
+        Step::Sleep(delay)
+    }
+
+    fn on_transport_error(&mut self, source: TransportError) -> Step<T> {
+        let kind = source.kind();
+        let error = Error::transport(source);
+        if !error.maybe_sent() {
+            if kind == TransportErrorKind::InvalidUrl {
+                return self.finish(Err(error));
+            }
+            // Nothing was sent: the next host, at once.
+            self.unreachable += 1;
+            self.next_host();
+            if self.unreachable < self.settings.hosts.len() {
+                return self.send();
+            }
+            if kind == TransportErrorKind::Connect {
+                return self.retry_or(error, false);
+            }
+            return self.finish(Err(error));
+        }
+        if !self.call.repeatable {
+            return self.finish(Err(error));
+        }
+        match kind {
+            TransportErrorKind::Timeout | TransportErrorKind::Io => {
+                self.next_host();
+                self.retry_or(error, false)
+            }
+            _ => self.finish(Err(error)),
+        }
+    }
+
+    fn on_response(&mut self, response: &HttpResponse) -> Step<T> {
+        let status = response.status();
+        let bytes = response.body();
+        let body = || {
+            if self.call.secret_response {
+                Body::redacted(bytes)
+            } else {
+                Body::keep(bytes)
+            }
+        };
+        if !status.is_success() {
+            let error = Error::Status {
+                status,
+                body: body(),
+            };
+            if error.is_retryable() && self.call.repeatable {
+                self.next_host();
+                return self.retry_or(error, false);
+            }
+            return self.finish(Err(error));
+        }
+        let wechat = match (self.decode)(bytes) {
+            Ok(value) => return self.finish(Ok(value)),
+            Err(ResponseError::Decode(source)) => {
+                let body = body();
+                return self.finish(Err(Error::Decode { source, body }));
+            }
+            Err(ResponseError::WeChat(e)) => e,
+        };
+        self.errcode = Some(wechat.code.as_i64());
+        if wechat.is_token_error()
+            && self.call.auth == Auth::AccessToken
+            && self.settings.can_refresh
+            && !self.refreshed
+        {
+            // WeChat refused the call without acting: safe to repeat, once.
+            self.refreshed = true;
+            return Step::AccessToken {
+                stale: self.token.take(),
+            };
+        }
+        match wechat.code {
+            ErrCode::RateLimited => self.retry_or(wechat.into(), true),
+            ErrCode::SystemBusy if self.call.repeatable => self.retry_or(wechat.into(), false),
+            _ => self.finish(Err(wechat.into())),
+        }
+    }
+}
+
+/// `base + path ? access_token & query`, with a JSON content type for bodies.
+fn build_request(
+    call: &Prepared,
+    base: &str,
+    token: Option<&AccessToken>,
+) -> Result<HttpRequest, Error> {
+    let mut url = String::with_capacity(base.len() + call.path.len() + 256);
+    url.push_str(base);
+    url.push_str(call.path);
+    let mut sep = '?';
+    let token_pair = token.map(|t| ("access_token", t.expose()));
+    for (name, value) in token_pair
+        .into_iter()
+        .chain(call.query.iter().map(|(n, v)| (*n, v.as_str())))
+    {
+        url.push(sep);
+        sep = '&';
+        url.push_str(name);
+        url.push('=');
+        percent_encode(value, &mut url);
+    }
+    let method = match call.method {
+        HttpMethod::Get => http::Method::GET,
+        HttpMethod::Post => http::Method::POST,
+    };
+    let mut builder = http::Request::builder().method(method).uri(url);
+    if call.body.is_some() {
+        builder = builder.header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        );
+    }
+    builder
+        .body(call.body.clone().unwrap_or_default())
+        .map_err(|_| Error::Config(format!("cannot build a request URL for {}", call.path)))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize)]
+    struct Op {
+        n: u32,
+        #[serde(skip)]
+        repeatable: bool,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Out {
+        n: u32,
+    }
+    impl Endpoint for Op {
+        type Response = Out;
+        const METHOD: HttpMethod = HttpMethod::Post;
+        const PATH: &'static str = "/op";
+        const REPEATABLE: bool = true;
+        fn repeatable(&self) -> bool {
+            self.repeatable
+        }
+    }
+
+    fn settings(hosts: &[&str], policy: RetryPolicy) -> PlanSettings {
+        PlanSettings {
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            policy,
+            can_refresh: true,
+            seed: 42,
+        }
+    }
+
+    fn plan(repeatable: bool, s: PlanSettings) -> CallPlan<Out> {
+        CallPlan::for_endpoint(&Op { n: 1, repeatable }, s).unwrap()
+    }
+
+    fn ok(body: &str) -> Outcome {
+        Outcome::Response(Ok(HttpResponse::new(body.as_bytes().to_vec())))
+    }
+
+    fn fail(kind: TransportErrorKind) -> Outcome {
+        Outcome::Response(Err(TransportError::from_kind(kind)))
+    }
+
+    fn token(t: &str) -> Outcome {
+        Outcome::Token(Ok(AccessToken::new(t)))
+    }
+
+    #[track_caller]
+    fn sent<T>(step: Step<T>) -> HttpRequest {
+        match step {
+            Step::Send(r) => r,
+            other => panic!("expected Send, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn done<T>(step: Step<T>) -> Result<T, Error> {
+        match step {
+            Step::Done(r) => r,
+            other => panic!("expected Done, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn slept<T>(step: Step<T>) -> Duration {
+        match step {
+            Step::Sleep(d) => d,
+            other => panic!("expected Sleep, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn happy_path_builds_the_exact_request() {
+        let mut p = plan(true, settings(&["https://h1"], RetryPolicy::new()));
+        assert!(matches!(
+            p.next(Outcome::Start),
+            Step::AccessToken { stale: None }
+        ));
+        let r = sent(p.next(token("T/ok+1")));
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri().to_string(), "https://h1/op?access_token=T%2Fok%2B1");
+        assert_eq!(r.body(), br#"{"n":1}"#);
+        assert_eq!(
+            r.headers()[http::header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(
+            done(p.next(ok(r#"{"errcode":0,"n":7}"#))).unwrap(),
+            Out { n: 7 }
+        );
+        assert_eq!(p.sends(), 1);
+        // a finished plan stays finished
+        assert!(done(p.next(Outcome::Slept)).is_err());
+    }
+
+    #[test]
+    fn token_expiry_refreshes_once_and_repeats() {
+        let mut p = plan(false, settings(&["https://h"], RetryPolicy::disabled()));
+        p.next(Outcome::Start);
+        sent(p.next(token("OLD")));
+        match p.next(ok(r#"{"errcode":42001,"errmsg":"access_token expired"}"#)) {
+            Step::AccessToken { stale: Some(t) } => assert_eq!(t.expose(), "OLD"),
+            other => panic!("{other:?}"),
+        }
+        let r = sent(p.next(token("NEW")));
+        assert!(r.uri().query().unwrap().contains("access_token=NEW"));
+        assert_eq!(done(p.next(ok(r#"{"n":2}"#))).unwrap(), Out { n: 2 });
+        assert_eq!(p.sends(), 2);
+    }
+
+    #[test]
+    fn a_second_token_error_is_returned() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("A")));
+        assert!(matches!(
+            p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#)),
+            Step::AccessToken { stale: Some(_) }
+        ));
+        sent(p.next(token("B")));
+        let e = done(p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#))).unwrap_err();
+        assert!(e.is_token_error());
+        assert_eq!(p.sends(), 2);
+    }
+
+    #[test]
+    fn a_fixed_token_is_not_refreshed() {
+        let mut s = settings(&["https://h"], RetryPolicy::new());
+        s.can_refresh = false;
+        let mut p = plan(true, s);
+        p.next(Outcome::Start);
+        sent(p.next(token("FIXED")));
+        assert!(
+            done(p.next(ok(r#"{"errcode":40014}"#)))
+                .unwrap_err()
+                .is_token_error()
+        );
+    }
+
+    #[test]
+    fn token_fetch_failure_ends_the_call() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        let e = done(p.next(Outcome::Token(Err(
+            card_model::WeChatError::new(40013, "invalid appid").into(),
+        ))));
+        assert_eq!(e.unwrap_err().errcode(), Some(ErrCode::InvalidAppId));
+        assert_eq!(p.sends(), 0);
+    }
+
+    #[test]
+    fn system_busy_twice_then_success_takes_three_attempts() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        slept(p.next(ok(r#"{"errcode":-1,"errmsg":"system error"}"#)));
+        sent(p.next(Outcome::Slept));
+        slept(p.next(ok(r#"{"errcode":-1,"errmsg":"system error"}"#)));
+        sent(p.next(Outcome::Slept));
+        assert_eq!(done(p.next(ok(r#"{"n":3}"#))).unwrap(), Out { n: 3 });
+        assert_eq!(p.sends(), 3);
+    }
+
+    #[test]
+    fn attempts_are_bounded() {
+        let mut p = plan(
+            true,
+            settings(&["https://h"], RetryPolicy::new().max_attempts(2)),
+        );
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        slept(p.next(ok(r#"{"errcode":-1}"#)));
+        sent(p.next(Outcome::Slept));
+        let e = done(p.next(ok(r#"{"errcode":-1}"#))).unwrap_err();
+        assert_eq!(e.errcode(), Some(ErrCode::SystemBusy));
+        assert_eq!(p.sends(), 2);
+    }
+
+    #[test]
+    fn rate_limit_waits_longer_than_system_busy() {
+        let policy = RetryPolicy::new().jitter(false);
+        let mut a = plan(true, settings(&["https://h"], policy.clone()));
+        a.next(Outcome::Start);
+        sent(a.next(token("T")));
+        let busy = slept(a.next(ok(r#"{"errcode":-1}"#)));
+        let mut b = plan(true, settings(&["https://h"], policy));
+        b.next(Outcome::Start);
+        sent(b.next(token("T")));
+        let limited = slept(b.next(ok(r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#)));
+        assert!(limited > busy);
+    }
+
+    #[test]
+    fn retries_off_sends_once() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::disabled()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        assert!(done(p.next(ok(r#"{"errcode":-1}"#))).is_err());
+        let mut p = plan(
+            true,
+            settings(&["https://h1", "https://h2"], RetryPolicy::disabled()),
+        );
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        assert!(
+            done(p.next(fail(TransportErrorKind::Timeout)))
+                .unwrap_err()
+                .is_timeout()
+        );
+        assert_eq!(p.sends(), 1);
+    }
+
+    #[test]
+    fn connect_failure_fails_over_at_once_even_without_retries() {
+        let mut p = plan(
+            false,
+            settings(
+                &["https://h1", "https://h2", "https://h3"],
+                RetryPolicy::disabled(),
+            ),
+        );
+        p.next(Outcome::Start);
+        let r = sent(p.next(token("T")));
+        assert_eq!(r.uri().host(), Some("h1"));
+        let r = sent(p.next(fail(TransportErrorKind::Connect)));
+        assert_eq!(r.uri().host(), Some("h2"));
+        let r = sent(p.next(fail(TransportErrorKind::Tls)));
+        assert_eq!(r.uri().host(), Some("h3"));
+        let e = done(p.next(fail(TransportErrorKind::Connect))).unwrap_err();
+        assert!(!e.maybe_sent());
+    }
+
+    #[test]
+    fn all_hosts_down_is_a_retry_round() {
+        let mut p = plan(
+            true,
+            settings(
+                &["https://h1", "https://h2"],
+                RetryPolicy::new().max_attempts(2),
+            ),
+        );
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        sent(p.next(fail(TransportErrorKind::Connect)));
+        slept(p.next(fail(TransportErrorKind::Connect)));
+        let r = sent(p.next(Outcome::Slept));
+        assert_eq!(r.uri().host(), Some("h1"));
+        let r = sent(p.next(fail(TransportErrorKind::Connect)));
+        assert_eq!(r.uri().host(), Some("h2"));
+        assert_eq!(done(p.next(ok(r#"{"n":1}"#))).unwrap(), Out { n: 1 });
+    }
+
+    #[test]
+    fn timeout_moves_on_only_when_repeatable() {
+        let hosts = ["https://h1", "https://h2"];
+        let mut p = plan(true, settings(&hosts, RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        slept(p.next(fail(TransportErrorKind::Timeout)));
+        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h2"));
+
+        let mut p = plan(false, settings(&hosts, RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        let e = done(p.next(fail(TransportErrorKind::Timeout))).unwrap_err();
+        assert!(e.is_timeout() && e.maybe_sent());
+        assert_eq!(p.sends(), 1);
+    }
+
+    #[test]
+    fn an_unsafe_send_is_never_repeated_where_wechat_may_have_acted() {
+        let outcomes: [fn() -> Outcome; 5] = [
+            || fail(TransportErrorKind::Timeout),
+            || fail(TransportErrorKind::Io),
+            || fail(TransportErrorKind::Other),
+            || ok(r#"{"errcode":-1,"errmsg":"system error"}"#),
+            || {
+                let mut r = HttpResponse::new(b"bad gateway".to_vec());
+                *r.status_mut() = http::StatusCode::BAD_GATEWAY;
+                Outcome::Response(Ok(r))
+            },
+        ];
+        for outcome in outcomes {
+            let mut p = plan(
+                false,
+                settings(&["https://h1", "https://h2"], RetryPolicy::new()),
+            );
+            p.next(Outcome::Start);
+            sent(p.next(token("T")));
+            assert!(done(p.next(outcome())).is_err());
+            assert_eq!(p.sends(), 1);
+        }
+        // but WeChat's refusal (45009) is retried: nothing was acted on
+        let mut p = plan(false, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        slept(p.next(ok(r#"{"errcode":45009}"#)));
+    }
+
+    #[test]
+    fn status_and_decode_errors_keep_a_bounded_body() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::disabled()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        let mut r = HttpResponse::new(vec![b'x'; 10_000]);
+        *r.status_mut() = http::StatusCode::NOT_FOUND;
+        match done(p.next(Outcome::Response(Ok(r)))).unwrap_err() {
+            Error::Status { status, body } => {
+                assert_eq!(status, 404);
+                assert_eq!(body.text().len(), crate::error::MAX_KEPT_BODY);
+                assert_eq!(body.total_len(), 10_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        match done(p.next(ok("<html>"))).unwrap_err() {
+            Error::Decode { body, .. } => assert_eq!(body.text(), "<html>"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn get_queries_are_encoded_and_unauthenticated_calls_need_no_token() {
+        let req =
+            card_model::token::GetAccessToken::new("wx app", card_model::AppSecret::new("s&=1"));
+        let mut p = CallPlan::for_endpoint(
+            &req,
+            settings(&["http://127.0.0.1:9/base"], RetryPolicy::new()),
+        )
+        .unwrap();
+        let r = sent(p.next(Outcome::Start));
+        assert_eq!(r.method(), http::Method::GET);
+        assert_eq!(
+            r.uri().to_string(),
+            "http://127.0.0.1:9/base/cgi-bin/token?grant_type=client_credential&appid=wx%20app&secret=s%26%3D1"
+        );
+        assert!(r.body().is_empty());
+        assert!(!format!("{:?}", Step::<()>::Send(r)).contains("s%26"));
+        // a token error on the token endpoint itself is returned as is
+        let e = done(p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#))).unwrap_err();
+        assert!(e.is_token_error());
+    }
+
+    #[test]
+    fn validation_fails_before_anything() {
+        let req = card_model::token::GetAccessToken::new("", card_model::AppSecret::new("s"));
+        let e =
+            CallPlan::for_endpoint(&req, settings(&["https://h"], RetryPolicy::new())).unwrap_err();
+        assert!(matches!(e, Error::Validation(_)) && !e.maybe_sent());
+    }
+}

@@ -415,8 +415,25 @@ impl fmt::Debug for ExpectedRequest {
             .field("path", &self.path)
             .field("query", &query)
             .field("headers", &self.headers)
-            .field("body", &self.body)
+            .field("body", &DebugBody(&self.body))
             .finish()
+    }
+}
+
+/// Shows a body expectation with the values of secret-named JSON fields redacted.
+struct DebugBody<'a>(&'a BodyExpectation);
+
+impl fmt::Debug for DebugBody<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            BodyExpectation::Empty => f.write_str("Empty"),
+            BodyExpectation::Any => f.write_str("Any"),
+            BodyExpectation::Json(value) => write!(f, "Json({})", diff::redacted(value)),
+            BodyExpectation::Bytes(bytes) => match serde_json::from_slice::<Value>(bytes) {
+                Ok(value) => write!(f, "Json({})", diff::redacted(&value)),
+                Err(_) => write!(f, "Bytes({} bytes)", bytes.len()),
+            },
+        }
     }
 }
 

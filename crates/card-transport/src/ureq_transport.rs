@@ -117,9 +117,22 @@ impl UreqTransport {
         // ureq keeps the request URI (query and all) in the extensions; drop it so the
         // response stays a plain value that carries no secret.
         parts.extensions = http::Extensions::new();
+        let limit = self.config.max_response_bytes;
+        let announced = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.is_some_and(|announced| announced > limit) {
+            // Fail at once rather than read `limit` bytes first.
+            return Err(TransportError::new(
+                TransportErrorKind::TooLarge,
+                format!("the response announces more than the limit of {limit} bytes"),
+            ));
+        }
         let bytes = body
             .into_with_config()
-            .limit(self.config.max_response_bytes)
+            .limit(limit)
             .read_to_vec()
             .map_err(map_error)?;
         Ok(HttpResponse::from_parts(parts, bytes))

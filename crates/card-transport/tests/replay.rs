@@ -256,9 +256,13 @@ fn secret_query_values_are_never_printed() {
             "{secret} leaked: {everything}"
         );
     }
-    let debug = format!("{:?}", ExpectedRequest::get("/x?access_token=HIDDEN&a=1"));
+    let debug = format!(
+        "{:?}",
+        ExpectedRequest::post("/x?access_token=HIDDEN&a=1")
+            .json_body(json!({"appid": "wx1", "secret": "HIDDEN-TOO"}))
+    );
     assert!(
-        !debug.contains("HIDDEN") && debug.contains("a=1"),
+        !debug.contains("HIDDEN") && debug.contains("a=1") && debug.contains("wx1"),
         "{debug}"
     );
 }

@@ -16,6 +16,26 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         .any(|word| lower.contains(word))
 }
 
+/// `value` with the value of every secret-named field replaced by `"[redacted]"`.
+pub(crate) fn redacted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if is_secret_name(k) {
+                        Value::String("[redacted]".to_owned())
+                    } else {
+                        redacted(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
 /// `value` rendered as compact JSON, cut to a readable length.
 pub(crate) fn show_json(value: &Value) -> String {
     shorten(&value.to_string())

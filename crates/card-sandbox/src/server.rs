@@ -38,6 +38,32 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// Sets [`max_header_bytes`](Self::max_header_bytes).
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_body_bytes`](Self::max_body_bytes).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets [`idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_connections`](Self::max_connections).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+}
+
 type Connections = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// A running server. Dropping it shuts the server down, as [`ServerHandle::shutdown`] does.

@@ -1,0 +1,304 @@
+//! Token, retry, failover and timeout scenarios, each run on both clients against
+//! wiremock on 127.0.0.1. Counts are asserted at the mock server (`expect`); no test
+//! asserts a duration.
+
+use card_api::{AsyncClient, Client, Error, RetryPolicy};
+use card_model::token::GetCardApiTicket;
+use card_model::{AccessToken, ErrCode};
+use card_transport::TransportConfig;
+use std::sync::Arc;
+use std::time::Duration;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
+use wxcard_tests::clients::{
+    APPID, AnyClient, Flavor, SECRET, TOKEN, TOKEN2, builder, dead_base_url, json, token_mock,
+    token_request,
+};
+use wxcard_tests::on_both_clients;
+
+fn ticket_mock(token: &str) -> MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/ticket/getticket"))
+        .and(query_param("access_token", token))
+        .and(query_param("type", "wx_card"))
+}
+
+fn ticket_ok() -> ResponseTemplate {
+    json(serde_json::json!({"errcode":0,"errmsg":"ok","ticket":"TICKET-x","expires_in":7200}))
+}
+
+/// 42001 mid-run: one refresh, one repeat, success.
+async fn token_expires_mid_run(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN)
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_mock(TOKEN2).expect(1).mount(&server).await;
+    ticket_mock(TOKEN)
+        .respond_with(ticket_ok())
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN)
+        .respond_with(json(
+            serde_json::json!({"errcode":42001,"errmsg":"access_token expired"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN2)
+        .respond_with(ticket_ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let client = AnyClient::build(flavor, builder(&server));
+    // first call: token fetched, call succeeds
+    client.call(&GetCardApiTicket).await.expect("first call");
+    // second call: the cached token has expired at WeChat's end
+    let r = client.call(&GetCardApiTicket).await.expect("after refresh");
+    assert_eq!(r.ticket.expose(), "TICKET-x");
+    server.verify().await;
+}
+
+/// 40001 twice: exactly one refresh, then the error.
+async fn token_error_twice_is_returned(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN)
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_mock(TOKEN2).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/ticket/getticket"))
+        .respond_with(json(
+            serde_json::json!({"errcode":40001,"errmsg":"invalid credential"}),
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
+
+    let client = AnyClient::build(flavor, builder(&server));
+    let e = client.call(&GetCardApiTicket).await.unwrap_err();
+    assert!(e.is_token_error(), "{e:?}");
+    assert_eq!(e.errcode(), Some(ErrCode::InvalidCredential));
+    server.verify().await;
+}
+
+/// -1, -1, success: three attempts.
+async fn system_busy_twice_then_success(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN).expect(1).mount(&server).await;
+    ticket_mock(TOKEN)
+        .respond_with(json(
+            serde_json::json!({"errcode":-1,"errmsg":"system error"}),
+        ))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN)
+        .respond_with(ticket_ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let client = AnyClient::build(flavor, builder(&server));
+    client
+        .call(&GetCardApiTicket)
+        .await
+        .expect("third attempt succeeds");
+    server.verify().await;
+}
+
+/// Retries off: -1 is returned after one attempt.
+async fn retries_off_sends_once(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN).expect(1).mount(&server).await;
+    ticket_mock(TOKEN)
+        .respond_with(json(
+            serde_json::json!({"errcode":-1,"errmsg":"system error"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = AnyClient::build(flavor, builder(&server).retry(RetryPolicy::disabled()));
+    let e = client.call(&GetCardApiTicket).await.unwrap_err();
+    assert_eq!(e.errcode(), Some(ErrCode::SystemBusy));
+    assert!(e.is_retryable());
+    server.verify().await;
+}
+
+/// A dead first host: the token fetch and the call both fail over to the next.
+async fn dead_first_host_fails_over(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN).expect(1).mount(&server).await;
+    ticket_mock(TOKEN)
+        .respond_with(ticket_ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = AnyClient::build(
+        flavor,
+        builder(&server)
+            .base_url(dead_base_url())
+            .failover([server.uri()])
+            .retry(RetryPolicy::disabled()),
+    );
+    client
+        .call(&GetCardApiTicket)
+        .await
+        .expect("served by the second host");
+    server.verify().await;
+}
+
+/// A server slower than the timeout: a timeout error (the ticket call is repeatable,
+/// so with two attempts it is sent twice).
+async fn slow_server_times_out(flavor: Flavor) {
+    let server = MockServer::start().await;
+    ticket_mock("FIXED")
+        .respond_with(ticket_ok().set_delay(Duration::from_secs(3)))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = AnyClient::build(
+        flavor,
+        builder(&server)
+            .access_token(AccessToken::new("FIXED"))
+            .retry(wxcard_tests::clients::fast_retry().max_attempts(2))
+            .transport_config(TransportConfig {
+                timeout: Duration::from_millis(300),
+                ..TransportConfig::default()
+            }),
+    );
+    let e = client.call(&GetCardApiTicket).await.unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(e.maybe_sent());
+    server.verify().await;
+}
+
+/// The tokens, the secret and the ticket never show in Debug or Display of the client,
+/// its config or its errors.
+async fn debug_shows_no_secret(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN).up_to_n_times(1).mount(&server).await;
+    // the second token fetch answers an undecodable body that holds a token
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/token"))
+        .respond_with(json(
+            serde_json::json!({"access_token": TOKEN2, "expires_in": "soon"}),
+        ))
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN)
+        .respond_with(json(
+            serde_json::json!({"errcode":40014,"errmsg":"invalid access_token"}),
+        ))
+        .mount(&server)
+        .await;
+    let client = AnyClient::build(flavor, builder(&server));
+    let e = client.call(&GetCardApiTicket).await.unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    let timeout = AnyClient::build(
+        flavor,
+        builder(&server)
+            .base_url(dead_base_url())
+            .retry(RetryPolicy::disabled()),
+    )
+    .call(&GetCardApiTicket)
+    .await
+    .unwrap_err();
+    assert!(!timeout.maybe_sent());
+
+    let shown = format!(
+        "{} | {e:?} | {e:#?} | {e} | {timeout:?} | {timeout}",
+        client.debug()
+    );
+    for secret in [SECRET, TOKEN, TOKEN2, "TICKET-x"] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+    assert!(shown.contains(APPID), "the appid is not a secret: {shown}");
+}
+
+on_both_clients!(
+    token_expires_mid_run,
+    token_error_twice_is_returned,
+    system_busy_twice_then_success,
+    retries_off_sends_once,
+    dead_first_host_fails_over,
+    slow_server_times_out,
+    debug_shows_no_secret,
+);
+
+/// 100 concurrent async calls on an empty cache: one token fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_async_calls_fetch_one_token() {
+    let server = MockServer::start().await;
+    token_request()
+        .respond_with(
+            json(serde_json::json!({"access_token": TOKEN, "expires_in": 7200}))
+                .set_delay(Duration::from_millis(50)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN)
+        .respond_with(ticket_ok())
+        .expect(100)
+        .mount(&server)
+        .await;
+    let client: AsyncClient = builder(&server).build_async().unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call(&GetCardApiTicket).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("call");
+    }
+    server.verify().await;
+}
+
+/// 8 threads on the blocking client, empty cache: one token fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_threads_fetch_one_token() {
+    let server = MockServer::start().await;
+    token_request()
+        .respond_with(
+            json(serde_json::json!({"access_token": TOKEN, "expires_in": 7200}))
+                .set_delay(Duration::from_millis(50)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN)
+        .respond_with(ticket_ok())
+        .expect(8)
+        .mount(&server)
+        .await;
+    let client: Client = builder(&server).build().unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                client.call(&GetCardApiTicket)
+            })
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            t.join().unwrap().expect("call");
+        }
+    })
+    .await
+    .unwrap();
+    server.verify().await;
+}

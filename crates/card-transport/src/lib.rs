@@ -14,6 +14,37 @@
 //!
 //! Nothing here logs a URL's query string: the `access_token` travels there. Logs and
 //! tracing fields carry method and path only.
+//!
+//! ## Features
+//!
+//! | feature    | adds                | pulls in                      |
+//! |------------|---------------------|-------------------------------|
+//! | (none)     | traits, test transports | `http`, `serde_json`      |
+//! | `blocking` | [`UreqTransport`]   | ureq, rustls (no tokio)       |
+//! | `async`    | [`ReqwestTransport`] | reqwest, tokio (no ureq)     |
+//!
+//! A closure is a blocking transport:
+//!
+//! ```
+//! use card_transport::{BlockingTransport, HttpRequest, HttpResponse, TransportError};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let echo = |request: HttpRequest| -> Result<HttpResponse, TransportError> {
+//!     Ok(HttpResponse::new(request.into_body()))
+//! };
+//! let response = echo.send(http::Request::post("http://127.0.0.1/x").body(b"hi".to_vec())?)?;
+//! assert_eq!(response.body(), b"hi");
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(
+    not(feature = "blocking"),
+    doc = "\n[`UreqTransport`]: #features \"needs the `blocking` feature\""
+)]
+#![cfg_attr(
+    not(feature = "async"),
+    doc = "\n[`ReqwestTransport`]: #features \"needs the `async` feature\""
+)]
 #![deny(missing_docs)]
 
 mod error;

@@ -14,6 +14,8 @@ use crate::{
 /// * Redirects are not followed: a 3xx is returned as it is.
 /// * [`TransportConfig::connect_timeout`] bounds connecting (DNS, TCP and TLS);
 ///   [`TransportConfig::timeout`] bounds the whole exchange, body included.
+///   Running out of the connect time gives [`TransportErrorKind::Connect`] (nothing was
+///   sent); running out of the whole time gives [`TransportErrorKind::Timeout`].
 /// * A body longer than [`TransportConfig::max_response_bytes`] fails with
 ///   [`TransportErrorKind::TooLarge`], whether or not the server announced its length.
 /// * TLS: a certificate or handshake failure gives [`TransportErrorKind::Tls`]. Other

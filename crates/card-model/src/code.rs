@@ -1,1 +1,392 @@
-//! Custom-code deposit: `/card/code/deposit`, `/card/code/getdepositcount`, `/card/code/checkcode`.
+//! Custom-code deposit (spec §4.4–4.7, §8): `POST /card/code/deposit`,
+//! `/card/code/getdepositcount` and `/card/code/checkcode`.
+//!
+//! A custom-code card (`use_custom_code: true`) created in deposit mode
+//! (`get_custom_code_mode = "GET_CUSTOM_CODE_MODE_DEPOSIT"`) uploads its codes here, at
+//! most [`MAX_CODES_PER_CALL`] per call, then verifies them with [`GetDepositCount`] and
+//! [`CheckCodes`]. All three calls are repeatable: WeChat filters duplicate deposits.
+//!
+//! This module also holds the limits shared by every request that names a card or a
+//! code ([`MAX_CARD_ID_CHARS`], [`MAX_CODE_CHARS`]).
+//!
+//! ```
+//! use card_model::{Endpoint, code::{CheckCodes, DepositCodes}};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let deposit = DepositCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", vec!["11111".into(), "22222".into()]);
+//! deposit.validate()?;
+//! let result = card_model::decode_response::<DepositCodes>(br#"{"errcode":0,"errmsg":"ok","succ_code":2}"#)?;
+//! assert_eq!(result.succ_code.map(|t| t.count()), Some(2));
+//!
+//! let check = CheckCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", vec!["11111".into(), "44444".into()]);
+//! let found = card_model::decode_response::<CheckCodes>(
+//!     br#"{"errcode":0,"errmsg":"ok","exist_code":["11111"],"not_exist_code":["44444"]}"#,
+//! )?;
+//! assert_eq!(found.not_exist_code, ["44444"]);
+//! # let _ = check;
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::validate::{count, required};
+use crate::{Endpoint, HttpMethod, ValidationError};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+/// At most this many codes go into one deposit or checkcode call (errcode 40109 beyond).
+pub const MAX_CODES_PER_CALL: usize = 100;
+
+/// Maximum length of a `card_id` (`string(32)` in the spec's tables; real IDs have 28).
+pub const MAX_CARD_ID_CHARS: usize = 32;
+
+/// Maximum length of a card code (`string(20)`, spec §4.1).
+///
+/// The spec types `code` as `string(20)` only on the QR-code endpoint and does not say
+/// whether the same limit applies to deposited codes [UNCERTAIN]. We apply it to every
+/// code (QR codes, deposit, checkcode, `card_ext`): it is the only documented length of
+/// a card code, and a deposited code longer than that could never be named in a QR code
+/// or a `card_ext`, so rejecting it early is the safer choice.
+pub const MAX_CODE_CHARS: usize = 20;
+
+/// Checks every item of a list with [`required`], naming the failing item `field[i]`.
+/// The indexed name is only built on failure.
+pub(crate) fn each_required(
+    field: &str,
+    items: &[String],
+    max: usize,
+) -> Result<(), ValidationError> {
+    for (i, item) in items.iter().enumerate() {
+        required(field, item, max)
+            .map_err(|e| ValidationError::new(format!("{field}[{i}]"), e.problem))?;
+    }
+    Ok(())
+}
+
+/// Checks an optional string: absent is fine, present must be non-empty and short enough.
+pub(crate) fn optional(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<(), ValidationError> {
+    match value {
+        Some(v) => required(field, v, max),
+        None => Ok(()),
+    }
+}
+
+/// Checks a `card_id`: non-empty, at most [`MAX_CARD_ID_CHARS`].
+pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
+    required(field, value, MAX_CARD_ID_CHARS)
+}
+
+fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), ValidationError> {
+    card_id("card_id", card_id_value)?;
+    count("code", codes.len(), 1, MAX_CODES_PER_CALL)?;
+    each_required("code", codes, MAX_CODE_CHARS)
+}
+
+/// `POST /card/code/deposit`: uploads up to [`MAX_CODES_PER_CALL`] custom codes for a
+/// deposit-mode card (spec §4.5). Call it only after the card was approved.
+///
+/// Repeatable: WeChat filters duplicate codes, and the spec says to repeat a failed
+/// deposit until it succeeds.
+///
+/// Validation: `card_id` 1..=32 characters; `code` holds 1..=100 codes, none empty (or
+/// blank), each at most [`MAX_CODE_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositCodes {
+    /// The card (`card_id`).
+    pub card_id: String,
+    /// The codes (`code`).
+    pub code: Vec<String>,
+}
+
+impl DepositCodes {
+    /// A deposit of `code` into `card_id`.
+    pub fn new(card_id: impl Into<String>, code: Vec<String>) -> Self {
+        Self {
+            card_id: card_id.into(),
+            code,
+        }
+    }
+}
+
+impl Endpoint for DepositCodes {
+    type Response = DepositResult;
+    const METHOD: HttpMethod = HttpMethod::Post;
+    const PATH: &'static str = "/card/code/deposit";
+    const REPEATABLE: bool = true;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        card_and_codes(&self.card_id, &self.code)
+    }
+}
+
+/// A tally in the deposit response: WeChat's table calls `succ_code` and `fail_code` a
+/// "number", but their wire type is undocumented [UNCERTAIN], so both a count and a list
+/// of codes are accepted (a numeric string reads as a count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeTally {
+    /// A number of codes.
+    Count(u64),
+    /// The codes themselves.
+    Codes(Vec<String>),
+}
+
+impl CodeTally {
+    /// How many codes the tally covers: the count, or the length of the list.
+    pub fn count(&self) -> u64 {
+        match self {
+            Self::Count(n) => *n,
+            Self::Codes(codes) => codes.len() as u64,
+        }
+    }
+
+    /// The codes, when WeChat listed them.
+    pub fn codes(&self) -> Option<&[String]> {
+        match self {
+            Self::Count(_) => None,
+            Self::Codes(codes) => Some(codes),
+        }
+    }
+}
+
+impl Serialize for CodeTally {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Count(n) => serializer.serialize_u64(*n),
+            Self::Codes(codes) => codes.serialize(serializer),
+        }
+    }
+}
+
+struct TallyVisitor;
+
+impl<'de> Visitor<'de> for TallyVisitor {
+    type Value = CodeTally;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a count of codes or a list of codes")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<CodeTally, E> {
+        Ok(CodeTally::Count(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<CodeTally, E> {
+        u64::try_from(v)
+            .map(CodeTally::Count)
+            .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<CodeTally, E> {
+        v.trim()
+            .parse()
+            .map(CodeTally::Count)
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CodeTally, A::Error> {
+        let mut codes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_CODES_PER_CALL));
+        while let Some(code) = seq.next_element::<String>()? {
+            codes.push(code);
+        }
+        Ok(CodeTally::Codes(codes))
+    }
+}
+
+impl<'de> Deserialize<'de> for CodeTally {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TallyVisitor)
+    }
+}
+
+/// The answer of [`DepositCodes`]. The spec's example carries none of the three tallies,
+/// so each is optional. Do not infer success from them: a zero errcode is the success,
+/// then verify with [`GetDepositCount`] and [`CheckCodes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DepositResult {
+    /// Codes stored (`succ_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succ_code: Option<CodeTally>,
+    /// Codes filtered as duplicates (`duplicate_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_code: Option<CodeTally>,
+    /// Codes that failed (`fail_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_code: Option<CodeTally>,
+}
+
+impl DepositResult {
+    /// A result with the three tallies (for tests and the sandbox).
+    pub fn new(
+        succ_code: Option<CodeTally>,
+        duplicate_code: Option<CodeTally>,
+        fail_code: Option<CodeTally>,
+    ) -> Self {
+        Self {
+            succ_code,
+            duplicate_code,
+            fail_code,
+        }
+    }
+}
+
+/// `POST /card/code/getdepositcount`: how many codes a card has stored (spec §4.6).
+///
+/// Validation: `card_id` 1..=32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetDepositCount {
+    /// The card (`card_id`).
+    pub card_id: String,
+}
+
+impl GetDepositCount {
+    /// The count query for `card_id`.
+    pub fn new(card_id: impl Into<String>) -> Self {
+        Self {
+            card_id: card_id.into(),
+        }
+    }
+}
+
+impl Endpoint for GetDepositCount {
+    type Response = DepositCount;
+    const METHOD: HttpMethod = HttpMethod::Post;
+    const PATH: &'static str = "/card/code/getdepositcount";
+    const REPEATABLE: bool = true;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        card_id("card_id", &self.card_id)
+    }
+}
+
+/// The answer of [`GetDepositCount`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DepositCount {
+    /// Codes successfully stored (`count`); a numeric string is accepted.
+    #[serde(deserialize_with = "crate::lenient::u64")]
+    pub count: u64,
+}
+
+impl DepositCount {
+    /// A count (for tests and the sandbox).
+    pub fn new(count: u64) -> Self {
+        Self { count }
+    }
+}
+
+/// `POST /card/code/checkcode`: which of up to [`MAX_CODES_PER_CALL`] codes are stored
+/// (spec §4.7).
+///
+/// Validation: as [`DepositCodes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckCodes {
+    /// The card (`card_id`).
+    pub card_id: String,
+    /// The codes to check (`code`).
+    pub code: Vec<String>,
+}
+
+impl CheckCodes {
+    /// A check of `code` against `card_id`.
+    pub fn new(card_id: impl Into<String>, code: Vec<String>) -> Self {
+        Self {
+            card_id: card_id.into(),
+            code,
+        }
+    }
+}
+
+impl Endpoint for CheckCodes {
+    type Response = CodeCheck;
+    const METHOD: HttpMethod = HttpMethod::Post;
+    const PATH: &'static str = "/card/code/checkcode";
+    const REPEATABLE: bool = true;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        card_and_codes(&self.card_id, &self.code)
+    }
+}
+
+/// The answer of [`CheckCodes`]; an absent list reads as empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CodeCheck {
+    /// Codes that are stored (`exist_code`).
+    #[serde(default)]
+    pub exist_code: Vec<String>,
+    /// Codes that are not stored (`not_exist_code`).
+    #[serde(default)]
+    pub not_exist_code: Vec<String>,
+}
+
+impl CodeCheck {
+    /// A check result (for tests and the sandbox).
+    pub fn new(exist_code: Vec<String>, not_exist_code: Vec<String>) -> Self {
+        Self {
+            exist_code,
+            not_exist_code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Problem;
+
+    fn codes(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{i:05}")).collect()
+    }
+
+    #[test]
+    fn tally_accepts_count_list_and_numeric_string() {
+        let r: DepositResult = serde_json::from_str(
+            r#"{"succ_code":3,"duplicate_code":["1","2"],"fail_code":"0","x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(r.succ_code, Some(CodeTally::Count(3)));
+        assert_eq!(r.duplicate_code.as_ref().map(CodeTally::count), Some(2));
+        assert_eq!(
+            r.duplicate_code.as_ref().and_then(CodeTally::codes),
+            Some(&["1".to_owned(), "2".to_owned()][..])
+        );
+        assert_eq!(r.fail_code, Some(CodeTally::Count(0)));
+        assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":-1}"#).is_err());
+        assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":"abc"}"#).is_err());
+        assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":{}}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<DepositResult>("{}").unwrap(),
+            DepositResult::default()
+        );
+    }
+
+    #[test]
+    fn code_limits() {
+        assert!(
+            DepositCodes::new("c", codes(MAX_CODES_PER_CALL))
+                .validate()
+                .is_ok()
+        );
+        let e = DepositCodes::new("c", codes(101)).validate().unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.problem),
+            (
+                "code",
+                Problem::TooMany {
+                    max: 100,
+                    actual: 101
+                }
+            )
+        );
+        let e = CheckCodes::new("c", vec![]).validate().unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.problem),
+            ("code", Problem::TooFew { min: 1, actual: 0 })
+        );
+        let mut list = codes(3);
+        list[2] = " ".into();
+        let e = CheckCodes::new("c", list).validate().unwrap_err();
+        assert_eq!((e.field.as_str(), e.problem), ("code[2]", Problem::Empty));
+    }
+}

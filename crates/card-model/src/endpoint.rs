@@ -125,6 +125,23 @@ pub fn encode_body<E: Endpoint>(endpoint: &E) -> Result<Option<Vec<u8>>, serde_j
     }
 }
 
+/// The response of endpoints that answer only with the `errcode`/`errmsg` envelope
+/// (`{"errcode":0,"errmsg":"ok"}`), such as `/card/testwhitelist/set` and
+/// `/cgi-bin/message/custom/send`. The envelope is checked by [`decode_response`]
+/// before this is decoded; any other field is accepted and ignored.
+///
+/// ```
+/// use card_model::{Ack, whitelist::SetTestWhitelist};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ack: Ack = card_model::decode_response::<SetTestWhitelist>(br#"{"errcode":0,"errmsg":"ok"}"#)?;
+/// assert_eq!(ack, Ack {});
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ack {}
+
 /// Why a response body did not give a response value.
 #[derive(Debug, thiserror::Error)]
 pub enum ResponseError {
@@ -196,10 +213,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // unknown code, escaped errmsg kept verbatim
-        let e = decode_response::<Probe>(br#"{"errcode":61234,"errmsg":"a\"b rid: 1"}"#).unwrap_err();
-        assert!(matches!(e, ResponseError::WeChat(ref w) if w.code == ErrCode::Other(61234) && w.errmsg == "a\"b rid: 1"));
+        let e =
+            decode_response::<Probe>(br#"{"errcode":61234,"errmsg":"a\"b rid: 1"}"#).unwrap_err();
+        assert!(
+            matches!(e, ResponseError::WeChat(ref w) if w.code == ErrCode::Other(61234) && w.errmsg == "a\"b rid: 1")
+        );
         // not JSON
-        assert!(matches!(decode_response::<Probe>(b"<html>"), Err(ResponseError::Decode(_))));
+        assert!(matches!(
+            decode_response::<Probe>(b"<html>"),
+            Err(ResponseError::Decode(_))
+        ));
     }
 
     #[test]
@@ -214,7 +237,11 @@ mod tests {
             const PATH: &'static str = "/t";
             const REPEATABLE: bool = true;
         }
-        let body = encode_body(&T { title: "惠城优惠" }).unwrap().unwrap();
+        let body = encode_body(&T {
+            title: "惠城优惠"
+        })
+        .unwrap()
+        .unwrap();
         assert_eq!(String::from_utf8(body).unwrap(), r#"{"title":"惠城优惠"}"#);
     }
 }

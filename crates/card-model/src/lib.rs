@@ -25,7 +25,21 @@ pub mod token;
 pub mod validate;
 pub mod whitelist;
 
-pub use endpoint::{Auth, Endpoint, HttpMethod, ResponseError, decode_response, encode_body};
+pub use endpoint::{Ack, Auth, Endpoint, HttpMethod, ResponseError, decode_response, encode_body};
 pub use error::{ErrCode, WeChatError};
 pub use secret::{AccessToken, ApiTicket, AppSecret};
 pub use validate::{Problem, ValidationError};
+
+pub use card_ext::{CardExt, callback_signature, card_signature};
+pub use code::{
+    CheckCodes, CodeCheck, CodeTally, DepositCodes, DepositCount, DepositResult, GetDepositCount,
+    MAX_CODES_PER_CALL,
+};
+pub use landing::{CreateLandingPage, LandingCard, LandingPage, LandingScene};
+pub use message::{
+    MassFilter, MassSendByTag, MassSendResult, MassSendToOpenIds, PreviewCard, PreviewRecipient,
+    PreviewResult, SendCustomerServiceCard, WxCard,
+};
+pub use mpnews::{ArticleHtml, GetArticleHtml};
+pub use qrcode::{CreateQrCode, QrCard, QrCardItem, QrCodeTicket};
+pub use whitelist::SetTestWhitelist;

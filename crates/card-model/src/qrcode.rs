@@ -1,1 +1,563 @@
-//! QR codes: `POST /card/qrcode/create` (QR_CARD and QR_MULTIPLE_CARD) and the showqrcode image URL.
+//! QR codes (spec §4.1, §4.2): `POST /card/qrcode/create` for one card (`QR_CARD`) or
+//! several (`QR_MULTIPLE_CARD`), and the `showqrcode` image URL of the returned ticket.
+//!
+//! [`CreateQrCode`] is an enum with one variant per `action_name`, so the one-card and
+//! the multi-card request are distinct shapes: a `QR_CARD` request holds one [`QrCard`]
+//! and cannot carry a card list. Build it with [`CreateQrCode::card`] or
+//! [`CreateQrCode::multiple`].
+//!
+//! ```
+//! use card_model::Endpoint;
+//! use card_model::qrcode::{CreateQrCode, QrCard, QrCardItem};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let one = CreateQrCode::card(QrCard::new("pFS7Fjg8kV1IdDz01r4SQwMkuCKc").outer_id(1))
+//!     .with_expire_seconds(1800);
+//! one.validate()?;
+//! let body = String::from_utf8(card_model::encode_body(&one)?.unwrap_or_default())?;
+//! assert_eq!(
+//!     body,
+//!     r#"{"action_name":"QR_CARD","expire_seconds":1800,"action_info":{"card":{"card_id":"pFS7Fjg8kV1IdDz01r4SQwMkuCKc","outer_id":1}}}"#
+//! );
+//!
+//! let several = CreateQrCode::multiple(vec![
+//!     QrCardItem::new("p1Pj9jgj3BcomSgtuW8B1wl-wo88"),
+//!     QrCardItem::new("p1Pj9jgj3BcomSgtuW8B1wl-wo98"),
+//! ]);
+//! several.validate()?;
+//!
+//! let ticket = card_model::decode_response::<CreateQrCode>(
+//!     br#"{"errcode":0,"errmsg":"ok","ticket":"gQH+8D/=","expire_seconds":"1800","url":"http://weixin.qq.com/q/x"}"#,
+//! )?;
+//! assert_eq!(ticket.expire_seconds, Some(1800));
+//! assert_eq!(
+//!     ticket.show_qrcode_image_url(),
+//!     "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=gQH%2B8D%2F%3D"
+//! );
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::code::{MAX_CODE_CHARS, card_id, optional};
+use crate::message::MAX_OPENID_CHARS;
+use crate::validate::{count, range};
+use crate::{Endpoint, HttpMethod, ValidationError};
+use serde::de::{self, Deserializer};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// The shortest allowed `expire_seconds`.
+pub const MIN_EXPIRE_SECONDS: u32 = 60;
+/// The longest allowed `expire_seconds`.
+pub const MAX_EXPIRE_SECONDS: u32 = 1800;
+
+/// The base of the QR image URL (spec §4.2); the ticket follows, percent-encoded.
+pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=";
+
+/// The card of a `QR_CARD` request (`action_info.card`).
+///
+/// `outer_id` and `outer_str` come back in the `user_get_card` event as `OuterId` and
+/// `OuterStr`, for channel statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QrCard {
+    /// The card (`card_id`). The seed's table marks it optional [UNCERTAIN]; it names
+    /// the card to hand out, so it is required here.
+    pub card_id: String,
+    /// The code (`code`): required for custom-code cards, not for others or for
+    /// deposit-mode cards. A QR with a code can be claimed once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Only this user may claim (`openid`); required for cards with `bind_openid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    /// `is_unique_code`: `true` gives the QR a random code and makes it single-use
+    /// (the card must be approved and in stock). Absent means `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_unique_code: Option<bool>,
+    /// Integer claim scene (`outer_id`). The seed calls it an integer and also says
+    /// "60 digits" [UNCERTAIN]: an `i64` holds every integer WeChat can echo back as
+    /// `OuterId`. A numeric string is accepted when parsing.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::lenient::opt_int"
+    )]
+    pub outer_id: Option<i64>,
+    /// String claim scene (`outer_str`, later docs). Its length limit is undocumented
+    /// [UNCERTAIN] and not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer_str: Option<String>,
+}
+
+impl QrCard {
+    /// A card with only its `card_id`.
+    pub fn new(card_id: impl Into<String>) -> Self {
+        Self {
+            card_id: card_id.into(),
+            code: None,
+            openid: None,
+            is_unique_code: None,
+            outer_id: None,
+            outer_str: None,
+        }
+    }
+
+    /// Sets `code`.
+    #[must_use]
+    pub fn code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets `openid`.
+    #[must_use]
+    pub fn openid(mut self, openid: impl Into<String>) -> Self {
+        self.openid = Some(openid.into());
+        self
+    }
+
+    /// Sets `is_unique_code`.
+    #[must_use]
+    pub fn is_unique_code(mut self, unique: bool) -> Self {
+        self.is_unique_code = Some(unique);
+        self
+    }
+
+    /// Sets `outer_id`.
+    #[must_use]
+    pub fn outer_id(mut self, outer_id: i64) -> Self {
+        self.outer_id = Some(outer_id);
+        self
+    }
+
+    /// Sets `outer_str`.
+    #[must_use]
+    pub fn outer_str(mut self, outer_str: impl Into<String>) -> Self {
+        self.outer_str = Some(outer_str.into());
+        self
+    }
+
+    fn check(&self) -> Result<(), ValidationError> {
+        card_id("action_info.card.card_id", &self.card_id)?;
+        optional(
+            "action_info.card.code",
+            self.code.as_deref(),
+            MAX_CODE_CHARS,
+        )?;
+        optional(
+            "action_info.card.openid",
+            self.openid.as_deref(),
+            MAX_OPENID_CHARS,
+        )
+    }
+}
+
+/// One card of a `QR_MULTIPLE_CARD` request (`action_info.multiple_card.card_list[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QrCardItem {
+    /// The card (`card_id`).
+    pub card_id: String,
+    /// The code (`code`), for custom-code cards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// String claim scene (`outer_str`, later docs); length not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer_str: Option<String>,
+}
+
+impl QrCardItem {
+    /// An item with only its `card_id`.
+    pub fn new(card_id: impl Into<String>) -> Self {
+        Self {
+            card_id: card_id.into(),
+            code: None,
+            outer_str: None,
+        }
+    }
+
+    /// Sets `code`.
+    #[must_use]
+    pub fn code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets `outer_str`.
+    #[must_use]
+    pub fn outer_str(mut self, outer_str: impl Into<String>) -> Self {
+        self.outer_str = Some(outer_str.into());
+        self
+    }
+}
+
+/// `POST /card/qrcode/create`: a QR code that puts one card (`QR_CARD`) or several
+/// (`QR_MULTIPLE_CARD`) into the scanning user's wallet. Exchange the returned
+/// [`QrCodeTicket`] for an image with [`QrCodeTicket::show_qrcode_image_url`].
+///
+/// Not repeatable: each call creates another QR code (and a unique-code QR consumes
+/// stock).
+///
+/// `expire_seconds` is sent at top level, as in seed-pre:1 and the later docs. Parsing
+/// also accepts the seed-pre:19 shape, where it sits inside `action_info.card` (and is
+/// a string): the value is kept, moved to the top level. Both places with different
+/// values are refused rather than one being dropped. Whether `expire_seconds` applies to
+/// multi-card QRs is undocumented [UNCERTAIN]; it is accepted and sent for both.
+///
+/// Validation: `card_id` 1..=32 characters, `code` 1..=20, `openid` 1..=32 (an optional
+/// field, when present, may not be empty); `expire_seconds` in 60..=1800; a multi-card
+/// QR holds at least one card. The maximum number of cards is undocumented
+/// [UNCERTAIN] and not checked (WeChat answers 40053, invalid action_info).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateQrCode {
+    /// `QR_CARD`: one card.
+    Card {
+        /// Lifetime in seconds (`expire_seconds`); absent means long-lived ("permanent"
+        /// on the seed, 365 days in later docs).
+        expire_seconds: Option<u32>,
+        /// The card (`action_info.card`).
+        card: QrCard,
+    },
+    /// `QR_MULTIPLE_CARD`: several cards in one QR.
+    Multiple {
+        /// Lifetime in seconds (`expire_seconds`).
+        expire_seconds: Option<u32>,
+        /// The cards (`action_info.multiple_card.card_list`).
+        card_list: Vec<QrCardItem>,
+    },
+}
+
+impl CreateQrCode {
+    /// A `QR_CARD` request.
+    pub fn card(card: QrCard) -> Self {
+        Self::Card {
+            expire_seconds: None,
+            card,
+        }
+    }
+
+    /// A `QR_MULTIPLE_CARD` request.
+    pub fn multiple(card_list: Vec<QrCardItem>) -> Self {
+        Self::Multiple {
+            expire_seconds: None,
+            card_list,
+        }
+    }
+
+    /// Sets `expire_seconds` (60..=1800, checked by `validate`).
+    #[must_use]
+    pub fn with_expire_seconds(mut self, seconds: u32) -> Self {
+        match &mut self {
+            Self::Card { expire_seconds, .. } | Self::Multiple { expire_seconds, .. } => {
+                *expire_seconds = Some(seconds);
+            }
+        }
+        self
+    }
+
+    /// The `expire_seconds` set, if any.
+    pub fn expire_seconds(&self) -> Option<u32> {
+        match self {
+            Self::Card { expire_seconds, .. } | Self::Multiple { expire_seconds, .. } => {
+                *expire_seconds
+            }
+        }
+    }
+
+    /// The wire `action_name`: `"QR_CARD"` or `"QR_MULTIPLE_CARD"`.
+    pub fn action_name(&self) -> &'static str {
+        match self {
+            Self::Card { .. } => "QR_CARD",
+            Self::Multiple { .. } => "QR_MULTIPLE_CARD",
+        }
+    }
+}
+
+impl Endpoint for CreateQrCode {
+    type Response = QrCodeTicket;
+    const METHOD: HttpMethod = HttpMethod::Post;
+    const PATH: &'static str = "/card/qrcode/create";
+    const REPEATABLE: bool = false;
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(seconds) = self.expire_seconds() {
+            range(
+                "expire_seconds",
+                i64::from(seconds),
+                i64::from(MIN_EXPIRE_SECONDS),
+                i64::from(MAX_EXPIRE_SECONDS),
+            )?;
+        }
+        match self {
+            Self::Card { card, .. } => card.check(),
+            Self::Multiple { card_list, .. } => {
+                count(
+                    "action_info.multiple_card.card_list",
+                    card_list.len(),
+                    1,
+                    usize::MAX,
+                )?;
+                for (i, item) in card_list.iter().enumerate() {
+                    let at = |e: ValidationError, name: &str| {
+                        ValidationError::new(
+                            format!("action_info.multiple_card.card_list[{i}].{name}"),
+                            e.problem,
+                        )
+                    };
+                    card_id("", &item.card_id).map_err(|e| at(e, "card_id"))?;
+                    optional("", item.code.as_deref(), MAX_CODE_CHARS)
+                        .map_err(|e| at(e, "code"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+// --- wire shape -------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct CardInfo<'a> {
+    card: &'a QrCard,
+}
+
+#[derive(Serialize)]
+struct MultipleInfo<'a> {
+    multiple_card: CardList<'a>,
+}
+
+#[derive(Serialize)]
+struct CardList<'a> {
+    card_list: &'a [QrCardItem],
+}
+
+impl Serialize for CreateQrCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let expire = self.expire_seconds();
+        let mut s =
+            serializer.serialize_struct("CreateQrCode", 2 + usize::from(expire.is_some()))?;
+        s.serialize_field("action_name", self.action_name())?;
+        if let Some(seconds) = expire {
+            s.serialize_field("expire_seconds", &seconds)?;
+        } else {
+            s.skip_field("expire_seconds")?;
+        }
+        match self {
+            Self::Card { card, .. } => s.serialize_field("action_info", &CardInfo { card })?,
+            Self::Multiple { card_list, .. } => s.serialize_field(
+                "action_info",
+                &MultipleInfo {
+                    multiple_card: CardList { card_list },
+                },
+            )?,
+        }
+        s.end()
+    }
+}
+
+#[derive(Deserialize)]
+enum ActionName {
+    #[serde(rename = "QR_CARD")]
+    Card,
+    #[serde(rename = "QR_MULTIPLE_CARD")]
+    Multiple,
+}
+
+#[derive(Deserialize)]
+struct RawRequest {
+    action_name: ActionName,
+    #[serde(default, deserialize_with = "crate::lenient::opt_u32")]
+    expire_seconds: Option<u32>,
+    action_info: RawInfo,
+}
+
+#[derive(Deserialize)]
+struct RawInfo {
+    card: Option<RawCard>,
+    multiple_card: Option<RawList>,
+}
+
+/// `action_info.card` as it may arrive, including seed-pre:19's misplaced
+/// `expire_seconds`.
+#[derive(Deserialize)]
+struct RawCard {
+    card_id: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    openid: Option<String>,
+    #[serde(default)]
+    is_unique_code: Option<bool>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_int")]
+    outer_id: Option<i64>,
+    #[serde(default)]
+    outer_str: Option<String>,
+    #[serde(default, deserialize_with = "crate::lenient::opt_u32")]
+    expire_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RawList {
+    card_list: Vec<QrCardItem>,
+}
+
+impl<'de> Deserialize<'de> for CreateQrCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawRequest::deserialize(deserializer)?;
+        let RawInfo {
+            card,
+            multiple_card,
+        } = raw.action_info;
+        match (raw.action_name, card, multiple_card) {
+            (ActionName::Card, Some(card), None) => {
+                let expire_seconds = match (raw.expire_seconds, card.expire_seconds) {
+                    (Some(top), Some(inner)) if top != inner => {
+                        return Err(de::Error::custom(format!(
+                            "expire_seconds is {top} at top level but {inner} in action_info.card"
+                        )));
+                    }
+                    (top, inner) => top.or(inner),
+                };
+                Ok(Self::Card {
+                    expire_seconds,
+                    card: QrCard {
+                        card_id: card.card_id,
+                        code: card.code,
+                        openid: card.openid,
+                        is_unique_code: card.is_unique_code,
+                        outer_id: card.outer_id,
+                        outer_str: card.outer_str,
+                    },
+                })
+            }
+            (ActionName::Multiple, None, Some(list)) => Ok(Self::Multiple {
+                expire_seconds: raw.expire_seconds,
+                card_list: list.card_list,
+            }),
+            (ActionName::Card, _, _) => Err(de::Error::custom(
+                "QR_CARD takes exactly action_info.card (and no multiple_card)",
+            )),
+            (ActionName::Multiple, _, _) => Err(de::Error::custom(
+                "QR_MULTIPLE_CARD takes exactly action_info.multiple_card (and no card)",
+            )),
+        }
+    }
+}
+
+// --- response -----------------------------------------------------------------------
+
+/// The answer of [`CreateQrCode`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QrCodeTicket {
+    /// The QR ticket (`ticket`), base64: exchange it for the image with
+    /// [`QrCodeTicket::show_qrcode_image_url`] while it is valid.
+    pub ticket: String,
+    /// Lifetime in seconds (`expire_seconds`; in the example, not in the field table);
+    /// a numeric string is accepted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::lenient::opt_u32"
+    )]
+    pub expire_seconds: Option<u32>,
+    /// The content of the QR image (`url`), to render the QR yourself.
+    #[serde(default)]
+    pub url: String,
+    /// A page that shows the QR (`show_qrcode_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_qrcode_url: Option<String>,
+}
+
+impl QrCodeTicket {
+    /// A response value (for tests and the sandbox).
+    pub fn new(ticket: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            ticket: ticket.into(),
+            expire_seconds: None,
+            url: url.into(),
+            show_qrcode_url: None,
+        }
+    }
+
+    /// Sets `expire_seconds`.
+    #[must_use]
+    pub fn with_expire_seconds(mut self, seconds: u32) -> Self {
+        self.expire_seconds = Some(seconds);
+        self
+    }
+
+    /// Sets `show_qrcode_url`.
+    #[must_use]
+    pub fn with_show_qrcode_url(mut self, url: impl Into<String>) -> Self {
+        self.show_qrcode_url = Some(url.into());
+        self
+    }
+
+    /// The `showqrcode` image URL of this ticket (spec §4.2):
+    /// `https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=<percent-encoded ticket>`.
+    /// No access token is needed to fetch it; an invalid ticket answers HTTP 404.
+    pub fn show_qrcode_image_url(&self) -> String {
+        show_qrcode_image_url(&self.ticket)
+    }
+}
+
+/// The `showqrcode` image URL of `ticket`, with the ticket percent-encoded (base64's
+/// `+`, `/` and `=` become `%2B`, `%2F` and `%3D`).
+pub fn show_qrcode_image_url(ticket: &str) -> String {
+    let mut url = String::with_capacity(SHOW_QRCODE_URL.len() + ticket.len() + 8);
+    url.push_str(SHOW_QRCODE_URL);
+    percent_encode_into(ticket, &mut url);
+    url
+}
+
+/// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
+/// (`A-Z a-z 0-9 - . _ ~`) written as `%XX`.
+fn percent_encode_into(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding() {
+        let mut s = String::new();
+        percent_encode_into("aZ09-._~+/= %é", &mut s);
+        assert_eq!(s, "aZ09-._~%2B%2F%3D%20%25%C3%A9");
+        assert_eq!(
+            show_qrcode_image_url(""),
+            "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="
+        );
+    }
+
+    #[test]
+    fn mismatched_shapes_are_refused() {
+        for bad in [
+            r#"{"action_name":"QR_CARD","action_info":{"multiple_card":{"card_list":[{"card_id":"a"}]}}}"#,
+            r#"{"action_name":"QR_MULTIPLE_CARD","action_info":{"card":{"card_id":"a"}}}"#,
+            r#"{"action_name":"QR_CARD","action_info":{"card":{"card_id":"a"},"multiple_card":{"card_list":[]}}}"#,
+            r#"{"action_name":"QR_SCENE","action_info":{"card":{"card_id":"a"}}}"#,
+            r#"{"action_name":"QR_CARD","expire_seconds":60,"action_info":{"card":{"card_id":"a","expire_seconds":"1800"}}}"#,
+        ] {
+            assert!(serde_json::from_str::<CreateQrCode>(bad).is_err(), "{bad}");
+        }
+        // the same value in both places is accepted
+        let q: CreateQrCode = serde_json::from_str(
+            r#"{"action_name":"QR_CARD","expire_seconds":60,"action_info":{"card":{"card_id":"a","expire_seconds":60}}}"#,
+        )
+        .unwrap();
+        assert_eq!(q.expire_seconds(), Some(60));
+    }
+}

@@ -284,21 +284,27 @@ pub(crate) fn call_span(path: &'static str) -> tracing::Span {
     )
 }
 
-/// Records a step of `plan` on its span.
+/// Records a step of `plan` on its span: the attempt number of each request, the
+/// errcode of each WeChat answer (0 when the call succeeds).
 pub(crate) fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
     match step {
         Step::Send(_) => {
             span.record("attempt", plan.sends());
         }
-        Step::Done(result) => {
+        Step::Done(Ok(_)) => {
+            span.record("errcode", 0);
+        }
+        Step::Done(Err(e)) => {
+            if let Some(code) = e.errcode() {
+                span.record("errcode", code.as_i64());
+            }
+            tracing::debug!(parent: span, error = %e, "call failed");
+        }
+        Step::AccessToken { .. } | Step::Sleep(_) => {
             if let Some(code) = plan.errcode() {
                 span.record("errcode", code);
             }
-            if let Err(e) = result {
-                tracing::debug!(parent: span, error = %e, "call failed");
-            }
         }
-        Step::AccessToken { .. } | Step::Sleep(_) => {}
     }
 }
 

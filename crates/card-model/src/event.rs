@@ -1,1 +1,1181 @@
-//! Events WeChat pushes to the merchant's server, `user_get_card` first.
+//! Events WeChat pushes to the merchant's server (spec section 7), `user_get_card` first.
+//!
+//! WeChat POSTs a small flat XML document whose root is `<xml>`. [`parse_event`] turns it
+//! into an [`Event`]: a typed [`UserGetCard`] for the card-claim event, and
+//! [`Event::Other`] (keeping every field as text) for any other event or message.
+//!
+//! The parser is lenient where WeChat's own samples vary and strict where an attacker
+//! could hurt:
+//!
+//! * Lenient: white space around a value is trimmed; a value may be CDATA, plain text or
+//!   both (`<A> <![CDATA[x]]> </A>`); the XML declaration is optional; unknown elements
+//!   are kept (in [`UserGetCard::extra`] or [`Event::Other`]'s `fields`); optional fields may
+//!   be missing, and an empty optional field reads as `None`.
+//! * Strict: the body is at most [`MAX_EVENT_BYTES`]; it must be UTF-8 and well-formed;
+//!   a DOCTYPE is refused (so no entity is ever defined, let alone expanded); only the five
+//!   predefined entities and character references are decoded; elements nest at most
+//!   [`MAX_EVENT_DEPTH`] levels below `<xml>`; a known field may appear only once.
+//!   Every refusal is an [`EventError`]; no input makes the parser panic, and memory use
+//!   is bounded by a small multiple of the (capped) input size.
+//!
+//! Attributes are not part of WeChat's event format and are ignored.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use card_model::event::{Event, parse_event};
+//!
+//! let body = b"<xml><ToUserName><![CDATA[gh_fc0a06a20993]]></ToUserName>\
+//!     <FromUserName><![CDATA[oZI8Fj040-be6rlDohc6gkoPOQTQ]]></FromUserName>\
+//!     <CreateTime>1472551036</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+//!     <Event><![CDATA[user_get_card]]></Event>\
+//!     <CardId><![CDATA[pZI8Fjwsy5fVPRBeD78J4RmqVvBc]]></CardId>\
+//!     <IsGiveByFriend>0</IsGiveByFriend><OuterId>7</OuterId></xml>";
+//! match parse_event(body)? {
+//!     Event::UserGetCard(claim) => {
+//!         assert_eq!(claim.card_id, "pZI8Fjwsy5fVPRBeD78J4RmqVvBc");
+//!         assert_eq!(claim.outer_id, Some(7));
+//!         assert_eq!(claim.is_give_by_friend, Some(false));
+//!         assert_eq!(claim.user_card_code, None);
+//!     }
+//!     other => panic!("unexpected event {:?}", other.event_type()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use quick_xml::Reader;
+use quick_xml::errors::IllFormedError;
+use quick_xml::events::Event as XmlEvent;
+
+/// The largest event body [`parse_event`] accepts, in bytes (64 KiB).
+///
+/// A `user_get_card` push is well under 1 KiB; the cap bounds the work and memory an
+/// attacker can cause before any parsing starts.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// How many levels of elements may nest below the root `<xml>`.
+///
+/// `user_get_card` is flat (one level), but other pushes WeChat documents nest deeper:
+/// `pic_sysphoto` carries `SendPicsInfo/PicList/item/PicMd5Sum` (four levels) and
+/// `MASSSENDJOBFINISH` carries `CopyrightCheckResult/ResultList/item/...`. Four keeps those
+/// parseable as [`Event::Other`] while still refusing deeply nested hostile documents.
+pub const MAX_EVENT_DEPTH: usize = 4;
+
+/// How many characters of an offending value or name an [`EventError`] repeats.
+const MAX_ECHO_CHARS: usize = 64;
+
+// The fields of `user_get_card` (spec 7.3), by slot index.
+const TO_USER_NAME: usize = 0;
+const FROM_USER_NAME: usize = 1;
+const FRIEND_USER_NAME: usize = 2;
+const CREATE_TIME: usize = 3;
+const MSG_TYPE: usize = 4;
+const EVENT: usize = 5;
+const CARD_ID: usize = 6;
+const IS_GIVE_BY_FRIEND: usize = 7;
+const USER_CARD_CODE: usize = 8;
+const OLD_USER_CARD_CODE: usize = 9;
+const OUTER_ID: usize = 10;
+const OUTER_STR: usize = 11;
+const IS_RESTORE_MEMBER_CARD: usize = 12;
+const IS_RECOMMEND_BY_FRIEND: usize = 13;
+const UNION_ID: usize = 14;
+const SOURCE_SCENE: usize = 15;
+const KNOWN_COUNT: usize = 16;
+
+const KNOWN_NAMES: [&str; KNOWN_COUNT] = [
+    "ToUserName",
+    "FromUserName",
+    "FriendUserName",
+    "CreateTime",
+    "MsgType",
+    "Event",
+    "CardId",
+    "IsGiveByFriend",
+    "UserCardCode",
+    "OldUserCardCode",
+    "OuterId",
+    "OuterStr",
+    "IsRestoreMemberCard",
+    "IsRecommendByFriend",
+    "UnionId",
+    "SourceScene",
+];
+
+/// The slot of a known field name, matched on bytes.
+fn known_slot(name: &[u8]) -> Option<usize> {
+    Some(match name {
+        b"ToUserName" => TO_USER_NAME,
+        b"FromUserName" => FROM_USER_NAME,
+        b"FriendUserName" => FRIEND_USER_NAME,
+        b"CreateTime" => CREATE_TIME,
+        b"MsgType" => MSG_TYPE,
+        b"Event" => EVENT,
+        b"CardId" => CARD_ID,
+        b"IsGiveByFriend" => IS_GIVE_BY_FRIEND,
+        b"UserCardCode" => USER_CARD_CODE,
+        b"OldUserCardCode" => OLD_USER_CARD_CODE,
+        b"OuterId" => OUTER_ID,
+        b"OuterStr" => OUTER_STR,
+        b"IsRestoreMemberCard" => IS_RESTORE_MEMBER_CARD,
+        b"IsRecommendByFriend" => IS_RECOMMEND_BY_FRIEND,
+        b"UnionId" => UNION_ID,
+        b"SourceScene" => SOURCE_SCENE,
+        _ => return None,
+    })
+}
+
+/// Why an event body was refused.
+///
+/// Variants about a field name it; values and names repeated here are cut to 64
+/// characters, so an error stays small whatever the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The body is larger than [`MAX_EVENT_BYTES`]; it was not parsed.
+    #[error("event body is {len} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// The body's size in bytes.
+        len: usize,
+        /// The limit, [`MAX_EVENT_BYTES`].
+        max: usize,
+    },
+    /// The body is not valid UTF-8.
+    #[error("event body is not UTF-8 (first invalid byte at offset {valid_up_to})")]
+    InvalidUtf8 {
+        /// Offset of the first byte that is not part of valid UTF-8.
+        valid_up_to: usize,
+    },
+    /// The XML declaration names an encoding other than UTF-8.
+    #[error("event body declares encoding {encoding:?}; only UTF-8 is accepted")]
+    UnsupportedEncoding {
+        /// The declared encoding.
+        encoding: String,
+    },
+    /// The body contains a `<!DOCTYPE ...>`; refused so that no entity can be defined.
+    #[error("event body contains a DOCTYPE declaration, which is refused")]
+    Doctype,
+    /// An entity reference other than `&lt;`, `&gt;`, `&amp;`, `&apos;`, `&quot;`.
+    #[error("unknown entity reference &{name};")]
+    UnknownEntity {
+        /// The entity's name.
+        name: String,
+    },
+    /// A character reference (`&#...;`) that names no valid character.
+    #[error("invalid character reference &{reference};")]
+    InvalidCharRef {
+        /// The reference, without `&` and `;`.
+        reference: String,
+    },
+    /// Elements nest more than [`MAX_EVENT_DEPTH`] levels below `<xml>`.
+    #[error("elements nest more than {max} levels below <xml>")]
+    TooDeep {
+        /// The limit, [`MAX_EVENT_DEPTH`].
+        max: usize,
+    },
+    /// The root element is not `<xml>`.
+    #[error("root element is <{found}>, expected <xml>")]
+    UnexpectedRoot {
+        /// The root element's name.
+        found: String,
+    },
+    /// An element's name is not an XML name (for example it holds `/` or `#`).
+    #[error("{name:?} is not a valid element name")]
+    InvalidName {
+        /// The offending name.
+        name: String,
+    },
+    /// A closing tag does not match the open element.
+    #[error("closing tag </{found}> does not match <{expected}>")]
+    MismatchedEndTag {
+        /// The open element's name.
+        expected: String,
+        /// The closing tag's name.
+        found: String,
+    },
+    /// Text, CDATA or an element where none may be: before or after the root element,
+    /// or directly inside `<xml>` rather than inside a field.
+    #[error("unexpected content at byte offset {offset}")]
+    UnexpectedContent {
+        /// Byte offset in the body where it was found.
+        offset: u64,
+    },
+    /// The body ends before the root element is closed (or holds no root element).
+    #[error("event body ends before </xml>")]
+    UnexpectedEof,
+    /// The body is not well-formed XML, as reported by the XML reader.
+    #[error("malformed XML at byte offset {offset}: {message}")]
+    Malformed {
+        /// Byte offset in the body where the problem was found.
+        offset: u64,
+        /// The XML reader's description.
+        message: String,
+    },
+    /// A field of `user_get_card` (spec 7.3) appears more than once.
+    #[error("field {field} appears more than once")]
+    DuplicateField {
+        /// The field's XML element name.
+        field: &'static str,
+    },
+    /// A field of `user_get_card` holds child elements instead of text.
+    #[error("field {field} holds elements instead of text")]
+    NestedField {
+        /// The field's XML element name.
+        field: &'static str,
+    },
+    /// A required field is missing (`MsgType` for any event; `ToUserName`,
+    /// `FromUserName`, `CreateTime` and `CardId` for `user_get_card`).
+    #[error("required field {field} is missing")]
+    MissingField {
+        /// The field's XML element name.
+        field: &'static str,
+    },
+    /// A numeric field is not an integer, or out of the `i64` range.
+    #[error("field {field}: {value:?} is not an integer in the i64 range")]
+    InvalidNumber {
+        /// The field's XML element name.
+        field: &'static str,
+        /// The value as sent (cut to 64 characters).
+        value: String,
+    },
+    /// A 0/1 flag holds something else.
+    #[error("field {field}: {value:?} is not 0 or 1")]
+    InvalidFlag {
+        /// The field's XML element name.
+        field: &'static str,
+        /// The value as sent (cut to 64 characters).
+        value: String,
+    },
+    /// [`UserGetCard::insert_extra`] was given a name that cannot be written back as
+    /// XML or that would shadow a known field.
+    #[error("{name:?} cannot be used as an extra field name")]
+    InvalidExtraName {
+        /// The refused name.
+        name: String,
+    },
+}
+
+impl EventError {
+    /// The XML element name of the field this error is about, if it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::DuplicateField { field }
+            | Self::NestedField { field }
+            | Self::MissingField { field }
+            | Self::InvalidNumber { field, .. }
+            | Self::InvalidFlag { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// A user claimed a card: the `user_get_card` event (spec 7.2, 7.3).
+///
+/// `MsgType` (`event`) and `Event` (`user_get_card`) are implied by the type. Elements the
+/// spec does not list are kept in [`extra`](Self::extra). Construct one with
+/// [`new`](Self::new) and set the optional fields directly:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use card_model::event::{Event, UserGetCard, parse_event};
+///
+/// let mut claim = UserGetCard::new("gh_fc0a06a20993", "oZI8Fj040-be6rlDohc6gkoPOQTQ", 1472551036, "pZI8Fjwsy5fVPRBeD78J4RmqVvBc");
+/// claim.user_card_code = Some("226009850808".to_owned());
+/// claim.outer_str = Some("12b".to_owned());
+/// let body = claim.to_xml();
+/// assert_eq!(parse_event(body.as_bytes())?, Event::UserGetCard(claim));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct UserGetCard {
+    /// `ToUserName`: the Official Account's original ID (`gh_...`).
+    pub to_user_name: String,
+    /// `FromUserName`: the claiming user's OpenID.
+    pub from_user_name: String,
+    /// `CreateTime`: when the message was created, in Unix seconds.
+    pub create_time: i64,
+    /// `CardId`: the claimed card.
+    pub card_id: String,
+    /// `FriendUserName`: the gifting friend's OpenID when `IsGiveByFriend` is 1.
+    pub friend_user_name: Option<String>,
+    /// `IsGiveByFriend`: whether the card was a gift from a friend (0/1 on the wire).
+    pub is_give_by_friend: Option<bool>,
+    /// `UserCardCode`: the code's serial number.
+    pub user_card_code: Option<String>,
+    /// `OldUserCardCode`: the code before a gift changed it.
+    pub old_user_card_code: Option<String>,
+    /// `OuterId`: the integer claim scene set at issuance (`outer_id`).
+    pub outer_id: Option<i64>,
+    /// `OuterStr`: the string claim scene set at issuance (`outer_str`).
+    pub outer_str: Option<String>,
+    /// `IsRestoreMemberCard`: whether this claim restores a deleted member card (0/1).
+    pub is_restore_member_card: Option<bool>,
+    /// `IsRecommendByFriend`: in the official sample but undocumented; presumably whether
+    /// a friend's recommendation led to the claim (0/1).
+    pub is_recommend_by_friend: Option<bool>,
+    /// `UnionId`: the user's UnionID, when the account is bound to an Open Platform account.
+    pub union_id: Option<String>,
+    /// `SourceScene`: seen in real pushes (`SOURCE_SCENE_UNKNOW`, ...), undocumented.
+    pub source_scene: Option<String>,
+    /// Elements the spec does not list; private so that [`to_xml`](Self::to_xml) can
+    /// always write them back (see [`insert_extra`](Self::insert_extra)).
+    extra: BTreeMap<String, String>,
+}
+
+impl UserGetCard {
+    /// A claim event with the required fields; every optional field is `None`.
+    pub fn new(
+        to_user_name: impl Into<String>,
+        from_user_name: impl Into<String>,
+        create_time: i64,
+        card_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            to_user_name: to_user_name.into(),
+            from_user_name: from_user_name.into(),
+            create_time,
+            card_id: card_id.into(),
+            friend_user_name: None,
+            is_give_by_friend: None,
+            user_card_code: None,
+            old_user_card_code: None,
+            outer_id: None,
+            outer_str: None,
+            is_restore_member_card: None,
+            is_recommend_by_friend: None,
+            union_id: None,
+            source_scene: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Elements the spec does not list, by name, with their trimmed text.
+    ///
+    /// A nested element is keyed by its path (`Outer/Inner`); the second, third, ...
+    /// occurrence of the same path gets `#2`, `#3`, ... appended. An element that holds
+    /// child elements is listed only if it also holds non-blank text.
+    pub fn extra(&self) -> &BTreeMap<String, String> {
+        &self.extra
+    }
+
+    /// Add (or replace) an extra element, returning the value it replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::InvalidExtraName`] unless `name` is a `/`-separated path of at most
+    /// [`MAX_EVENT_DEPTH`] XML names, optionally followed by `#N` (N ≥ 2), whose first
+    /// element is not one of the spec's fields.
+    pub fn insert_extra(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Option<String>, EventError> {
+        let name = name.into();
+        if !is_extra_key(&name) {
+            return Err(EventError::InvalidExtraName { name: echo(&name) });
+        }
+        Ok(self.extra.insert(name, value.into()))
+    }
+
+    /// Remove an extra element, returning its value.
+    pub fn remove_extra(&mut self, name: &str) -> Option<String> {
+        self.extra.remove(name)
+    }
+
+    /// The key WeChat's retry rules say to de-duplicate on: `FromUserName` + `CreateTime`.
+    pub fn dedup_key(&self) -> (&str, i64) {
+        (&self.from_user_name, self.create_time)
+    }
+
+    /// The event as WeChat pushes it: `<xml>` with strings in CDATA, numbers and flags
+    /// as plain text, optional fields only when set, then the extra elements.
+    ///
+    /// [`parse_event`] reads the result back to an equal value, except that an optional
+    /// string set to `Some("")` reads back as `None`, and `#N` suffixes of extra names are
+    /// renumbered from `#2` in order. Strings are written as they are (a `]]>` inside one
+    /// is split across two CDATA sections); characters XML 1.0 forbids, such as most
+    /// control characters, are not filtered.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::with_capacity(400 + self.extra.len() * 32);
+        out.push_str("<xml>");
+        write_cdata(&mut out, "ToUserName", &self.to_user_name);
+        write_cdata(&mut out, "FromUserName", &self.from_user_name);
+        write_opt_cdata(&mut out, "FriendUserName", &self.friend_user_name);
+        write_plain(&mut out, "CreateTime", self.create_time);
+        write_cdata(&mut out, "MsgType", "event");
+        write_cdata(&mut out, "Event", "user_get_card");
+        write_cdata(&mut out, "CardId", &self.card_id);
+        write_flag(&mut out, "IsGiveByFriend", self.is_give_by_friend);
+        write_opt_cdata(&mut out, "UserCardCode", &self.user_card_code);
+        write_opt_cdata(&mut out, "OldUserCardCode", &self.old_user_card_code);
+        if let Some(id) = self.outer_id {
+            write_plain(&mut out, "OuterId", id);
+        }
+        write_opt_cdata(&mut out, "OuterStr", &self.outer_str);
+        write_flag(&mut out, "IsRestoreMemberCard", self.is_restore_member_card);
+        write_flag(&mut out, "IsRecommendByFriend", self.is_recommend_by_friend);
+        write_opt_cdata(&mut out, "UnionId", &self.union_id);
+        write_opt_cdata(&mut out, "SourceScene", &self.source_scene);
+        write_extra(&mut out, &self.extra);
+        out.push_str("</xml>");
+        out
+    }
+}
+
+/// An event or message WeChat pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `MsgType` `event`, `Event` `user_get_card`: a user claimed a card.
+    UserGetCard(UserGetCard),
+    /// Any other event or message, with its fields as trimmed text.
+    Other {
+        /// `MsgType`, for example `event` or `text`.
+        msg_type: String,
+        /// `Event`, for example `user_del_card`; `None` for plain messages.
+        event: Option<String>,
+        /// Every other element, keyed as in [`UserGetCard::extra`] (nested elements by
+        /// path, repeats with `#2`, `#3`, ...). Empty elements are kept as `""`.
+        fields: BTreeMap<String, String>,
+    },
+}
+
+impl Event {
+    /// Parse a pushed XML body; the same as [`parse_event`].
+    ///
+    /// # Errors
+    ///
+    /// See [`parse_event`].
+    pub fn from_xml(xml: &[u8]) -> Result<Self, EventError> {
+        parse_event(xml)
+    }
+
+    /// The `MsgType` element.
+    pub fn msg_type(&self) -> &str {
+        match self {
+            Self::UserGetCard(_) => "event",
+            Self::Other { msg_type, .. } => msg_type,
+        }
+    }
+
+    /// The `Event` element, if any.
+    pub fn event_type(&self) -> Option<&str> {
+        match self {
+            Self::UserGetCard(_) => Some("user_get_card"),
+            Self::Other { event, .. } => event.as_deref(),
+        }
+    }
+}
+
+impl From<UserGetCard> for Event {
+    fn from(event: UserGetCard) -> Self {
+        Self::UserGetCard(event)
+    }
+}
+
+/// Parse the XML body of a push from WeChat.
+///
+/// `MsgType` `event` with `Event` `user_get_card` (both compared ignoring ASCII case)
+/// gives [`Event::UserGetCard`]; anything else gives [`Event::Other`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use card_model::event::{Event, parse_event};
+///
+/// let body = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName>\
+///     <FromUserName><![CDATA[o1]]></FromUserName><CreateTime>1</CreateTime>\
+///     <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_del_card]]></Event>\
+///     <CardId><![CDATA[p1]]></CardId><UserCardCode><![CDATA[12312312]]></UserCardCode></xml>";
+/// let event = parse_event(body.as_bytes())?;
+/// assert_eq!(event.event_type(), Some("user_del_card"));
+/// if let Event::Other { fields, .. } = event {
+///     assert_eq!(fields["UserCardCode"], "12312312");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// An [`EventError`] if the body is too large, not UTF-8, not well-formed, hostile
+/// (DOCTYPE, unknown entity, too deep), has no `MsgType`, lacks a required
+/// `user_get_card` field, repeats one of its fields, or holds a number or flag that does
+/// not parse.
+pub fn parse_event(xml: &[u8]) -> Result<Event, EventError> {
+    if xml.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge {
+            len: xml.len(),
+            max: MAX_EVENT_BYTES,
+        });
+    }
+    let input = std::str::from_utf8(xml).map_err(|e| EventError::InvalidUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    let doc = Document::read(input)?;
+    doc.into_event()
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+/// Text collected for one element, borrowed from the input while it is a single piece.
+#[derive(Debug, Default)]
+enum Text<'a> {
+    #[default]
+    Empty,
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+impl<'a> Text<'a> {
+    fn push_str(&mut self, s: &'a str) {
+        match self {
+            Self::Empty => *self = Self::Borrowed(s),
+            Self::Borrowed(b) => {
+                let mut owned = String::with_capacity(b.len() + s.len());
+                owned.push_str(b);
+                owned.push_str(s);
+                *self = Self::Owned(owned);
+            }
+            Self::Owned(o) => o.push_str(s),
+        }
+    }
+
+    /// Append text that does not live as long as the input.
+    fn push_tmp(&mut self, s: &str) {
+        match self {
+            Self::Empty => *self = Self::Owned(s.to_owned()),
+            Self::Borrowed(b) => {
+                let mut owned = String::with_capacity(b.len() + s.len());
+                owned.push_str(b);
+                owned.push_str(s);
+                *self = Self::Owned(owned);
+            }
+            Self::Owned(o) => o.push_str(s),
+        }
+    }
+
+    fn push_cow(&mut self, s: Cow<'a, str>) {
+        match s {
+            Cow::Borrowed(b) => self.push_str(b),
+            Cow::Owned(o) => self.push_tmp(&o),
+        }
+    }
+
+    fn append(&mut self, other: Text<'a>) {
+        match other {
+            Self::Empty => {}
+            Self::Borrowed(b) => self.push_str(b),
+            Self::Owned(o) => self.push_tmp(&o),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Empty => "",
+            Self::Borrowed(b) => b,
+            Self::Owned(o) => o,
+        }
+    }
+
+    fn into_cow(self) -> Cow<'a, str> {
+        match self {
+            Self::Empty => Cow::Borrowed(""),
+            Self::Borrowed(b) => Cow::Borrowed(b),
+            Self::Owned(o) => Cow::Owned(o),
+        }
+    }
+}
+
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// One open element below `<xml>`.
+#[derive(Debug, Default)]
+struct Frame<'a> {
+    name: Cow<'a, str>,
+    /// The known field this is (only for direct children of `<xml>`).
+    slot: Option<usize>,
+    text: Text<'a>,
+    /// White space after the last content, dropped if nothing follows it.
+    pending: Text<'a>,
+    /// Whether any content (text, CDATA or reference) has been seen.
+    started: bool,
+    has_children: bool,
+}
+
+impl<'a> Frame<'a> {
+    /// Plain text: leading white space of the element and trailing white space (held
+    /// back until more content follows) are trimmed.
+    fn on_text(&mut self, t: Cow<'a, str>) {
+        let full: &str = &t;
+        let trimmed_start = if self.started {
+            full
+        } else {
+            full.trim_start_matches(is_xml_space)
+        };
+        let body = trimmed_start.trim_end_matches(is_xml_space);
+        if body.is_empty() {
+            match t {
+                Cow::Borrowed(_) if trimmed_start.is_empty() => {}
+                Cow::Borrowed(b) => {
+                    let start = b.len() - trimmed_start.len();
+                    self.pending.push_str(&b[start..]);
+                }
+                Cow::Owned(_) => {
+                    let ws = trimmed_start.to_owned();
+                    self.pending.push_tmp(&ws);
+                }
+            }
+            return;
+        }
+        self.commit_pending();
+        self.started = true;
+        let lead = full.len() - trimmed_start.len();
+        let body_end = lead + body.len();
+        match t {
+            Cow::Borrowed(b) => {
+                self.text.push_str(&b[lead..body_end]);
+                if body_end < b.len() {
+                    self.pending = Text::Borrowed(&b[body_end..]);
+                }
+            }
+            Cow::Owned(o) => {
+                self.text.push_tmp(&o[lead..body_end]);
+                if body_end < o.len() {
+                    self.pending = Text::Owned(o[body_end..].to_owned());
+                }
+            }
+        }
+    }
+
+    /// CDATA or a resolved reference: kept verbatim.
+    fn on_content(&mut self, s: Cow<'a, str>) {
+        self.commit_pending();
+        self.started = true;
+        self.text.push_cow(s);
+    }
+
+    fn commit_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.text.append(pending);
+    }
+}
+
+/// Where the reader is relative to the root element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    BeforeRoot,
+    InRoot,
+    AfterRoot,
+}
+
+/// The fields of a parsed document, still borrowing from the input where possible.
+struct Document<'a> {
+    slots: [Option<Cow<'a, str>>; KNOWN_COUNT],
+    extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// The `&'a str` of `piece` if it lies inside `input` (it always does for the slice
+/// reader), else an owned copy.
+fn reborrow<'a>(input: &'a str, piece: &[u8]) -> Result<Cow<'a, str>, EventError> {
+    let start = piece.as_ptr().addr().wrapping_sub(input.as_ptr().addr());
+    if let Some(s) = start
+        .checked_add(piece.len())
+        .and_then(|end| input.get(start..end))
+    {
+        return Ok(Cow::Borrowed(s));
+    }
+    match std::str::from_utf8(piece) {
+        Ok(s) => Ok(Cow::Owned(s.to_owned())),
+        Err(e) => Err(EventError::InvalidUtf8 {
+            valid_up_to: e.valid_up_to(),
+        }),
+    }
+}
+
+fn echo(s: &str) -> String {
+    s.chars().take(MAX_ECHO_CHARS).collect()
+}
+
+fn echo_bytes(b: &[u8]) -> String {
+    echo(&String::from_utf8_lossy(b))
+}
+
+fn is_name_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == ':' || !c.is_ascii()
+}
+
+fn is_name_char(c: char) -> bool {
+    is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.'
+}
+
+/// An XML name, approximately: enough to exclude `/`, `#`, white space and punctuation,
+/// so that path keys stay unambiguous.
+fn is_xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if is_name_start(c)) && chars.all(is_name_char)
+}
+
+fn is_whitespace_only(b: &[u8]) -> bool {
+    b.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+impl<'a> Document<'a> {
+    fn read(input: &'a str) -> Result<Self, EventError> {
+        let mut reader = Reader::from_str(input);
+        // Well-formedness checks stay on (end names are the reader's default).
+        reader.config_mut().check_comments = true;
+
+        let mut doc = Document {
+            slots: Default::default(),
+            extra: Vec::new(),
+        };
+        let mut frames: [Frame<'a>; MAX_EVENT_DEPTH] = Default::default();
+        // Number of open elements below <xml>.
+        let mut depth = 0usize;
+        let mut stage = Stage::BeforeRoot;
+
+        loop {
+            let offset = reader.buffer_position();
+            let event = reader.read_event().map_err(|e| match e {
+                quick_xml::Error::IllFormed(IllFormedError::MismatchedEndTag {
+                    expected,
+                    found,
+                }) => EventError::MismatchedEndTag {
+                    expected: echo(&expected),
+                    found: echo(&found),
+                },
+                e => EventError::Malformed {
+                    offset: reader.error_position(),
+                    message: e.to_string(),
+                },
+            })?;
+            let empty = matches!(event, XmlEvent::Empty(_));
+            match event {
+                XmlEvent::Start(start) | XmlEvent::Empty(start) => {
+                    let name = start.name();
+                    let name = name.as_ref();
+                    match stage {
+                        Stage::BeforeRoot => {
+                            if name != b"xml" {
+                                return Err(EventError::UnexpectedRoot {
+                                    found: echo_bytes(name),
+                                });
+                            }
+                            stage = if empty {
+                                Stage::AfterRoot
+                            } else {
+                                Stage::InRoot
+                            };
+                        }
+                        Stage::AfterRoot => return Err(EventError::UnexpectedContent { offset }),
+                        Stage::InRoot => {
+                            if depth == MAX_EVENT_DEPTH {
+                                return Err(EventError::TooDeep {
+                                    max: MAX_EVENT_DEPTH,
+                                });
+                            }
+                            let slot = if depth == 0 { known_slot(name) } else { None };
+                            if depth > 0 {
+                                let parent = &mut frames[depth - 1];
+                                if let Some(s) = parent.slot {
+                                    return Err(EventError::NestedField {
+                                        field: KNOWN_NAMES[s],
+                                    });
+                                }
+                                parent.has_children = true;
+                            }
+                            let name = reborrow(input, name)?;
+                            if let Some(s) = slot {
+                                if doc.slots[s].is_some() {
+                                    return Err(EventError::DuplicateField {
+                                        field: KNOWN_NAMES[s],
+                                    });
+                                }
+                                // Mark as seen now; the value is filled in at the end tag.
+                                doc.slots[s] = Some(Cow::Borrowed(""));
+                            } else if !is_xml_name(&name) {
+                                return Err(EventError::InvalidName { name: echo(&name) });
+                            }
+                            frames[depth] = Frame {
+                                name,
+                                slot,
+                                ..Frame::default()
+                            };
+                            depth += 1;
+                            if empty {
+                                depth -= 1;
+                                doc.close(&mut frames, depth);
+                            }
+                        }
+                    }
+                }
+                XmlEvent::End(end) => {
+                    let found = end.name();
+                    let found = found.as_ref();
+                    if stage != Stage::InRoot {
+                        return Err(EventError::Malformed {
+                            offset,
+                            message: format!("unmatched closing tag </{}>", echo_bytes(found)),
+                        });
+                    }
+                    if depth == 0 {
+                        if found != b"xml" {
+                            return Err(EventError::MismatchedEndTag {
+                                expected: "xml".to_owned(),
+                                found: echo_bytes(found),
+                            });
+                        }
+                        stage = Stage::AfterRoot;
+                    } else {
+                        let expected = &frames[depth - 1].name;
+                        if found != expected.as_bytes() {
+                            return Err(EventError::MismatchedEndTag {
+                                expected: echo(expected),
+                                found: echo_bytes(found),
+                            });
+                        }
+                        depth -= 1;
+                        doc.close(&mut frames, depth);
+                    }
+                }
+                XmlEvent::Text(text) => {
+                    if stage != Stage::InRoot || depth == 0 {
+                        if is_whitespace_only(&text) {
+                            continue;
+                        }
+                        return Err(EventError::UnexpectedContent { offset });
+                    }
+                    let text = reborrow(input, &text)?;
+                    frames[depth - 1].on_text(text);
+                }
+                XmlEvent::CData(cdata) => {
+                    if stage != Stage::InRoot || depth == 0 {
+                        return Err(EventError::UnexpectedContent { offset });
+                    }
+                    let text = reborrow(input, &cdata)?;
+                    frames[depth - 1].on_content(text);
+                }
+                XmlEvent::GeneralRef(reference) => {
+                    if stage != Stage::InRoot || depth == 0 {
+                        return Err(EventError::UnexpectedContent { offset });
+                    }
+                    let resolved: Cow<'a, str> = if reference.is_char_ref() {
+                        match reference.resolve_char_ref() {
+                            Ok(Some(c)) => Cow::Owned(c.to_string()),
+                            _ => {
+                                return Err(EventError::InvalidCharRef {
+                                    reference: echo_bytes(&reference),
+                                });
+                            }
+                        }
+                    } else {
+                        Cow::Borrowed(match &*reference {
+                            b"lt" => "<",
+                            b"gt" => ">",
+                            b"amp" => "&",
+                            b"apos" => "'",
+                            b"quot" => "\"",
+                            other => {
+                                return Err(EventError::UnknownEntity {
+                                    name: echo_bytes(other),
+                                });
+                            }
+                        })
+                    };
+                    frames[depth - 1].on_content(resolved);
+                }
+                XmlEvent::Decl(decl) => {
+                    if stage != Stage::BeforeRoot {
+                        return Err(EventError::Malformed {
+                            offset,
+                            message: "XML declaration after the start".to_owned(),
+                        });
+                    }
+                    match decl.encoding() {
+                        None => {}
+                        Some(Ok(enc)) => {
+                            if !enc.eq_ignore_ascii_case(b"utf-8")
+                                && !enc.eq_ignore_ascii_case(b"utf8")
+                            {
+                                return Err(EventError::UnsupportedEncoding {
+                                    encoding: echo_bytes(&enc),
+                                });
+                            }
+                        }
+                        Some(Err(e)) => {
+                            return Err(EventError::Malformed {
+                                offset,
+                                message: e.to_string(),
+                            });
+                        }
+                    }
+                }
+                XmlEvent::DocType(_) => return Err(EventError::Doctype),
+                XmlEvent::Comment(_) | XmlEvent::PI(_) => {}
+                XmlEvent::Eof => {
+                    if stage != Stage::AfterRoot {
+                        return Err(EventError::UnexpectedEof);
+                    }
+                    return Ok(doc);
+                }
+            }
+        }
+    }
+
+    /// The element `frames[depth]` has ended: store its value.
+    fn close(&mut self, frames: &mut [Frame<'a>; MAX_EVENT_DEPTH], depth: usize) {
+        let frame = std::mem::take(&mut frames[depth]);
+        if let Some(slot) = frame.slot {
+            self.slots[slot] = Some(frame.text.into_cow());
+            return;
+        }
+        if frame.has_children && frame.text.as_str().is_empty() {
+            return;
+        }
+        let key = if depth == 0 {
+            frame.name
+        } else {
+            let mut key = String::new();
+            for parent in &frames[..depth] {
+                key.push_str(&parent.name);
+                key.push('/');
+            }
+            key.push_str(&frame.name);
+            Cow::Owned(key)
+        };
+        self.extra.push((key, frame.text.into_cow()));
+    }
+
+    fn into_event(mut self) -> Result<Event, EventError> {
+        let msg_type = self.slots[MSG_TYPE]
+            .take()
+            .ok_or(EventError::MissingField { field: "MsgType" })?;
+        let event = self.slots[EVENT].take();
+        let is_claim = msg_type.eq_ignore_ascii_case("event")
+            && event
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case("user_get_card"));
+        if !is_claim {
+            let mut fields = extra_map(self.extra);
+            for (slot, value) in self.slots.into_iter().enumerate() {
+                if let Some(value) = value {
+                    fields.insert(KNOWN_NAMES[slot].to_owned(), value.into_owned());
+                }
+            }
+            return Ok(Event::Other {
+                msg_type: msg_type.into_owned(),
+                event: event.map(Cow::into_owned),
+                fields,
+            });
+        }
+
+        let s = &mut self.slots;
+        let required = |s: &mut [Option<Cow<'a, str>>; KNOWN_COUNT], i: usize| {
+            s[i].take()
+                .map(Cow::into_owned)
+                .ok_or(EventError::MissingField {
+                    field: KNOWN_NAMES[i],
+                })
+        };
+        let to_user_name = required(s, TO_USER_NAME)?;
+        let from_user_name = required(s, FROM_USER_NAME)?;
+        let create_time = match s[CREATE_TIME].take() {
+            Some(v) => parse_int(CREATE_TIME, &v)?,
+            None => {
+                return Err(EventError::MissingField {
+                    field: KNOWN_NAMES[CREATE_TIME],
+                });
+            }
+        };
+        let card_id = required(s, CARD_ID)?;
+        let outer_id = match s[OUTER_ID].take() {
+            Some(v) if !v.is_empty() => Some(parse_int(OUTER_ID, &v)?),
+            _ => None,
+        };
+        Ok(Event::UserGetCard(UserGetCard {
+            to_user_name,
+            from_user_name,
+            create_time,
+            card_id,
+            friend_user_name: optional(s, FRIEND_USER_NAME),
+            is_give_by_friend: flag(s, IS_GIVE_BY_FRIEND)?,
+            user_card_code: optional(s, USER_CARD_CODE),
+            old_user_card_code: optional(s, OLD_USER_CARD_CODE),
+            outer_id,
+            outer_str: optional(s, OUTER_STR),
+            is_restore_member_card: flag(s, IS_RESTORE_MEMBER_CARD)?,
+            is_recommend_by_friend: flag(s, IS_RECOMMEND_BY_FRIEND)?,
+            union_id: optional(s, UNION_ID),
+            source_scene: optional(s, SOURCE_SCENE),
+            extra: extra_map(self.extra),
+        }))
+    }
+}
+
+fn optional(slots: &mut [Option<Cow<'_, str>>; KNOWN_COUNT], i: usize) -> Option<String> {
+    slots[i]
+        .take()
+        .filter(|v| !v.is_empty())
+        .map(Cow::into_owned)
+}
+
+fn flag(
+    slots: &mut [Option<Cow<'_, str>>; KNOWN_COUNT],
+    i: usize,
+) -> Result<Option<bool>, EventError> {
+    match slots[i].as_deref() {
+        None | Some("") => Ok(None),
+        Some("0") => Ok(Some(false)),
+        Some("1") => Ok(Some(true)),
+        Some(other) => Err(EventError::InvalidFlag {
+            field: KNOWN_NAMES[i],
+            value: echo(other),
+        }),
+    }
+}
+
+fn parse_int(i: usize, value: &str) -> Result<i64, EventError> {
+    value.parse().map_err(|_| EventError::InvalidNumber {
+        field: KNOWN_NAMES[i],
+        value: echo(value),
+    })
+}
+
+/// Collect extra elements, numbering repeats of a key `#2`, `#3`, ...
+fn extra_map(extra: Vec<(Cow<'_, str>, Cow<'_, str>)>) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    // The last suffix used per repeated key, so numbering stays linear.
+    let mut repeats: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, value) in extra {
+        let key = key.into_owned();
+        let value = value.into_owned();
+        if !map.contains_key(&key) {
+            map.insert(key, value);
+            continue;
+        }
+        let n = repeats.entry(key.clone()).or_insert(1);
+        loop {
+            *n += 1;
+            let candidate = format!("{key}#{n}");
+            if let std::collections::btree_map::Entry::Vacant(slot) = map.entry(candidate) {
+                slot.insert(value);
+                break;
+            }
+        }
+    }
+    map
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+/// Split an extra key into its element path and its repeat number (1 when none).
+fn split_extra_key(key: &str) -> (&str, usize) {
+    if let Some((base, n)) = key.rsplit_once('#') {
+        if let Ok(n) = n.parse::<usize>() {
+            return (base, n);
+        }
+    }
+    (key, 1)
+}
+
+fn is_extra_key(key: &str) -> bool {
+    let base = match key.rsplit_once('#') {
+        Some((base, n)) => {
+            let ok = !n.starts_with('0')
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n.parse::<usize>().is_ok_and(|n| n >= 2);
+            if !ok {
+                return false;
+            }
+            base
+        }
+        None => key,
+    };
+    let mut segments = 0;
+    for (i, segment) in base.split('/').enumerate() {
+        segments += 1;
+        if !is_xml_name(segment) || (i == 0 && known_slot(segment.as_bytes()).is_some()) {
+            return false;
+        }
+    }
+    segments <= MAX_EVENT_DEPTH
+}
+
+fn write_cdata(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    push_cdata(out, value);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+fn push_cdata(out: &mut String, value: &str) {
+    out.push_str("<![CDATA[");
+    let mut parts = value.split("]]>");
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for part in parts {
+        // "]]>" cannot appear in CDATA: end the section after "]]" and start a new one.
+        out.push_str("]]]]><![CDATA[>");
+        out.push_str(part);
+    }
+    out.push_str("]]>");
+}
+
+fn write_opt_cdata(out: &mut String, name: &str, value: &Option<String>) {
+    if let Some(value) = value {
+        write_cdata(out, name, value);
+    }
+}
+
+fn write_plain(out: &mut String, name: &str, value: i64) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "<{name}>{value}</{name}>");
+}
+
+fn write_flag(out: &mut String, name: &str, value: Option<bool>) {
+    if let Some(value) = value {
+        write_plain(out, name, i64::from(value));
+    }
+}
+
+fn write_extra(out: &mut String, extra: &BTreeMap<String, String>) {
+    if extra.is_empty() {
+        return;
+    }
+    let mut entries: Vec<(&str, usize, &str)> = extra
+        .iter()
+        .map(|(k, v)| {
+            let (base, n) = split_extra_key(k);
+            (base, n, v.as_str())
+        })
+        .collect();
+    // Repeats in numeric order, so that re-parsing numbers them the same way.
+    entries.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    for (path, _, value) in entries {
+        for segment in path.split('/') {
+            out.push('<');
+            out.push_str(segment);
+            out.push('>');
+        }
+        push_cdata(out, value);
+        for segment in path.rsplit('/') {
+            out.push_str("</");
+            out.push_str(segment);
+            out.push('>');
+        }
+    }
+}

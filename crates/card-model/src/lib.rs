@@ -27,6 +27,7 @@ pub mod whitelist;
 
 pub use endpoint::{Ack, Auth, Endpoint, HttpMethod, ResponseError, decode_response, encode_body};
 pub use error::{ErrCode, WeChatError};
+pub use event::{Event, EventError, MAX_EVENT_BYTES, UserGetCard, parse_event};
 pub use secret::{AccessToken, ApiTicket, AppSecret};
 pub use validate::{Problem, ValidationError};
 

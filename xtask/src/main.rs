@@ -250,6 +250,26 @@ mod tests {
     }
 
     #[test]
+    fn damaged_input_fails_cleanly() {
+        let Some(html) = page() else { return };
+        // Truncated pages: an error (or fewer blocks), never a panic.
+        for cut in (0..html.len())
+            .step_by(211)
+            .filter(|&i| html.is_char_boundary(i))
+        {
+            let _ = generate::generate(&html[..cut]);
+        }
+        // Every prefix of every block through the repair pipeline: Ok or Err, no panic.
+        for block in html::extract_pre_blocks(&html).expect("the page extracts") {
+            let text = &block.text;
+            for cut in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+                let _ = repair::repair_json(&text[..cut]);
+                let _ = xml::check_well_formed(&text[..cut]);
+            }
+        }
+    }
+
+    #[test]
     fn cli_rejects_unknown_arguments() {
         assert!(run(&[]).is_err());
         assert!(run(&["nope".into()]).is_err());

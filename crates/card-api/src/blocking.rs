@@ -116,6 +116,24 @@ impl Client {
             .map(core::ticket)
     }
 
+    /// A signed `card_ext` (spec §6) for `card_id`, optionally bound to a `code`
+    /// and/or an `openid`: the cached api_ticket, the clock's timestamp and a fresh
+    /// random nonce. Put it in a [`WxCard`](card_model::message::WxCard) or hand it to
+    /// the JS-SDK.
+    ///
+    /// # Errors
+    /// When the api_ticket cannot be had, or the values break a limit of
+    /// [`CardExt::sign`](card_model::CardExt::sign).
+    pub fn card_ext(
+        &self,
+        card_id: &str,
+        code: Option<&str>,
+        openid: Option<&str>,
+    ) -> Result<card_model::CardExt, Error> {
+        let ticket = self.api_ticket()?;
+        self.core.card_ext(&ticket, card_id, code, openid)
+    }
+
     fn drive<T>(&self, mut plan: CallPlan<T>) -> Result<T, Error> {
         let span = core::call_span(plan.path());
         let _entered = span.enter();

@@ -8,7 +8,7 @@ use crate::plan::{CallPlan, Outcome, PlanSettings, Prepared, Step};
 use crate::retry::Jitter;
 use crate::store::{Clock, SecretKind, StoredSecret, TokenStore};
 use card_model::token::{GetAccessToken, GetCardApiTicket, GetStableAccessToken};
-use card_model::{AccessToken, ApiTicket, Endpoint, ResponseError, decode_response};
+use card_model::{AccessToken, ApiTicket, CardExt, Endpoint, ResponseError, decode_response};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -258,9 +258,22 @@ impl Core {
         }
     }
 
+    /// A signed `card_ext` for `card_id` with a fresh timestamp and nonce.
+    pub fn card_ext(
+        &self,
+        ticket: &ApiTicket,
+        card_id: &str,
+        code: Option<&str>,
+        openid: Option<&str>,
+    ) -> Result<CardExt, Error> {
+        let (timestamp, nonce) = self.timestamp_and_nonce();
+        Ok(CardExt::sign(
+            card_id, ticket, timestamp, &nonce, code, openid,
+        )?)
+    }
+
     /// A fresh `card_ext` timestamp (Unix seconds) and nonce (16 letters and digits).
-    #[allow(dead_code)] // used by card_ext once card-model's CardExt lands
-    pub fn timestamp_and_nonce(&self) -> (u64, String) {
+    fn timestamp_and_nonce(&self) -> (u64, String) {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let mut rng = Jitter::new(self.next_seed() ^ random_u64());
         let nonce = (0..16)
@@ -271,6 +284,22 @@ impl Core {
             .collect();
         (self.clock.unix_millis() / 1000, nonce)
     }
+}
+
+/// A `clientmsgid` that no other send uses: `wxcard-` and 32 hexadecimal digits
+/// (time and randomness). Keep it with the send: repeating the send with the same id
+/// lets WeChat drop the duplicate.
+///
+/// ```
+/// let id = card_api::new_clientmsgid();
+/// assert!(id.starts_with("wxcard-") && id.len() <= 64);
+/// assert_ne!(id, card_api::new_clientmsgid());
+/// ```
+pub fn new_clientmsgid() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let a = Jitter::new(random_u64() ^ n).next_u64();
+    format!("wxcard-{:016x}{a:016x}", random_u64().wrapping_add(n))
 }
 
 /// The tracing span of one call: the endpoint path, the attempt number and the

@@ -136,6 +136,7 @@ pub mod plan;
 mod retry;
 mod store;
 
+pub use crate::core::new_clientmsgid;
 #[cfg(feature = "async")]
 pub use asynchronous::AsyncClient;
 #[cfg(feature = "blocking")]

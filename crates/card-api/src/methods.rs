@@ -1,10 +1,69 @@
 //! The one table of named endpoint methods. Each client expands it with its own
-//! one-line method template, so no endpoint is written twice.
+//! one-line method template, so no endpoint is written twice; any other endpoint goes
+//! through the clients' generic `call`.
 
 /// Expands `$template! { docs name(Request) -> Response }` once per endpoint, inside a
 /// client's `impl` block.
 macro_rules! endpoint_methods {
     ($template:ident) => {
+        $template! {
+            /// Creates a card QR code (`POST /card/qrcode/create`, spec §4.1). Not
+            /// repeated after a failure where WeChat may have acted.
+            create_qr_code(card_model::qrcode::CreateQrCode) -> card_model::qrcode::QrCodeTicket
+        }
+        $template! {
+            /// Creates a card shelf (`POST /card/landingpage/create`, spec §4.3). Not
+            /// repeated after a failure where WeChat may have acted.
+            create_landing_page(card_model::landing::CreateLandingPage) -> card_model::landing::LandingPage
+        }
+        $template! {
+            /// Deposits up to 100 custom codes (`POST /card/code/deposit`, spec §4.5).
+            /// Repeatable: WeChat filters duplicates.
+            deposit_codes(card_model::code::DepositCodes) -> card_model::code::DepositResult
+        }
+        $template! {
+            /// Counts a card's deposited codes (`POST /card/code/getdepositcount`,
+            /// spec §4.6).
+            get_deposit_count(card_model::code::GetDepositCount) -> card_model::code::DepositCount
+        }
+        $template! {
+            /// Checks up to 100 codes (`POST /card/code/checkcode`, spec §4.7).
+            check_codes(card_model::code::CheckCodes) -> card_model::code::CodeCheck
+        }
+        $template! {
+            /// Gets the HTML that embeds a card in an mpnews article
+            /// (`POST /card/mpnews/gethtml`, spec §4.8).
+            get_article_html(card_model::mpnews::GetArticleHtml) -> card_model::mpnews::ArticleHtml
+        }
+        $template! {
+            /// Sets the test whitelist (`POST /card/testwhitelist/set`, spec §4.9).
+            set_test_whitelist(card_model::whitelist::SetTestWhitelist) -> card_model::Ack
+        }
+        $template! {
+            /// Sends a card to a tag or to all followers (`POST
+            /// /cgi-bin/message/mass/sendall`, spec §5.2). Never repeated where WeChat may
+            /// have acted, unless it carries a `clientmsgid`
+            /// ([`MassSendByTag::with_clientmsgid`](card_model::message::MassSendByTag::with_clientmsgid)).
+            mass_send_by_tag(card_model::message::MassSendByTag) -> card_model::message::MassSendResult
+        }
+        $template! {
+            /// Sends a card to 2..=10000 OpenIDs (`POST /cgi-bin/message/mass/send`,
+            /// spec §5.3). Never repeated where WeChat may have acted, unless it carries
+            /// a `clientmsgid`
+            /// ([`MassSendToOpenIds::with_clientmsgid`](card_model::message::MassSendToOpenIds::with_clientmsgid)).
+            mass_send_to_openids(card_model::message::MassSendToOpenIds) -> card_model::message::MassSendResult
+        }
+        $template! {
+            /// Previews a card message to one user (`POST /cgi-bin/message/mass/preview`,
+            /// spec §5.5). Not repeated where WeChat may have acted.
+            preview_card(card_model::message::PreviewCard) -> card_model::message::PreviewResult
+        }
+        $template! {
+            /// Sends a card as a customer-service message (`POST
+            /// /cgi-bin/message/custom/send`, spec §5.4). Not repeated where WeChat may
+            /// have acted.
+            send_customer_service_card(card_model::message::SendCustomerServiceCard) -> card_model::Ack
+        }
         $template! {
             /// Gets a fresh card api_ticket (`GET /cgi-bin/ticket/getticket?type=wx_card`,
             /// spec §3.2), bypassing the cache. Prefer `api_ticket()`, which caches it:

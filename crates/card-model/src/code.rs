@@ -7,7 +7,8 @@
 //! [`CheckCodes`]. All three calls are repeatable: WeChat filters duplicate deposits.
 //!
 //! This module also holds the limits shared by every request that names a card or a
-//! code ([`MAX_CARD_ID_CHARS`], [`MAX_CODE_CHARS`]).
+//! code ([`MAX_CARD_ID_CHARS`], [`MAX_CODE_CHARS`]). Wherever a `card_id` appears it must
+//! also be free of white space.
 //!
 //! ```
 //! use card_model::{Endpoint, code::{CheckCodes, DepositCodes}};
@@ -75,9 +76,18 @@ pub(crate) fn optional(
     }
 }
 
-/// Checks a `card_id`: non-empty, at most [`MAX_CARD_ID_CHARS`].
+/// Checks a `card_id`: non-empty, at most [`MAX_CARD_ID_CHARS`], no white space (a card
+/// ID never holds any; seed-pre:11 shows one padded with spaces, which WeChat would
+/// read as another card).
 pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
-    required(field, value, MAX_CARD_ID_CHARS)
+    required(field, value, MAX_CARD_ID_CHARS)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err(ValidationError::new(
+            field,
+            crate::Problem::Invalid("a card ID must not contain white space"),
+        ));
+    }
+    Ok(())
 }
 
 fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), ValidationError> {
@@ -92,7 +102,7 @@ fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), Validatio
 /// Repeatable: WeChat filters duplicate codes, and the spec says to repeat a failed
 /// deposit until it succeeds.
 ///
-/// Validation: `card_id` 1..=32 characters; `code` holds 1..=100 codes, none empty (or
+/// Validation: `card_id` 1..=32 characters without white space; `code` holds 1..=100 codes, none empty (or
 /// blank), each at most [`MAX_CODE_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepositCodes {

@@ -45,6 +45,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use quick_xml::Reader;
 use quick_xml::errors::IllFormedError;
@@ -671,9 +672,12 @@ impl<'a> Frame<'a> {
 /// Where the reader is relative to the root element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    BeforeRoot,
-    InRoot,
-    AfterRoot,
+    /// Before the root element.
+    Prolog,
+    /// Inside `<xml>`.
+    Root,
+    /// After `</xml>`.
+    Epilog,
 }
 
 /// The fields of a parsed document, still borrowing from the input where possible.
@@ -740,7 +744,7 @@ impl<'a> Document<'a> {
         let mut frames: [Frame<'a>; MAX_EVENT_DEPTH] = Default::default();
         // Number of open elements below <xml>.
         let mut depth = 0usize;
-        let mut stage = Stage::BeforeRoot;
+        let mut stage = Stage::Prolog;
 
         loop {
             let offset = reader.buffer_position();
@@ -763,20 +767,16 @@ impl<'a> Document<'a> {
                     let name = start.name();
                     let name = name.as_ref();
                     match stage {
-                        Stage::BeforeRoot => {
+                        Stage::Prolog => {
                             if name != b"xml" {
                                 return Err(EventError::UnexpectedRoot {
                                     found: echo_bytes(name),
                                 });
                             }
-                            stage = if empty {
-                                Stage::AfterRoot
-                            } else {
-                                Stage::InRoot
-                            };
+                            stage = if empty { Stage::Epilog } else { Stage::Root };
                         }
-                        Stage::AfterRoot => return Err(EventError::UnexpectedContent { offset }),
-                        Stage::InRoot => {
+                        Stage::Epilog => return Err(EventError::UnexpectedContent { offset }),
+                        Stage::Root => {
                             if depth == MAX_EVENT_DEPTH {
                                 return Err(EventError::TooDeep {
                                     max: MAX_EVENT_DEPTH,
@@ -820,7 +820,7 @@ impl<'a> Document<'a> {
                 XmlEvent::End(end) => {
                     let found = end.name();
                     let found = found.as_ref();
-                    if stage != Stage::InRoot {
+                    if stage != Stage::Root {
                         return Err(EventError::Malformed {
                             offset,
                             message: format!("unmatched closing tag </{}>", echo_bytes(found)),
@@ -833,7 +833,7 @@ impl<'a> Document<'a> {
                                 found: echo_bytes(found),
                             });
                         }
-                        stage = Stage::AfterRoot;
+                        stage = Stage::Epilog;
                     } else {
                         let expected = &frames[depth - 1].name;
                         if found != expected.as_bytes() {
@@ -847,7 +847,7 @@ impl<'a> Document<'a> {
                     }
                 }
                 XmlEvent::Text(text) => {
-                    if stage != Stage::InRoot || depth == 0 {
+                    if stage != Stage::Root || depth == 0 {
                         if is_whitespace_only(&text) {
                             continue;
                         }
@@ -857,14 +857,14 @@ impl<'a> Document<'a> {
                     frames[depth - 1].on_text(text);
                 }
                 XmlEvent::CData(cdata) => {
-                    if stage != Stage::InRoot || depth == 0 {
+                    if stage != Stage::Root || depth == 0 {
                         return Err(EventError::UnexpectedContent { offset });
                     }
                     let text = reborrow(input, &cdata)?;
                     frames[depth - 1].on_content(text);
                 }
                 XmlEvent::GeneralRef(reference) => {
-                    if stage != Stage::InRoot || depth == 0 {
+                    if stage != Stage::Root || depth == 0 {
                         return Err(EventError::UnexpectedContent { offset });
                     }
                     let resolved: Cow<'a, str> = if reference.is_char_ref() {
@@ -893,22 +893,20 @@ impl<'a> Document<'a> {
                     frames[depth - 1].on_content(resolved);
                 }
                 XmlEvent::Decl(decl) => {
-                    if stage != Stage::BeforeRoot {
+                    if stage != Stage::Prolog {
                         return Err(EventError::Malformed {
                             offset,
                             message: "XML declaration after the start".to_owned(),
                         });
                     }
                     match decl.encoding() {
-                        None => {}
-                        Some(Ok(enc)) => {
+                        Some(Ok(enc))
                             if !enc.eq_ignore_ascii_case(b"utf-8")
-                                && !enc.eq_ignore_ascii_case(b"utf8")
-                            {
-                                return Err(EventError::UnsupportedEncoding {
-                                    encoding: echo_bytes(&enc),
-                                });
-                            }
+                                && !enc.eq_ignore_ascii_case(b"utf8") =>
+                        {
+                            return Err(EventError::UnsupportedEncoding {
+                                encoding: echo_bytes(&enc),
+                            });
                         }
                         Some(Err(e)) => {
                             return Err(EventError::Malformed {
@@ -916,12 +914,13 @@ impl<'a> Document<'a> {
                                 message: e.to_string(),
                             });
                         }
+                        Some(Ok(_)) | None => {}
                     }
                 }
                 XmlEvent::DocType(_) => return Err(EventError::Doctype),
                 XmlEvent::Comment(_) | XmlEvent::PI(_) => {}
                 XmlEvent::Eof => {
-                    if stage != Stage::AfterRoot {
+                    if stage != Stage::Epilog {
                         return Err(EventError::UnexpectedEof);
                     }
                     return Ok(doc);
@@ -1055,17 +1054,19 @@ fn extra_map(extra: Vec<(Cow<'_, str>, Cow<'_, str>)>) -> BTreeMap<String, Strin
     // The last suffix used per repeated key, so numbering stays linear.
     let mut repeats: BTreeMap<String, usize> = BTreeMap::new();
     for (key, value) in extra {
-        let key = key.into_owned();
         let value = value.into_owned();
-        if !map.contains_key(&key) {
-            map.insert(key, value);
-            continue;
-        }
+        let key = match map.entry(key.into_owned()) {
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+                continue;
+            }
+            Entry::Occupied(slot) => slot.key().clone(),
+        };
         let n = repeats.entry(key.clone()).or_insert(1);
         loop {
             *n += 1;
             let candidate = format!("{key}#{n}");
-            if let std::collections::btree_map::Entry::Vacant(slot) = map.entry(candidate) {
+            if let Entry::Vacant(slot) = map.entry(candidate) {
                 slot.insert(value);
                 break;
             }

@@ -1262,7 +1262,7 @@ impl State {
 
     fn admin_user_get_card(&mut self, body: &Map<String, Value>) -> Result<String, ApiError> {
         let mut event =
-            crate::event::UserGetCard::new(req_string(body, "card_id")?, req_string(body, "code")?);
+            crate::event::Claim::new(req_string(body, "card_id")?, req_string(body, "code")?);
         if let Some(v) = field(body, "outer_id") {
             event = event.outer_id(
                 lenient_i64(v).ok_or_else(|| err(INVALID_ARGS, "invalid args: outer_id"))?,
@@ -1274,18 +1274,19 @@ impl State {
         if let Some(s) = opt_string(body, "outer_str")? {
             event = event.outer_str(s);
         }
-        self.user_get_card_xml(&event)
+        self.user_get_card(&event)
+            .map(|e| e.to_xml())
             .map_err(|e| err(INVALID_ARGS, format!("invalid args: {e}")))
     }
 
-    pub(crate) fn user_get_card_xml(
+    pub(crate) fn user_get_card(
         &self,
-        event: &crate::event::UserGetCard,
-    ) -> Result<String, crate::SandboxError> {
-        if !self.cards.contains_key(&event.card_id) {
-            return Err(crate::SandboxError::UnknownCard(event.card_id.clone()));
+        claim: &crate::event::Claim,
+    ) -> Result<card_model::event::UserGetCard, crate::SandboxError> {
+        if !self.cards.contains_key(&claim.card_id) {
+            return Err(crate::SandboxError::UnknownCard(claim.card_id.clone()));
         }
-        Ok(event.to_xml(&self.config.original_id, self.clock.now()))
+        Ok(claim.to_event(&self.config.original_id, self.clock.now()))
     }
 }
 

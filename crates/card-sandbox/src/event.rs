@@ -1,13 +1,17 @@
 //! The `user_get_card` event generator: the XML push WeChat sends to the merchant's server
-//! when a user claims a card.
+//! when a user claims a card. The XML itself is written by
+//! [`card_model::event::UserGetCard::to_xml`], so the sandbox and the parser agree.
 
-/// A `user_get_card` claim to render as WeChat's XML push, with
+use card_model::event::UserGetCard;
+
+/// A claim of a card by a user, to render with
 /// [`Sandbox::user_get_card_event`](crate::Sandbox::user_get_card_event).
 ///
-/// Defaults: the user `oSandboxUser000000000000000`, `OuterId` 0, no `OuterStr`, not a gift
-/// (`IsGiveByFriend` 0, empty `FriendUserName` and `OldUserCardCode`).
+/// Defaults: the user [`DEFAULT_OPENID`], `OuterId` 0, no `OuterStr`, not a gift
+/// (`IsGiveByFriend` 0, empty `FriendUserName` and `OldUserCardCode`), as in WeChat's
+/// sample push.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserGetCard {
+pub struct Claim {
     pub(crate) card_id: String,
     pub(crate) code: String,
     pub(crate) openid: String,
@@ -16,10 +20,10 @@ pub struct UserGetCard {
     pub(crate) union_id: Option<String>,
 }
 
-/// The OpenID events carry when none is given.
+/// The OpenID a claim carries when none is given.
 pub const DEFAULT_OPENID: &str = "oSandboxUser000000000000000";
 
-impl UserGetCard {
+impl Claim {
     /// A claim of `card_id` with the code `code`.
     pub fn new(card_id: impl Into<String>, code: impl Into<String>) -> Self {
         Self {
@@ -57,76 +61,19 @@ impl UserGetCard {
         self
     }
 
-    /// The XML push, addressed to `to_user` (the account's `gh_...` id) at `create_time`.
-    pub(crate) fn to_xml(&self, to_user: &str, create_time: i64) -> String {
-        let mut x = String::with_capacity(640);
-        x.push_str("<xml>\n");
-        cdata(&mut x, "ToUserName", to_user);
-        cdata(&mut x, "FromUserName", &self.openid);
-        plain(&mut x, "CreateTime", create_time);
-        cdata(&mut x, "MsgType", "event");
-        cdata(&mut x, "Event", "user_get_card");
-        cdata(&mut x, "CardId", &self.card_id);
-        plain(&mut x, "IsGiveByFriend", 0);
-        cdata(&mut x, "UserCardCode", &self.code);
-        cdata(&mut x, "FriendUserName", "");
-        plain(&mut x, "OuterId", self.outer_id);
-        cdata(&mut x, "OldUserCardCode", "");
-        if let Some(s) = &self.outer_str {
-            cdata(&mut x, "OuterStr", s);
-        }
-        plain(&mut x, "IsRestoreMemberCard", 0);
-        plain(&mut x, "IsRecommendByFriend", 0);
-        if let Some(u) = &self.union_id {
-            cdata(&mut x, "UnionId", u);
-        }
-        x.push_str("</xml>");
-        x
-    }
-}
-
-/// `<Name><![CDATA[value]]></Name>`; a `]]>` inside the value is split across two sections.
-fn cdata(out: &mut String, name: &str, value: &str) {
-    out.push('<');
-    out.push_str(name);
-    out.push_str("><![CDATA[");
-    out.push_str(&value.replace("]]>", "]]]]><![CDATA[>"));
-    out.push_str("]]></");
-    out.push_str(name);
-    out.push_str(">\n");
-}
-
-fn plain(out: &mut String, name: &str, value: i64) {
-    out.push_str(&format!("<{name}>{value}</{name}>\n"));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_every_field() {
-        let xml = UserGetCard::new("pCard", "123]]>x")
-            .openid("oUser")
-            .outer_id(7)
-            .outer_str("12b")
-            .union_id("uX")
-            .to_xml("gh_abc", 1_700_000_000);
-        for part in [
-            "<ToUserName><![CDATA[gh_abc]]></ToUserName>",
-            "<FromUserName><![CDATA[oUser]]></FromUserName>",
-            "<CreateTime>1700000000</CreateTime>",
-            "<MsgType><![CDATA[event]]></MsgType>",
-            "<Event><![CDATA[user_get_card]]></Event>",
-            "<CardId><![CDATA[pCard]]></CardId>",
-            "<IsGiveByFriend>0</IsGiveByFriend>",
-            "<UserCardCode><![CDATA[123]]]]><![CDATA[>x]]></UserCardCode>",
-            "<OuterId>7</OuterId>",
-            "<OuterStr><![CDATA[12b]]></OuterStr>",
-            "<UnionId><![CDATA[uX]]></UnionId>",
-        ] {
-            assert!(xml.contains(part), "{part} missing from {xml}");
-        }
-        assert!(xml.starts_with("<xml>") && xml.ends_with("</xml>"));
+    /// The event WeChat would push, addressed to `to_user` (the account's `gh_...` id) at
+    /// `create_time`.
+    pub(crate) fn to_event(&self, to_user: &str, create_time: i64) -> UserGetCard {
+        let mut event = UserGetCard::new(to_user, &self.openid, create_time, &self.card_id);
+        event.is_give_by_friend = Some(false);
+        event.friend_user_name = Some(String::new());
+        event.user_card_code = Some(self.code.clone());
+        event.old_user_card_code = Some(String::new());
+        event.outer_id = Some(self.outer_id);
+        event.outer_str = self.outer_str.clone();
+        event.is_restore_member_card = Some(false);
+        event.is_recommend_by_friend = Some(false);
+        event.union_id = self.union_id.clone();
+        event
     }
 }

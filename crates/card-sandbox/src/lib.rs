@@ -14,7 +14,7 @@
 //! * Faults on demand, deterministic from a seed: [`FaultConfig`] (random) and
 //!   [`Sandbox::push_fault`] (scripted).
 //! * [`Sandbox::user_get_card_event`] renders the XML push WeChat sends when a card is
-//!   claimed.
+//!   claimed (with `card_model::event`, so the parser reads it back).
 //!
 //! ```
 //! use card_sandbox::{CardSpec, Sandbox};
@@ -104,7 +104,7 @@ mod records;
 mod server;
 
 pub use clock::Clock;
-pub use event::{DEFAULT_OPENID, UserGetCard};
+pub use event::{Claim, DEFAULT_OPENID};
 pub use fault::{Fault, FaultConfig};
 pub use records::*;
 pub use server::{ServerConfig, ServerHandle, serve, serve_with};
@@ -496,26 +496,44 @@ impl Sandbox {
 
     // --- events -------------------------------------------------------------------------
 
-    /// The XML push WeChat sends when a user claims a card: `ToUserName` is the account's
-    /// original id, `CreateTime` the sandbox time.
+    /// The event WeChat pushes when a user claims a card, as a value: `ToUserName` is the
+    /// account's original id, `CreateTime` the sandbox time.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownCard`].
+    pub fn user_get_card(
+        &self,
+        claim: &Claim,
+    ) -> Result<card_model::event::UserGetCard, SandboxError> {
+        self.lock().user_get_card(claim)
+    }
+
+    /// The XML push WeChat sends when a user claims a card (written by
+    /// [`card_model::event::UserGetCard::to_xml`], so
+    /// [`card_model::event::parse_event`] reads it back).
     ///
     /// ```
-    /// use card_sandbox::{CardSpec, Sandbox, UserGetCard};
+    /// use card_model::event::{Event, parse_event};
+    /// use card_sandbox::{CardSpec, Claim, Sandbox};
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let sandbox = Sandbox::new();
     /// let card_id = sandbox.create_card(CardSpec::new())?;
-    /// let xml = sandbox.user_get_card_event(&UserGetCard::new(&card_id, "1434008071").outer_id(1))?;
+    /// let xml = sandbox.user_get_card_event(&Claim::new(&card_id, "1434008071").outer_id(1))?;
     /// assert!(xml.contains("<Event><![CDATA[user_get_card]]></Event>"));
-    /// assert!(xml.contains("<OuterId>1</OuterId>"));
+    /// let Event::UserGetCard(claim) = parse_event(xml.as_bytes())? else {
+    ///     return Err("not a user_get_card event".into());
+    /// };
+    /// assert_eq!(claim.outer_id, Some(1));
+    /// assert_eq!(claim.user_card_code.as_deref(), Some("1434008071"));
     /// # Ok(())
     /// # }
     /// ```
     ///
     /// # Errors
     /// [`SandboxError::UnknownCard`].
-    pub fn user_get_card_event(&self, event: &UserGetCard) -> Result<String, SandboxError> {
-        self.lock().user_get_card_xml(event)
+    pub fn user_get_card_event(&self, claim: &Claim) -> Result<String, SandboxError> {
+        self.user_get_card(claim).map(|e| e.to_xml())
     }
 
     // --- requests -----------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 mod common;
 
-use card_sandbox::{CardSpec, DEFAULT_OPENID, SandboxError, UserGetCard};
+use card_model::event::{Event, parse_event};
+use card_sandbox::{CardSpec, Claim, DEFAULT_OPENID, SandboxError};
 use common::*;
-use quick_xml::events::Event;
+use quick_xml::events::Event as XmlEvent;
 use std::collections::BTreeMap;
 
 /// The children of `<xml>` as name -> text (CDATA or plain), checking well-formedness.
@@ -14,21 +15,21 @@ fn fields(xml: &str) -> BTreeMap<String, String> {
     let mut stack: Vec<String> = Vec::new();
     loop {
         match reader.read_event().expect("well-formed XML") {
-            Event::Start(e) => {
+            XmlEvent::Start(e) => {
                 let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
                 if stack.len() == 1 {
                     out.entry(name.clone()).or_insert_with(String::new);
                 }
                 stack.push(name);
             }
-            Event::End(_) => {
+            XmlEvent::End(_) => {
                 stack.pop();
             }
-            Event::CData(t) => {
+            XmlEvent::CData(t) => {
                 let text = String::from_utf8(t.into_inner().to_vec()).unwrap();
                 out.get_mut(stack.last().unwrap()).unwrap().push_str(&text);
             }
-            Event::Text(t) => {
+            XmlEvent::Text(t) => {
                 let text = String::from_utf8(t.into_inner().to_vec()).unwrap();
                 if stack.len() == 2 {
                     out.get_mut(stack.last().unwrap())
@@ -36,7 +37,7 @@ fn fields(xml: &str) -> BTreeMap<String, String> {
                         .push_str(text.trim());
                 }
             }
-            Event::Eof => break,
+            XmlEvent::Eof => break,
             _ => {}
         }
     }
@@ -51,7 +52,7 @@ fn user_get_card_carries_every_documented_field() {
     sb.advance(42);
     let xml = sb
         .user_get_card_event(
-            &UserGetCard::new(&card, "198374613512")
+            &Claim::new(&card, "198374613512")
                 .openid("oFS7Fjl0WsZ9AMZqrI80nbIq8xrA")
                 .outer_id(1)
                 .outer_str("12b"),
@@ -75,6 +76,30 @@ fn user_get_card_carries_every_documented_field() {
     expect("OuterStr", "12b");
     expect("IsRestoreMemberCard", "0");
     assert!(!f.contains_key("UnionId"));
+
+    // card_model's parser reads it back to the event the sandbox describes.
+    let Ok(Event::UserGetCard(parsed)) = parse_event(xml.as_bytes()) else {
+        panic!("not a user_get_card event: {xml}");
+    };
+    assert_eq!(parsed.to_user_name, sb.original_id());
+    assert_eq!(parsed.from_user_name, "oFS7Fjl0WsZ9AMZqrI80nbIq8xrA");
+    assert_eq!(parsed.create_time, T0 + 42);
+    assert_eq!(parsed.card_id, card);
+    assert_eq!(parsed.is_give_by_friend, Some(false));
+    assert_eq!(parsed.user_card_code.as_deref(), Some("198374613512"));
+    assert_eq!(parsed.outer_id, Some(1));
+    assert_eq!(parsed.outer_str.as_deref(), Some("12b"));
+    assert!(parsed.friend_user_name.as_deref().unwrap_or("").is_empty());
+    let value = sb
+        .user_get_card(
+            &Claim::new(&card, "198374613512")
+                .openid("oFS7Fjl0WsZ9AMZqrI80nbIq8xrA")
+                .outer_id(1)
+                .outer_str("12b"),
+        )
+        .unwrap();
+    assert_eq!(value.user_card_code, parsed.user_card_code);
+    assert_eq!(value.dedup_key(), parsed.dedup_key());
 }
 
 #[test]
@@ -82,7 +107,7 @@ fn defaults_and_awkward_values() {
     let sb = sandbox();
     let card = sb.create_card(CardSpec::new()).unwrap();
     let xml = sb
-        .user_get_card_event(&UserGetCard::new(&card, "a]]>b<c>&").union_id("o6_bmasd"))
+        .user_get_card_event(&Claim::new(&card, "a]]>b<c>&").union_id("o6_bmasd"))
         .unwrap();
     let f = fields(&xml);
     assert_eq!(f["FromUserName"], DEFAULT_OPENID);
@@ -90,8 +115,13 @@ fn defaults_and_awkward_values() {
     assert_eq!(f["UserCardCode"], "a]]>b<c>&");
     assert_eq!(f["UnionId"], "o6_bmasd");
     assert!(!f.contains_key("OuterStr"));
+    let Ok(Event::UserGetCard(parsed)) = parse_event(xml.as_bytes()) else {
+        panic!("not a user_get_card event: {xml}");
+    };
+    assert_eq!(parsed.user_card_code.as_deref(), Some("a]]>b<c>&"));
+    assert_eq!(parsed.union_id.as_deref(), Some("o6_bmasd"));
     assert_eq!(
-        sb.user_get_card_event(&UserGetCard::new("pNo", "1")),
+        sb.user_get_card_event(&Claim::new("pNo", "1")),
         Err(SandboxError::UnknownCard("pNo".into()))
     );
 }

@@ -167,11 +167,11 @@ impl AsyncClient {
             if let Some(value) = self.core.lookup(kind, stale)? {
                 return Ok(value);
             }
-            let flight = &self.flights[usize::from(kind == SecretKind::CardApiTicket)];
+            let mut refresh = self.core.refresh(kind, stale);
+            let flight = &self.flights[kind.index()];
             let _flight = flight.lock().await;
-            let mut waited = 0;
             loop {
-                match self.core.begin_refresh(kind, stale, waited)? {
+                match refresh.step()? {
                     Refresh::Ready(value) => return Ok(value),
                     Refresh::Wait(delay) => tokio::time::sleep(delay).await,
                     Refresh::Fetch(lease) => {
@@ -182,7 +182,6 @@ impl AsyncClient {
                         return self.core.finish_refresh(lease, fetched);
                     }
                 }
-                waited += 1;
             }
         })
     }

@@ -160,11 +160,11 @@ impl Client {
         if let Some(value) = self.core.lookup(kind, stale)? {
             return Ok(value);
         }
-        let flight = &self.flights[usize::from(kind == SecretKind::CardApiTicket)];
+        let mut refresh = self.core.refresh(kind, stale);
+        let flight = &self.flights[kind.index()];
         let _flight = flight.lock().unwrap_or_else(|p| p.into_inner());
-        let mut waited = 0;
         loop {
-            match self.core.begin_refresh(kind, stale, waited)? {
+            match refresh.step()? {
                 Refresh::Ready(value) => return Ok(value),
                 Refresh::Wait(delay) => std::thread::sleep(delay),
                 Refresh::Fetch(lease) => {
@@ -172,7 +172,6 @@ impl Client {
                     return self.core.finish_refresh(lease, fetched);
                 }
             }
-            waited += 1;
         }
     }
 

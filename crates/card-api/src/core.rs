@@ -11,8 +11,8 @@ use card_model::token::{GetAccessToken, GetCardApiTicket, GetStableAccessToken};
 use card_model::{AccessToken, ApiTicket, CardExt, Endpoint, ResponseError, decode_response};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// A freshly fetched credential.
@@ -33,8 +33,42 @@ pub(crate) enum Refresh {
 
 /// The refresh lease of one key, and the value the store held when it was taken.
 pub(crate) struct Lease {
+    kind: SecretKind,
     key: String,
     observed: Option<String>,
+}
+
+/// The last finished refresh of one credential kind in this process.
+#[derive(Default)]
+struct RefreshRecord {
+    /// Refreshes finished so far.
+    generation: u64,
+    /// How the last one failed, if it did.
+    failure: Option<Error>,
+}
+
+/// One caller's way to a usable credential once the cache had none: created before the
+/// caller queues for the in-process refresh lock, so that it can tell whether the
+/// refresh it waited for failed (then it gets that failure instead of fetching again).
+pub(crate) struct RefreshState<'a> {
+    core: &'a Core,
+    kind: SecretKind,
+    stale: Option<&'a str>,
+    generation: u64,
+    waited: u32,
+}
+
+impl RefreshState<'_> {
+    /// The next thing to do; call it with the in-process refresh lock held.
+    pub fn step(&mut self) -> Result<Refresh, Error> {
+        let step = self
+            .core
+            .begin_refresh(self.kind, self.stale, self.waited, self.generation)?;
+        if let Refresh::Wait(_) = step {
+            self.waited += 1;
+        }
+        Ok(step)
+    }
 }
 
 pub(crate) struct Core {
@@ -43,6 +77,7 @@ pub(crate) struct Core {
     clock: Arc<dyn Clock>,
     holder: String,
     seeds: AtomicU64,
+    refreshes: [Mutex<RefreshRecord>; 2],
 }
 
 impl fmt::Debug for Core {
@@ -83,6 +118,7 @@ impl Core {
             clock,
             holder,
             seeds: AtomicU64::new(seed.unwrap_or_else(random_u64)),
+            refreshes: Default::default(),
         }
     }
 
@@ -184,17 +220,41 @@ impl Core {
         Ok(self.usable(entry.as_ref(), stale))
     }
 
-    /// Called (by one caller per process at a time) when [`lookup`](Self::lookup) found
-    /// nothing: use what another caller stored meanwhile, take the lease, or wait.
-    /// `waited` counts the waits so far; waiting is bounded by the lease's lifetime.
-    pub fn begin_refresh(
+    fn record(&self, kind: SecretKind) -> MutexGuard<'_, RefreshRecord> {
+        self.refreshes[kind.index()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Begins the way to a usable credential after [`lookup`](Self::lookup) found none.
+    pub fn refresh<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> RefreshState<'a> {
+        RefreshState {
+            core: self,
+            kind,
+            stale,
+            generation: self.record(kind).generation,
+            waited: 0,
+        }
+    }
+
+    /// Use what another caller stored meanwhile, share the failure of the refresh this
+    /// caller waited for, take the lease, or wait for another server's refresh (bounded
+    /// by the lease's lifetime).
+    fn begin_refresh(
         &self,
         kind: SecretKind,
         stale: Option<&str>,
         waited: u32,
+        generation: u64,
     ) -> Result<Refresh, Error> {
         if let Some(value) = self.lookup(kind, stale)? {
             return Ok(Refresh::Ready(value));
+        }
+        {
+            let record = self.record(kind);
+            if let (true, Some(failure)) = (record.generation != generation, &record.failure) {
+                return Err(failure.shared_copy());
+            }
         }
         let key = self.key(kind);
         if self
@@ -208,6 +268,7 @@ impl Core {
                 return Ok(Refresh::Ready(value));
             }
             return Ok(Refresh::Fetch(Lease {
+                kind,
                 key,
                 observed: entry.map(|e| e.value),
             }));
@@ -249,6 +310,9 @@ impl Core {
             Ok(self.usable(entry.as_ref(), None).unwrap_or(f.value))
         });
         self.release(&lease.key);
+        let mut record = self.record(lease.kind);
+        record.generation += 1;
+        record.failure = result.as_ref().err().map(Error::shared_copy);
         result
     }
 

@@ -103,6 +103,32 @@ impl Error {
         Self::Transport { source, maybe_sent }
     }
 
+    /// A copy of this error for the other callers that waited for the same token
+    /// refresh (the error types underneath are not `Clone`: sources are rebuilt from
+    /// their kind or text).
+    pub(crate) fn shared_copy(&self) -> Self {
+        use serde::de::Error as _;
+        match self {
+            Self::Validation(e) => Self::Validation(e.clone()),
+            Self::Transport { source, maybe_sent } => Self::Transport {
+                source: TransportError::from_kind(source.kind()),
+                maybe_sent: *maybe_sent,
+            },
+            Self::Status { status, body } => Self::Status {
+                status: *status,
+                body: body.clone(),
+            },
+            Self::Decode { source, body } => Self::Decode {
+                source: serde_json::Error::custom(source),
+                body: body.clone(),
+            },
+            Self::WeChat(e) => Self::WeChat(e.clone()),
+            Self::Store(e) => Self::Store(StoreError::new(e.to_string())),
+            Self::Config(m) => Self::Config(m.clone()),
+            Self::Encode(e) => Self::Encode(serde_json::Error::custom(e)),
+        }
+    }
+
     /// Whether the same call may succeed if made again later: errcode -1 or 45009, a
     /// connect failure, a timeout or a broken connection, a 5xx or 429 status.
     ///

@@ -61,7 +61,6 @@ impl<T> fmt::Debug for Step<T> {
 }
 
 /// What happened to the last step.
-#[derive(Debug)]
 pub enum Outcome {
     /// Nothing yet: the first call of [`CallPlan::next`].
     Start,
@@ -71,6 +70,22 @@ pub enum Outcome {
     Token(Result<AccessToken, Error>),
     /// [`Step::Sleep`] is over.
     Slept,
+}
+
+impl fmt::Debug for Outcome {
+    /// Status and body length only: a token endpoint's body holds the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Start => f.write_str("Start"),
+            Self::Response(Ok(r)) => {
+                write!(f, "Response({}, {} bytes)", r.status(), r.body().len())
+            }
+            Self::Response(Err(e)) => write!(f, "Response(Err({:?}))", e.kind()),
+            Self::Token(Ok(_)) => f.write_str("Token(Ok([redacted]))"),
+            Self::Token(Err(e)) => write!(f, "Token(Err({e:?}))"),
+            Self::Slept => f.write_str("Slept"),
+        }
+    }
 }
 
 /// A call ready to go: everything taken from the endpoint, no token yet.
@@ -735,6 +750,20 @@ mod tests {
         // a token error on the token endpoint itself is returned as is
         let e = done(p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#))).unwrap_err();
         assert!(e.is_token_error());
+    }
+
+    #[test]
+    fn outcomes_and_steps_show_no_secret() {
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            ok(r#"{"access_token":"TOKEN-abc","expires_in":7200}"#),
+            token("TOKEN-abc"),
+            Step::<()>::AccessToken {
+                stale: Some(AccessToken::new("TOKEN-abc"))
+            },
+        );
+        assert!(!shown.contains("TOKEN-abc"), "{shown}");
+        assert!(shown.contains("200 OK"), "{shown}");
     }
 
     #[test]

@@ -1,24 +1,7 @@
 //! Where cached credentials live: the [`TokenStore`] trait, the in-memory store, and the
 //! injectable [`Clock`].
 //!
-//! # Sharing one token across servers
-//!
-//! Fetching an access token invalidates the previous one (after 5 minutes), so all of a
-//! merchant's servers should share one. The trait is written so that an external store
-//! (Redis, a database) can implement it; nothing in it assumes one process:
-//!
-//! | operation | Redis, for example |
-//! |---|---|
-//! | [`get`](TokenStore::get) | `HGETALL key` (value + expiry) |
-//! | [`compare_and_set`](TokenStore::compare_and_set) | a Lua script: replace only if the stored value equals `expected` (or the key is absent when `expected` is `None`) |
-//! | [`try_lease`](TokenStore::try_lease) | `SET key:lease holder NX PX ttl` |
-//! | [`release_lease`](TokenStore::release_lease) | a Lua script: `DEL key:lease` only if it still holds `holder` |
-//!
-//! Times are Unix milliseconds decided by the client's [`Clock`] and stored as data; a
-//! lease's time-to-live is the store's own business (Redis expires it itself).
-//!
-//! The methods are synchronous and expected to be short. An external store used from the
-//! async client should answer quickly (or do its I/O on a blocking pool).
+//! See [`TokenStore`] for how an external store maps onto the trait.
 
 use crate::error::StoreError;
 use std::collections::HashMap;
@@ -93,6 +76,14 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
+    /// A small index per kind, for per-kind state.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Self::AccessToken => 0,
+            Self::CardApiTicket => 1,
+        }
+    }
+
     /// The kind's part of a store key.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -132,8 +123,26 @@ impl fmt::Debug for StoredSecret {
 }
 
 /// Shared storage for cached credentials, keyed by strings such as
-/// `wxcard:access_token:APPID`. See the [module docs](self) for how an external store
-/// maps these operations.
+/// `wxcard:access_token:APPID` and `wxcard:card_api_ticket:APPID`.
+///
+/// # Sharing one token across servers
+///
+/// Fetching an access token invalidates the previous one (after 5 minutes), so all of a
+/// merchant's servers should share one. The trait is written so that an external store
+/// (Redis, a database) can implement it; nothing in it assumes one process:
+///
+/// | operation | Redis, for example |
+/// |---|---|
+/// | [`get`](TokenStore::get) | `HGETALL key` (value + expiry) |
+/// | [`compare_and_set`](TokenStore::compare_and_set) | a Lua script: replace only if the stored value equals `expected` (or the key is absent when `expected` is `None`) |
+/// | [`try_lease`](TokenStore::try_lease) | `SET key:lease holder NX PX ttl` |
+/// | [`release_lease`](TokenStore::release_lease) | a Lua script: `DEL key:lease` only if it still holds `holder` |
+///
+/// Times are Unix milliseconds decided by the client's [`Clock`] and stored as data; a
+/// lease's time-to-live is the store's own business (Redis expires it itself).
+///
+/// The methods are synchronous and expected to be short. An external store used from the
+/// async client should answer quickly (or do its I/O on a blocking pool).
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// The entry under `key`, expired or not.
     ///

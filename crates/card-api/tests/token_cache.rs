@@ -257,3 +257,47 @@ fn tracing_shows_path_attempt_and_errcode_but_no_secret() {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
+
+#[test]
+fn callers_waiting_for_a_failed_refresh_share_its_error() {
+    // The token endpoint refuses the credentials, slowly; 8 threads queue behind the
+    // one fetch and all get its error instead of fetching again one after another.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&fetches);
+    let transport = move |_req: HttpRequest| -> Result<HttpResponse, TransportError> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(HttpResponse::new(
+            br#"{"errcode":40013,"errmsg":"invalid appid"}"#.to_vec(),
+        ))
+    };
+    let client = Client::builder()
+        .base_url("http://127.0.0.1:9")
+        .app_credentials("wxAPP", AppSecret::new(SECRET))
+        .transport(Arc::new(transport))
+        .build()
+        .unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                client.call(&GetCardApiTicket)
+            })
+        })
+        .collect();
+    for t in threads {
+        let e = t.join().unwrap().unwrap_err();
+        assert_eq!(
+            e.errcode(),
+            Some(card_model::ErrCode::InvalidAppId),
+            "{e:?}"
+        );
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // a later call tries again
+    client.call(&GetCardApiTicket).unwrap_err();
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+}

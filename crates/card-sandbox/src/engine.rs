@@ -5,7 +5,8 @@ use crate::clock::Clock;
 use crate::codes::CodeSet;
 use crate::fault::{Faults, Plan, mix};
 use crate::records::*;
-use card_model::AppSecret;
+use card_model::card_ext::CardExt;
+use card_model::{ApiTicket, AppSecret};
 use card_transport::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -474,6 +475,15 @@ impl State {
         self.tokens.issue(token.clone(), now, &self.config, stable);
         self.stats.tokens_issued += 1;
         token
+    }
+
+    /// The card api_ticket, if one is valid now (without issuing one).
+    fn current_ticket(&self) -> Option<&str> {
+        let now = self.clock.now();
+        self.ticket
+            .as_ref()
+            .filter(|(_, expires_at)| now < *expires_at)
+            .map(|(t, _)| t.as_str())
     }
 
     pub(crate) fn api_ticket(&mut self) -> String {
@@ -1051,8 +1061,15 @@ impl State {
         let card_ext = match field(wxcard, "card_ext") {
             None => None,
             Some(Value::String(s)) => {
-                if !matches!(serde_json::from_str::<Value>(s), Ok(Value::Object(_))) {
+                let Ok(ext) = serde_json::from_str::<CardExt>(s) else {
                     return Err(err(INVALID_CARD_EXT, "invalid card_ext"));
+                };
+                // Signed with the card api_ticket that is valid now, as WeChat checks.
+                let signed = self
+                    .current_ticket()
+                    .is_some_and(|t| ext.verify(&card_id, &ApiTicket::new(t)));
+                if !signed {
+                    return Err(err(INVALID_CARD_EXT, "invalid card_ext: bad signature"));
                 }
                 Some(s.clone())
             }

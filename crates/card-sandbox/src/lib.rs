@@ -54,7 +54,7 @@
 //! | `/card/code/checkcode` | POST | 41012/40073, 41011, 40109, 40056 |
 //! | `/card/mpnews/gethtml` | POST | 41012/40073, 40071 |
 //! | `/card/testwhitelist/set` | POST | 40097 more than 10 entries in total, or not arrays of strings |
-//! | `/cgi-bin/message/mass/sendall`, `/mass/send`, `/mass/preview`, `/custom/send` | POST | 40008 `msgtype` not `wxcard`, 41011 missing field, 41012/40073/40071 card, 40080 `card_ext` not a JSON-object string, 40130 `touser` list not 2..=10000, 40003 empty openid, 45065 repeated `clientmsgid` (with the first `msg_id`) |
+//! | `/cgi-bin/message/mass/sendall`, `/mass/send`, `/mass/preview`, `/custom/send` | POST | 40008 `msgtype` not `wxcard`, 41011 missing field, 41012/40073/40071 card, 40080 `card_ext` not a JSON string of a `card_ext` signed with the current api_ticket, 40130 `touser` list not 2..=10000, 40003 empty openid, 45065 repeated `clientmsgid` (with the first `msg_id`) |
 //!
 //! Every endpoint but the token ones answers 41001 without `access_token`, 40001 for an
 //! unknown token or one superseded longer ago than the grace period, 42001 for an expired

@@ -2,6 +2,7 @@
 
 mod common;
 
+use card_model::card_ext::CardExt;
 use card_sandbox::{CardSpec, Channel, Sandbox};
 use common::*;
 use serde_json::{Value, json};
@@ -633,7 +634,16 @@ fn mass_send_by_openid_list() {
 fn preview_and_custom_send() {
     let (sb, api) = setup();
     let card = sb.create_card(CardSpec::new()).unwrap();
-    let ext = r#"{"code":"","openid":"","timestamp":"1402057159","signature":"017bb17407c8e0058a66d72dcc61632b70f511ad"}"#;
+    let ext = CardExt::sign(
+        &card,
+        &sb.api_ticket(),
+        1_700_000_000,
+        "n0nce",
+        None,
+        Some("OPENID"),
+    )
+    .unwrap()
+    .to_json_string();
     let v = api.post(
         "/cgi-bin/message/mass/preview",
         &json!({"touser": "OPENID", "wxcard": {"card_id": card, "card_ext": ext}, "msgtype": "wxcard"})
@@ -672,7 +682,7 @@ fn preview_and_custom_send() {
     );
     let sent = sb.messages();
     assert_eq!(sent.len(), 3);
-    assert_eq!(sent[0].card_ext.as_deref(), Some(ext));
+    assert_eq!(sent[0].card_ext.as_deref(), Some(ext.as_str()));
     assert_eq!(
         sent[0].channel,
         Channel::Preview {
@@ -725,6 +735,41 @@ fn message_errors() {
         40003,
     );
     assert!(sb.messages().is_empty());
+}
+
+#[test]
+fn card_ext_must_be_signed_with_the_current_api_ticket() {
+    let (sb, api) = setup();
+    let card = sb.create_card(CardSpec::new()).unwrap();
+    let other = sb.create_card(CardSpec::new()).unwrap();
+    let send = |card_id: &str, ext: &str| {
+        api.post(
+            "/cgi-bin/message/custom/send",
+            &json!({"touser": "O", "msgtype": "wxcard",
+                    "wxcard": {"card_id": card_id, "card_ext": ext}})
+            .to_string(),
+        )
+    };
+    // The documented example's signature fits no card and ticket of ours.
+    let doc = r#"{"code":"","openid":"","timestamp":"1402057159","signature":"017bb17407c8e0058a66d72dcc61632b70f511ad"}"#;
+    expect_code(&send(&card, doc), 40080);
+    let ext = CardExt::sign(&other, &sb.api_ticket(), 1, "n", Some("123"), None)
+        .unwrap()
+        .to_json_string();
+    expect_code(&send(&card, &ext), 40080);
+    expect_code(&send(&other, &ext), 0);
+    // Once the ticket has expired (and another is issued), the old signature fails.
+    sb.advance(7200);
+    let api = common::api(&sb);
+    let _renewed = sb.api_ticket();
+    let v = api.post(
+        "/cgi-bin/message/custom/send",
+        &json!({"touser": "O", "msgtype": "wxcard",
+                "wxcard": {"card_id": other, "card_ext": ext}})
+        .to_string(),
+    );
+    expect_code(&v, 40080);
+    assert_eq!(sb.messages().len(), 1);
 }
 
 // --- admin routes through the transport -----------------------------------------------

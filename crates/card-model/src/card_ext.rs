@@ -229,7 +229,7 @@ impl CardExt {
     }
 
     /// Sets `outer_str`, a channel string echoed as `OuterStr` in the claim event (not
-    /// signed). Its length limit is undocumented [UNCERTAIN] and not checked.
+    /// signed). Its length limit is undocumented (uncertain in the spec) and not checked.
     #[must_use]
     pub fn with_outer_str(mut self, outer_str: impl Into<String>) -> Self {
         self.outer_str = Some(outer_str.into());

@@ -44,7 +44,7 @@ pub const MAX_CARD_ID_CHARS: usize = 32;
 /// Maximum length of a card code (`string(20)`, spec §4.1).
 ///
 /// The spec types `code` as `string(20)` only on the QR-code endpoint and does not say
-/// whether the same limit applies to deposited codes [UNCERTAIN]. We apply it to every
+/// whether the same limit applies to deposited codes (uncertain in the spec). We apply it to every
 /// code (QR codes, deposit, checkcode, `card_ext`): it is the only documented length of
 /// a card code, and a deposited code longer than that could never be named in a QR code
 /// or a `card_ext`, so rejecting it early is the safer choice.
@@ -134,7 +134,7 @@ impl Endpoint for DepositCodes {
 }
 
 /// A tally in the deposit response: WeChat's table calls `succ_code` and `fail_code` a
-/// "number", but their wire type is undocumented [UNCERTAIN], so both a count and a list
+/// "number", but their wire type is undocumented (uncertain in the spec), so both a count and a list
 /// of codes are accepted (a numeric string reads as a count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeTally {

@@ -31,7 +31,10 @@ use std::fmt;
 
 /// Where the shelf is shown (`scene`): the seven documented scenes, and any other value
 /// kept as it came, so a scene WeChat adds later neither fails to parse nor is lost.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing compare the wire value, so `Other("SCENE_MENU".into())` equals
+/// [`LandingScene::Menu`].
+#[derive(Debug, Clone)]
 pub enum LandingScene {
     /// `SCENE_NEAR_BY`: nearby.
     NearBy,
@@ -97,6 +100,20 @@ impl LandingScene {
     }
 }
 
+impl PartialEq for LandingScene {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for LandingScene {}
+
+impl std::hash::Hash for LandingScene {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
 impl fmt::Display for LandingScene {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -159,7 +176,7 @@ impl LandingCard {
 /// card; each `card_id` 1..=32 characters and each `thumb_url` non-empty. `banner` and
 /// `thumb_url` are URLs and may not contain white space (the seed's own banner example
 /// is broken by two spaces). The spec documents no maximum for `page_title` or
-/// `card_list` [UNCERTAIN]; none is imposed here, since a guessed cap could refuse a
+/// `card_list` (uncertain in the spec); none is imposed here, since a guessed cap could refuse a
 /// request WeChat accepts, and WeChat reports a real excess itself (45021).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateLandingPage {
@@ -275,5 +292,7 @@ mod tests {
         let s: LandingScene = serde_json::from_str(r#""SCENE_\u004dENU""#).unwrap();
         assert_eq!(s, LandingScene::Menu);
         assert!(serde_json::from_str::<LandingScene>("1").is_err());
+        assert_eq!(LandingScene::Other("SCENE_MENU".into()), LandingScene::Menu);
+        assert_ne!(LandingScene::Other("SCENE_X".into()), LandingScene::Menu);
     }
 }

@@ -60,7 +60,7 @@ pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     u32::try_from(v).map_err(|_| de::Error::custom(format!("{v} is out of range for u32")))
 }
 
-/// Like [`u32`] for an optional field.
+/// Like [`u32`](fn@u32) for an optional field.
 ///
 /// # Errors
 /// When the value is neither a number nor a numeric string, or out of range.

@@ -157,8 +157,8 @@ fn clientmsgid(value: Option<&str>) -> Result<(), ValidationError> {
 /// The recipients of a [`MassSendByTag`] (`filter`): everyone, or one tag.
 ///
 /// Build it with [`MassFilter::all`] or [`MassFilter::tag`]. The seed-era `group_id`
-/// form is not supported: the current docs use `tag_id` [UNCERTAIN whether `group_id`
-/// is still accepted].
+/// form is not supported: the current docs use `tag_id`, and whether `group_id` is
+/// still accepted is uncertain in the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassFilter {
     /// `is_to_all`: `true` sends to every follower (and the message enters the

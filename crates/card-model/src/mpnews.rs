@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 /// non-custom-code cards, or custom-code cards after deposit, are supported.
 ///
 /// Validation: `card_id` 1..=32 characters. The seed's table marks `card_id` optional
-/// [UNCERTAIN]; it names the card to embed, so it is required here.
+/// (uncertain in the spec); it names the card to embed, so it is required here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetArticleHtml {
     /// The card (`card_id`).

@@ -61,7 +61,7 @@ pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?t
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct QrCard {
-    /// The card (`card_id`). The seed's table marks it optional [UNCERTAIN]; it names
+    /// The card (`card_id`). The seed's table marks it optional (uncertain in the spec); it names
     /// the card to hand out, so it is required here.
     pub card_id: String,
     /// The code (`code`): required for custom-code cards, not for others or for
@@ -76,7 +76,7 @@ pub struct QrCard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_unique_code: Option<bool>,
     /// Integer claim scene (`outer_id`). The seed calls it an integer and also says
-    /// "60 digits" [UNCERTAIN]: an `i64` holds every integer WeChat can echo back as
+    /// "60 digits" (uncertain in the spec): an `i64` holds every integer WeChat can echo back as
     /// `OuterId`. A numeric string is accepted when parsing.
     #[serde(
         default,
@@ -85,7 +85,7 @@ pub struct QrCard {
     )]
     pub outer_id: Option<i64>,
     /// String claim scene (`outer_str`, later docs). Its length limit is undocumented
-    /// [UNCERTAIN] and not checked.
+    /// (uncertain in the spec) and not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outer_str: Option<String>,
 }
@@ -203,12 +203,12 @@ impl QrCardItem {
 /// also accepts the seed-pre:19 shape, where it sits inside `action_info.card` (and is
 /// a string): the value is kept, moved to the top level. Both places with different
 /// values are refused rather than one being dropped. Whether `expire_seconds` applies to
-/// multi-card QRs is undocumented [UNCERTAIN]; it is accepted and sent for both.
+/// multi-card QRs is undocumented (uncertain in the spec); it is accepted and sent for both.
 ///
 /// Validation: `card_id` 1..=32 characters, `code` 1..=20, `openid` 1..=32 (an optional
 /// field, when present, may not be empty); `expire_seconds` in 60..=1800; a multi-card
 /// QR holds at least one card. The maximum number of cards is undocumented
-/// [UNCERTAIN] and not checked (WeChat answers 40053, invalid action_info).
+/// (uncertain in the spec) and not checked (WeChat answers 40053, invalid action_info).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateQrCode {
     /// `QR_CARD`: one card.

@@ -38,7 +38,7 @@ pub const MAX_USERNAME_CHARS: usize = 32;
 /// `openid` at most [`MAX_OPENID_CHARS`] (32) characters, a `username` at most
 /// [`MAX_USERNAME_CHARS`] (32). The seed's table types a whitelist `openid` as
 /// `string(20)`, but its own example values have 27 and 24 characters and OpenIDs
-/// everywhere else on the page are `string(32)` [UNCERTAIN]; a 20-character cap would
+/// everywhere else on the page are `string(32)` (uncertain in the spec); a 20-character cap would
 /// reject the documented example and real 28-character OpenIDs, so 32 it is. A request
 /// with no entry at all is accepted: the call replaces the list, and an empty list is
 /// the only way to express "no test accounts" (WeChat may still refuse it).

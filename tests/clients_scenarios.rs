@@ -234,9 +234,9 @@ on_both_clients!(
     debug_shows_no_secret,
 );
 
-/// 100 concurrent async calls on an empty cache: one token fetch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundred_async_calls_fetch_one_token() {
+/// A server whose (slow) token endpoint must be called exactly once, and whose ticket
+/// endpoint must be called `calls` times.
+async fn one_token_for(calls: u64) -> MockServer {
     let server = MockServer::start().await;
     token_request()
         .respond_with(
@@ -248,9 +248,16 @@ async fn hundred_async_calls_fetch_one_token() {
         .await;
     ticket_mock(TOKEN)
         .respond_with(ticket_ok())
-        .expect(100)
+        .expect(calls)
         .mount(&server)
         .await;
+    server
+}
+
+/// 100 concurrent async calls on an empty cache: one token fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_async_calls_fetch_one_token() {
+    let server = one_token_for(100).await;
     let client: AsyncClient = builder(&server).build_async().unwrap();
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -267,20 +274,7 @@ async fn hundred_async_calls_fetch_one_token() {
 /// 8 threads on the blocking client, empty cache: one token fetch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_threads_fetch_one_token() {
-    let server = MockServer::start().await;
-    token_request()
-        .respond_with(
-            json(serde_json::json!({"access_token": TOKEN, "expires_in": 7200}))
-                .set_delay(Duration::from_millis(50)),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    ticket_mock(TOKEN)
-        .respond_with(ticket_ok())
-        .expect(8)
-        .mount(&server)
-        .await;
+    let server = one_token_for(8).await;
     let client: Client = builder(&server).build().unwrap();
     let barrier = Arc::new(std::sync::Barrier::new(8));
     let threads: Vec<_> = (0..8)

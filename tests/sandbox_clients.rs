@@ -262,7 +262,140 @@ async fn latency_is_only_a_delay(flavor: Flavor) {
     assert_eq!(a.succ_code, 5);
 }
 
+/// Every endpoint with card-model's typed requests: the sandbox reads what the model
+/// writes, and the model reads what the sandbox answers.
+async fn every_endpoint_with_typed_requests(flavor: Flavor) {
+    use card_model::card_ext::CardExt;
+    use card_model::code::{CheckCodes, DepositCodes, GetDepositCount};
+    use card_model::landing::{CreateLandingPage, LandingCard, LandingScene};
+    use card_model::message::{
+        MassSendByTag, MassSendToOpenIds, PreviewCard, SendCustomerServiceCard, WxCard,
+    };
+    use card_model::mpnews::GetArticleHtml;
+    use card_model::qrcode::{CreateQrCode, QrCard, QrCardItem};
+    use card_model::whitelist::SetTestWhitelist;
+    use card_sandbox::Channel;
+
+    let sb = sandbox(FaultConfig::default());
+    let plain = sb.create_card(CardSpec::new()).unwrap();
+    let deposit = sb.create_card(CardSpec::deposit_mode()).unwrap();
+    let client = client(flavor, &sb, 3);
+
+    let qr = client
+        .call(&CreateQrCode::card(QrCard::new(&plain).outer_id(7)).with_expire_seconds(1800))
+        .await
+        .expect("QR_CARD");
+    let issued = sb.qr_tickets();
+    assert_eq!(issued[0].ticket, qr.ticket);
+    assert_eq!(issued[0].url, qr.url);
+    assert_eq!(qr.expire_seconds, Some(1800));
+    assert_eq!(issued[0].cards[0].outer_id, Some(7));
+    let multi = client
+        .call(&CreateQrCode::multiple(vec![
+            QrCardItem::new(&plain),
+            QrCardItem::new(&deposit),
+        ]))
+        .await
+        .expect("QR_MULTIPLE_CARD");
+    assert_ne!(multi.ticket, qr.ticket);
+    assert_eq!(sb.qr_tickets()[1].cards.len(), 2);
+
+    let page = client
+        .call(&CreateLandingPage::new(
+            "http://mmbiz.qpic.cn/banner.jpg",
+            "惠城优惠大派送",
+            LandingScene::NearBy,
+            vec![LandingCard::new(&plain, "http://www.qq.com/a.jpg")],
+        ))
+        .await
+        .expect("landing page");
+    assert_eq!(page.page_id, 1);
+    assert_eq!(sb.landing_pages()[0].page_title, "惠城优惠大派送");
+
+    let batch = codes(0, 100);
+    let result = client
+        .call(&DepositCodes::new(&deposit, batch.clone()))
+        .await
+        .expect("deposit");
+    assert_eq!(result.succ_code.map(|t| t.count()), Some(100));
+    assert_eq!(result.duplicate_code.map(|t| t.count()), Some(0));
+    let count = client
+        .call(&GetDepositCount::new(&deposit))
+        .await
+        .expect("count");
+    assert_eq!(count.count, 100);
+    let check = client
+        .call(&CheckCodes::new(
+            &deposit,
+            vec![batch[0].clone(), "999999999999".into(), batch[99].clone()],
+        ))
+        .await
+        .expect("checkcode");
+    assert_eq!(check.exist_code, [batch[0].clone(), batch[99].clone()]);
+    assert_eq!(check.not_exist_code, ["999999999999"]);
+
+    let html = client
+        .call(&GetArticleHtml::new(&plain))
+        .await
+        .expect("gethtml");
+    assert!(html.content.contains(&plain));
+
+    client
+        .call(&SetTestWhitelist::new(
+            vec!["oTester1".into()],
+            vec!["eddy".into()],
+        ))
+        .await
+        .expect("whitelist");
+    assert_eq!(sb.whitelist().username, ["eddy"]);
+
+    let by_tag = client
+        .call(&MassSendByTag::to_tag(2, WxCard::new(&plain)).with_clientmsgid("job-42"))
+        .await
+        .expect("sendall");
+    let to_ids = client
+        .call(&MassSendToOpenIds::new(
+            vec!["oA".into(), "oB".into()],
+            WxCard::new(&plain),
+        ))
+        .await
+        .expect("send");
+    let ticket = client.call(&GetCardApiTicket).await.expect("ticket").ticket;
+    let ext =
+        CardExt::sign(&plain, &ticket, 1_700_000_000, "nonce1", None, Some("oA")).expect("sign");
+    let preview = client
+        .call(&PreviewCard::to_openid(
+            "oA",
+            WxCard::new(&plain).with_card_ext(&ext),
+        ))
+        .await
+        .expect("preview");
+    client
+        .call(&SendCustomerServiceCard::new("oA", WxCard::new(&plain)).with_kf_account("kf1@x"))
+        .await
+        .expect("custom send");
+
+    let sent = sb.messages();
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent[0].msg_id, Some(by_tag.msg_id));
+    assert!(matches!(
+        &sent[0].channel,
+        Channel::MassByTag { tag_id: Some(2), clientmsgid: Some(c), .. } if c == "job-42"
+    ));
+    assert_eq!(sent[1].msg_id, Some(to_ids.msg_id));
+    assert_eq!(sent[2].msg_id, preview.msg_id);
+    assert_eq!(
+        sent[2].card_ext.as_deref(),
+        Some(ext.to_json_string().as_str())
+    );
+    assert!(
+        matches!(&sent[3].channel, Channel::Custom { kf_account: Some(k), .. } if k == "kf1@x")
+    );
+    assert_eq!(sb.stats().tokens_issued, 1);
+}
+
 on_both_clients!(
+    every_endpoint_with_typed_requests,
     token_and_ticket,
     token_expires_on_the_sandbox_clock,
     wrong_secret_is_refused,

@@ -37,7 +37,7 @@
 
 use crate::code::{MAX_CODE_CHARS, card_id, optional};
 use crate::message::MAX_OPENID_CHARS;
-use crate::validate::required;
+use crate::validate::{max_chars, required};
 use crate::{ApiTicket, Problem, ValidationError};
 use serde::{Deserialize, Serialize, Serializer};
 use sha1::{Digest, Sha1};
@@ -294,14 +294,19 @@ impl CardExt {
 
     /// Checks the documented limits of a parsed `card_ext`: `nonce_str` at most 32
     /// characters, `code` at most 20, `openid` at most 32, and a signature of 40 hex
-    /// digits.
+    /// digits. An empty `code`, `openid` or `nonce_str` counts as absent, as in the
+    /// documented examples (`"code":"","openid":""`) and the signature rule.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the field and the limit.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        optional("nonce_str", self.nonce_str.as_deref(), MAX_NONCE_CHARS)?;
-        optional("code", self.code.as_deref(), MAX_CODE_CHARS)?;
-        optional("openid", self.openid.as_deref(), MAX_OPENID_CHARS)?;
+        let short = |field: &str, value: &Option<String>, max: usize| match value {
+            Some(v) => max_chars(field, v, max),
+            None => Ok(()),
+        };
+        short("nonce_str", &self.nonce_str, MAX_NONCE_CHARS)?;
+        short("code", &self.code, MAX_CODE_CHARS)?;
+        short("openid", &self.openid, MAX_OPENID_CHARS)?;
         if self.signature.len() != 40 || !self.signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ValidationError::new(
                 "signature",
@@ -436,8 +441,18 @@ mod tests {
         // a numeric timestamp is accepted
         let n: CardExt = serde_json::from_str(r#"{"timestamp":1402057159,"signature":"017bb17407c8e0058a66d72dcc61632b70f511ad","code":"","openid":""}"#).unwrap();
         assert_eq!(n.timestamp(), 1402057159);
-        // ... and the documented empty code fails validation rather than passing silently
-        assert_eq!(n.validate().unwrap_err().field, "code");
+        // the documented empty code and openid count as absent
+        n.validate().unwrap();
+        let long: CardExt = serde_json::from_str(&format!(
+            r#"{{"timestamp":"1","signature":"{}","code":"{}"}}"#,
+            "0".repeat(40),
+            "1".repeat(21)
+        ))
+        .unwrap();
+        assert_eq!(long.validate().unwrap_err().field, "code");
+        let bad_sig: CardExt =
+            serde_json::from_str(r#"{"timestamp":"1","signature":"xyz"}"#).unwrap();
+        assert_eq!(bad_sig.validate().unwrap_err().field, "signature");
     }
 
     #[test]

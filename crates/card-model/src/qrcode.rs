@@ -462,7 +462,9 @@ pub struct QrCodeTicket {
         deserialize_with = "crate::lenient::opt_u32"
     )]
     pub expire_seconds: Option<u32>,
-    /// The content of the QR image (`url`), to render the QR yourself.
+    /// The content of the QR image (`url`), to render the QR yourself. Empty if WeChat
+    /// leaves it out: the QR exists by then, so a missing `url` must not turn the
+    /// answer of this non-repeatable call into an error.
     #[serde(default)]
     pub url: String,
     /// A page that shows the QR (`show_qrcode_url`).

@@ -140,7 +140,7 @@ impl AsyncClient {
         let span = core::call_span(plan.path());
         let mut outcome = Outcome::Start;
         loop {
-            let step = plan.next(outcome);
+            let step = span.in_scope(|| plan.next(outcome));
             core::observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => {

@@ -354,14 +354,16 @@ impl ClientBuilder {
     /// Builds an [`AsyncClient`](crate::AsyncClient).
     ///
     /// # Errors
-    /// [`Error::Config`] without a token source or with an unusable base URL.
+    /// [`Error::Config`] without a token source or with an unusable base URL;
+    /// [`Error::Transport`] if the default transport's TLS backend cannot start.
     #[cfg(feature = "async")]
     pub fn build_async(self) -> Result<crate::AsyncClient, Error> {
         let transport = match &self.async_transport {
             Some(t) => Arc::clone(t),
-            None => Arc::new(card_transport::ReqwestTransport::new(
-                self.transport.clone(),
-            )),
+            None => Arc::new(
+                card_transport::ReqwestTransport::try_new(self.transport.clone())
+                    .map_err(Error::transport)?,
+            ),
         };
         Ok(crate::AsyncClient::from_parts(self.core()?, transport))
     }

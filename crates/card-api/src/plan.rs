@@ -766,6 +766,68 @@ mod tests {
         assert!(shown.contains("200 OK"), "{shown}");
     }
 
+    /// Random outcomes, many times: every plan ends within a bounded number of steps,
+    /// refreshes the token at most once, and a non-repeatable request is never sent
+    /// again after an outcome where WeChat may have acted.
+    #[test]
+    fn random_outcomes_always_terminate_and_respect_repeatability() {
+        let answers: [fn() -> Outcome; 9] = [
+            || ok(r#"{"n":1}"#),
+            || ok(r#"{"errcode":-1}"#),
+            || ok(r#"{"errcode":45009}"#),
+            || ok(r#"{"errcode":42001}"#),
+            || ok(r#"{"errcode":40001}"#),
+            || fail(TransportErrorKind::Connect),
+            || fail(TransportErrorKind::Timeout),
+            || fail(TransportErrorKind::Io),
+            || {
+                let mut r = HttpResponse::new(b"bad gateway".to_vec());
+                *r.status_mut() = http::StatusCode::BAD_GATEWAY;
+                Outcome::Response(Ok(r))
+            },
+        ];
+        let mut rng = Jitter::new(2024);
+        for run in 0..5_000u32 {
+            let repeatable = run % 2 == 0;
+            let attempts = 1 + (run % 4);
+            let hosts = ["https://h1", "https://h2", "https://h3"];
+            let n_hosts = 1 + (run as usize / 2) % 3;
+            let mut p = plan(
+                repeatable,
+                settings(&hosts[..n_hosts], RetryPolicy::new().max_attempts(attempts)),
+            );
+            let mut outcome = Outcome::Start;
+            let (mut steps, mut refreshes) = (0, 0);
+            let mut acted = false; // WeChat may have acted on a request already
+            loop {
+                steps += 1;
+                assert!(steps < 100, "run {run} does not end");
+                match p.next(outcome) {
+                    Step::Done(_) => break,
+                    Step::Sleep(_) => outcome = Outcome::Slept,
+                    Step::AccessToken { stale } => {
+                        if stale.is_some() {
+                            refreshes += 1;
+                        }
+                        outcome = token("T");
+                    }
+                    Step::Send(_) => {
+                        assert!(repeatable || !acted, "run {run}: unsafe repeat");
+                        let i = usize::try_from(rng.next_u64() % 9).unwrap();
+                        // -1, timeout, io and 502 leave WeChat maybe having acted
+                        acted |= matches!(i, 1 | 6 | 7 | 8);
+                        outcome = answers[i]();
+                    }
+                }
+            }
+            assert!(refreshes <= 1, "run {run}: {refreshes} refreshes");
+            assert!(
+                p.sends() <= attempts * u32::try_from(n_hosts).unwrap() + 1,
+                "run {run}"
+            );
+        }
+    }
+
     #[test]
     fn validation_fails_before_anything() {
         let req = card_model::token::GetAccessToken::new("", card_model::AppSecret::new("s"));

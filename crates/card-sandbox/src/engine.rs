@@ -683,7 +683,7 @@ impl State {
                     .tokens
                     .by_value
                     .get(&t)
-                    .map_or(0, |i| i.expires_at - now);
+                    .map_or(0, |i| i.expires_at.saturating_sub(now));
                 (t, left)
             }
             _ => (self.issue_token(true), self.config.token_ttl),

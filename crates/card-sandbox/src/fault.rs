@@ -241,7 +241,7 @@ impl Faults {
         let c = &self.config;
         plan.expire_token = c
             .expire_token_every
-            .is_some_and(|n| self.authed_calls % n == 0);
+            .is_some_and(|n| n > 0 && self.authed_calls % n == 0);
         // Always draw the same number of values per call, so one knob does not shift the
         // sequence of another.
         plan.drop_before = self.rng.chance(c.drop_before_effect);
@@ -249,7 +249,7 @@ impl Faults {
         plan.rate_limited = self.rng.chance(c.rate_limited);
         plan.drop_after = self.rng.chance(c.drop_after_effect);
         let jitter = self.rng.next_f64();
-        plan.latency = c.latency + c.latency_jitter.mul_f64(jitter);
+        plan.latency = c.latency.saturating_add(c.latency_jitter.mul_f64(jitter));
         plan
     }
 

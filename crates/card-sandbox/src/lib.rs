@@ -616,14 +616,20 @@ mod timer {
             let shared = self.shared.get_or_insert_with(|| {
                 let shared = Arc::new(Mutex::new(Shared::default()));
                 let theirs = Arc::clone(&shared);
-                std::thread::spawn(move || {
-                    std::thread::sleep(duration);
-                    let mut s = theirs.lock().unwrap_or_else(PoisonError::into_inner);
-                    s.done = true;
-                    if let Some(w) = s.waker.take() {
-                        w.wake();
-                    }
-                });
+                let spawned = std::thread::Builder::new()
+                    .name("card-sandbox-delay".into())
+                    .spawn(move || {
+                        std::thread::sleep(duration);
+                        let mut s = theirs.lock().unwrap_or_else(PoisonError::into_inner);
+                        s.done = true;
+                        if let Some(w) = s.waker.take() {
+                            w.wake();
+                        }
+                    });
+                if spawned.is_err() {
+                    // No thread to wait on: answer without the delay rather than hang.
+                    shared.lock().unwrap_or_else(PoisonError::into_inner).done = true;
+                }
                 shared
             });
             let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);

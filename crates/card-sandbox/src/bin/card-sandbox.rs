@@ -73,8 +73,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let server = serve(sandbox.clone(), ("127.0.0.1", port))?;
     println!("card-sandbox listening on {}", server.base_url());
     println!("appid  {}", sandbox.appid());
-    // The sandbox's secret is a test value, not a credential: printing it is the point.
-    println!("secret {}", sandbox.secret().expose());
+    // The default secret is a published test value, so printing it is the point; a secret
+    // given with --secret is not echoed.
+    if sandbox.secret().expose() == Sandbox::DEFAULT_SECRET {
+        println!("secret {}", Sandbox::DEFAULT_SECRET);
+    } else {
+        println!("secret (as given with --secret)");
+    }
     if demo {
         let plain = sandbox.create_card(CardSpec::new())?;
         let deposit = sandbox.create_card(CardSpec::deposit_mode())?;

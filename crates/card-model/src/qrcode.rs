@@ -72,7 +72,9 @@ pub struct QrCard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openid: Option<String>,
     /// `is_unique_code`: `true` gives the QR a random code and makes it single-use
-    /// (the card must be approved and in stock). Absent means `false`.
+    /// (the card must be approved and in stock). Absent means `false`. How it interacts
+    /// with an explicit `code` is undocumented (uncertain in the spec; the seed's own
+    /// example sets both), so the combination is not refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_unique_code: Option<bool>,
     /// Integer claim scene (`outer_id`). The seed calls it an integer and also says

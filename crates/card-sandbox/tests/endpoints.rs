@@ -878,3 +878,72 @@ fn set_up_api() {
     let shown = format!("{sb:?}");
     assert!(!shown.contains(Sandbox::DEFAULT_SECRET), "{shown}");
 }
+
+// --- robustness -----------------------------------------------------------------------
+
+/// Mangled and truncated bodies on every route always get a WeChat-style JSON answer.
+#[test]
+fn garbage_bodies_always_get_an_answer() {
+    let (sb, api) = setup();
+    let card = sb.create_card(CardSpec::deposit_mode()).unwrap();
+    let seeds = [
+        json!({"card_id": card, "code": ["1", "2"]}),
+        json!({"action_name": "QR_MULTIPLE_CARD", "action_info": {"multiple_card": {"card_list": [{"card_id": card}]}}}),
+        json!({"banner": "b", "page_title": "t", "can_share": "1", "scene": "SCENE_H5", "card_list": [{"card_id": card, "thumb_url": "u"}]}),
+        json!({"filter": {"is_to_all": "true"}, "touser": ["a", "b"], "msgtype": "wxcard", "wxcard": {"card_id": card, "card_ext": "{}"}}),
+        json!({"openid": ["o"], "username": [1], "expire_seconds": "1800", "outer_id": [1]}),
+    ];
+    let paths = [
+        "/card/qrcode/create",
+        "/card/landingpage/create",
+        "/card/code/deposit",
+        "/card/code/getdepositcount",
+        "/card/code/checkcode",
+        "/card/mpnews/gethtml",
+        "/card/testwhitelist/set",
+        "/cgi-bin/message/mass/sendall",
+        "/cgi-bin/message/mass/send",
+        "/cgi-bin/message/mass/preview",
+        "/cgi-bin/message/custom/send",
+        "/cgi-bin/stable_token",
+        "/sandbox/cards",
+        "/sandbox/clock",
+        "/sandbox/events/user_get_card",
+    ];
+    let mut state = 0x1234_5678_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for path in paths {
+        for seed in &seeds {
+            let original = seed.to_string().into_bytes();
+            for _ in 0..40 {
+                let mut body = original.clone();
+                match next() % 3 {
+                    0 => body.truncate((next() as usize) % (body.len() + 1)),
+                    1 => {
+                        for _ in 0..3 {
+                            let i = (next() as usize) % body.len();
+                            body[i] = next() as u8;
+                        }
+                    }
+                    _ => {
+                        let i = (next() as usize) % body.len();
+                        body.insert(i, b"{}[],:\"0\\\xff"[(next() % 10) as usize]);
+                    }
+                }
+                let r = api
+                    .raw("POST", &format!("{path}?access_token={}", api.token), body)
+                    .expect("an answer");
+                assert_eq!(r.status(), 200, "{path}");
+                if r.headers()["content-type"] != "text/xml; charset=utf-8" {
+                    let v: Value = serde_json::from_slice(r.body()).expect("JSON answer");
+                    assert!(v.get("errcode").is_some() || v.get("access_token").is_some());
+                }
+            }
+        }
+    }
+}

@@ -106,27 +106,65 @@ const KNOWN_NAMES: [&str; KNOWN_COUNT] = [
     "SourceScene",
 ];
 
-/// The slot of a known field name, matched on bytes.
+/// The slot of a known field name, matched on bytes: the length and one byte pick the
+/// only candidate, and a single comparison confirms it.
 fn known_slot(name: &[u8]) -> Option<usize> {
-    Some(match name {
-        b"ToUserName" => TO_USER_NAME,
-        b"FromUserName" => FROM_USER_NAME,
-        b"FriendUserName" => FRIEND_USER_NAME,
-        b"CreateTime" => CREATE_TIME,
-        b"MsgType" => MSG_TYPE,
-        b"Event" => EVENT,
-        b"CardId" => CARD_ID,
-        b"IsGiveByFriend" => IS_GIVE_BY_FRIEND,
-        b"UserCardCode" => USER_CARD_CODE,
-        b"OldUserCardCode" => OLD_USER_CARD_CODE,
-        b"OuterId" => OUTER_ID,
-        b"OuterStr" => OUTER_STR,
-        b"IsRestoreMemberCard" => IS_RESTORE_MEMBER_CARD,
-        b"IsRecommendByFriend" => IS_RECOMMEND_BY_FRIEND,
-        b"UnionId" => UNION_ID,
-        b"SourceScene" => SOURCE_SCENE,
+    let slot = match name.len() {
+        5 => EVENT,
+        6 => CARD_ID,
+        7 => match name.first() {
+            Some(b'M') => MSG_TYPE,
+            Some(b'O') => OUTER_ID,
+            _ => UNION_ID,
+        },
+        8 => OUTER_STR,
+        10 => match name.first() {
+            Some(b'T') => TO_USER_NAME,
+            _ => CREATE_TIME,
+        },
+        11 => SOURCE_SCENE,
+        12 => match name.first() {
+            Some(b'F') => FROM_USER_NAME,
+            _ => USER_CARD_CODE,
+        },
+        14 => match name.first() {
+            Some(b'F') => FRIEND_USER_NAME,
+            _ => IS_GIVE_BY_FRIEND,
+        },
+        15 => OLD_USER_CARD_CODE,
+        19 => match name.get(4) {
+            Some(b's') => IS_RESTORE_MEMBER_CARD,
+            _ => IS_RECOMMEND_BY_FRIEND,
+        },
         _ => return None,
-    })
+    };
+    eq_short(name, KNOWN_NAMES[slot].as_bytes()).then_some(slot)
+}
+
+/// Byte equality of short names with a few word compares: a `memcmp` call, or a byte
+/// loop, costs more than the comparison itself.
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    fn word(s: &[u8], at: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(s.get(at..at + 8)?.try_into().ok()?))
+    }
+    fn half(s: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(s.get(at..at + 4)?.try_into().ok()?))
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=24 => {
+            let mid = (n - 8).min(8);
+            word(a, 0) == word(b, 0)
+                && word(a, mid) == word(b, mid)
+                && word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a == b,
+    }
 }
 
 /// Why an event body was refused.
@@ -517,7 +555,12 @@ pub fn parse_event(xml: &[u8]) -> Result<Event, EventError> {
     let input = std::str::from_utf8(xml).map_err(|e| EventError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
-    let doc = Document::read(input)?;
+    // Pushes as WeChat sends them take the flat fast path; anything else, and every
+    // error, goes through the full reader.
+    let doc = match Document::read_flat(input) {
+        Some(doc) => doc,
+        None => Document::read(input)?,
+    };
     doc.into_event()
 }
 
@@ -593,14 +636,14 @@ impl<'a> Text<'a> {
     }
 }
 
-fn is_xml_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
+fn is_xml_space_byte(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// One open element below `<xml>`.
 #[derive(Debug, Default)]
 struct Frame<'a> {
-    name: Cow<'a, str>,
+    name: &'a str,
     /// The known field this is (only for direct children of `<xml>`).
     slot: Option<usize>,
     text: Text<'a>,
@@ -614,45 +657,30 @@ struct Frame<'a> {
 impl<'a> Frame<'a> {
     /// Plain text: leading white space of the element and trailing white space (held
     /// back until more content follows) are trimmed.
-    fn on_text(&mut self, t: Cow<'a, str>) {
-        let full: &str = &t;
-        let trimmed_start = if self.started {
-            full
-        } else {
-            full.trim_start_matches(is_xml_space)
-        };
-        let body = trimmed_start.trim_end_matches(is_xml_space);
-        if body.is_empty() {
-            match t {
-                Cow::Borrowed(_) if trimmed_start.is_empty() => {}
-                Cow::Borrowed(b) => {
-                    let start = b.len() - trimmed_start.len();
-                    self.pending.push_str(&b[start..]);
-                }
-                Cow::Owned(_) => {
-                    let ws = trimmed_start.to_owned();
-                    self.pending.push_tmp(&ws);
-                }
+    fn on_text(&mut self, t: &'a str) {
+        // White space is ASCII, so every cut below falls on a character boundary.
+        let bytes = t.as_bytes();
+        let mut start = 0;
+        if !self.started {
+            while bytes.get(start).is_some_and(|&c| is_xml_space_byte(c)) {
+                start += 1;
+            }
+        }
+        let mut end = bytes.len();
+        while end > start && is_xml_space_byte(bytes[end - 1]) {
+            end -= 1;
+        }
+        if start == end {
+            if start < bytes.len() {
+                self.pending.push_str(t.get(start..).unwrap_or_default());
             }
             return;
         }
         self.commit_pending();
         self.started = true;
-        let lead = full.len() - trimmed_start.len();
-        let body_end = lead + body.len();
-        match t {
-            Cow::Borrowed(b) => {
-                self.text.push_str(&b[lead..body_end]);
-                if body_end < b.len() {
-                    self.pending = Text::Borrowed(&b[body_end..]);
-                }
-            }
-            Cow::Owned(o) => {
-                self.text.push_tmp(&o[lead..body_end]);
-                if body_end < o.len() {
-                    self.pending = Text::Owned(o[body_end..].to_owned());
-                }
-            }
+        self.text.push_str(t.get(start..end).unwrap_or_default());
+        if end < bytes.len() {
+            self.pending = Text::Borrowed(t.get(end..).unwrap_or_default());
         }
     }
 
@@ -664,8 +692,10 @@ impl<'a> Frame<'a> {
     }
 
     fn commit_pending(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        self.text.append(pending);
+        if !matches!(self.pending, Text::Empty) {
+            let pending = std::mem::take(&mut self.pending);
+            self.text.append(pending);
+        }
     }
 }
 
@@ -686,22 +716,17 @@ struct Document<'a> {
     extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-/// The `&'a str` of `piece` if it lies inside `input` (it always does for the slice
-/// reader), else an owned copy.
-fn reborrow<'a>(input: &'a str, piece: &[u8]) -> Result<Cow<'a, str>, EventError> {
+/// The `&'a str` of `piece`, which the slice reader always takes from `input` (already
+/// checked as UTF-8), found without validating it again.
+fn reborrow<'a>(input: &'a str, piece: &[u8]) -> Result<&'a str, EventError> {
     let start = piece.as_ptr().addr().wrapping_sub(input.as_ptr().addr());
-    if let Some(s) = start
+    start
         .checked_add(piece.len())
         .and_then(|end| input.get(start..end))
-    {
-        return Ok(Cow::Borrowed(s));
-    }
-    match std::str::from_utf8(piece) {
-        Ok(s) => Ok(Cow::Owned(s.to_owned())),
-        Err(e) => Err(EventError::InvalidUtf8 {
-            valid_up_to: e.valid_up_to(),
-        }),
-    }
+        .ok_or_else(|| EventError::Malformed {
+            offset: 0,
+            message: "the XML reader returned text that is not part of the input".to_owned(),
+        })
 }
 
 fn echo(s: &str) -> String {
@@ -731,16 +756,121 @@ fn is_whitespace_only(b: &[u8]) -> bool {
     b.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\r' | b'\n') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The offset of the first `]]>` in `b`.
+fn find_cdata_end(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = from + b.get(from..)?.iter().position(|&c| c == b']')?;
+        if b.get(at + 1..at + 3) == Some(b"]>") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
+
+/// ASCII name bytes; a name with anything else leaves the fast path.
+fn is_ascii_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':')
+}
+
 impl<'a> Document<'a> {
+    fn new() -> Self {
+        Document {
+            slots: Default::default(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// The fast path for the shape WeChat sends: `<xml>` holding flat fields whose content
+    /// is plain text (no `&`) and CDATA, separated by white space; nothing before `<xml>`
+    /// or after `</xml>` but white space. It checks as much as [`Document::read`] does for
+    /// that shape (tag names match, known fields appear once, the root is closed) and
+    /// builds the same document. `None` means "not that shape", including every error:
+    /// the full reader then decides, and reports.
+    fn read_flat(input: &'a str) -> Option<Self> {
+        let b = input.as_bytes();
+        let mut i = skip_space(b, 0);
+        if !b.get(i..)?.starts_with(b"<xml>") {
+            return None;
+        }
+        i += 5;
+        let mut doc = Document::new();
+        let mut frame = Frame::default();
+        loop {
+            i = skip_space(b, i);
+            if *b.get(i)? != b'<' {
+                return None;
+            }
+            i += 1;
+            if *b.get(i)? == b'/' {
+                if !b.get(i..)?.starts_with(b"/xml>") {
+                    return None;
+                }
+                i += 5;
+                break;
+            }
+            let name_start = i;
+            i += b.get(i..)?.iter().position(|&c| c == b'>')?;
+            let name = input.get(name_start..i)?;
+            i += 1;
+            let slot = known_slot(name.as_bytes());
+            match slot {
+                Some(s) if doc.slots[s].is_some() => return None,
+                Some(s) => doc.slots[s] = Some(Cow::Borrowed("")),
+                None if !name.bytes().all(is_ascii_name_byte) || !is_xml_name(name) => {
+                    return None;
+                }
+                None => {}
+            }
+            frame.started = false;
+            loop {
+                let stop = i + b.get(i..)?.iter().position(|&c| c == b'<' || c == b'&')?;
+                if b[stop] == b'&' {
+                    return None;
+                }
+                if stop > i {
+                    frame.on_text(input.get(i..stop)?);
+                }
+                i = stop;
+                let rest = b.get(i..)?;
+                if let Some(cdata) = rest.strip_prefix(b"<![CDATA[") {
+                    let len = find_cdata_end(cdata)?;
+                    let start = i + 9;
+                    frame.on_content(Cow::Borrowed(input.get(start..start + len)?));
+                    i = start + len + 3;
+                } else if let Some(end) = rest.strip_prefix(b"</") {
+                    let n = name.len();
+                    if !end.get(..n).is_some_and(|e| eq_short(e, name.as_bytes()))
+                        || end.get(n) != Some(&b'>')
+                    {
+                        return None;
+                    }
+                    i += 2 + name.len() + 1;
+                    break;
+                } else {
+                    return None;
+                }
+            }
+            let text = std::mem::take(&mut frame.text);
+            frame.pending = Text::Empty;
+            doc.store(name, slot, text);
+        }
+        (skip_space(b, i) == b.len()).then_some(doc)
+    }
+
     fn read(input: &'a str) -> Result<Self, EventError> {
         let mut reader = Reader::from_str(input);
         // Well-formedness checks stay on (end names are the reader's default).
         reader.config_mut().check_comments = true;
 
-        let mut doc = Document {
-            slots: Default::default(),
-            extra: Vec::new(),
-        };
+        let mut doc = Document::new();
         let mut frames: [Frame<'a>; MAX_EVENT_DEPTH] = Default::default();
         // Number of open elements below <xml>.
         let mut depth = 0usize;
@@ -801,14 +931,16 @@ impl<'a> Document<'a> {
                                 }
                                 // Mark as seen now; the value is filled in at the end tag.
                                 doc.slots[s] = Some(Cow::Borrowed(""));
-                            } else if !is_xml_name(&name) {
-                                return Err(EventError::InvalidName { name: echo(&name) });
+                            } else if !is_xml_name(name) {
+                                return Err(EventError::InvalidName { name: echo(name) });
                             }
-                            frames[depth] = Frame {
-                                name,
-                                slot,
-                                ..Frame::default()
-                            };
+                            let frame = &mut frames[depth];
+                            frame.name = name;
+                            frame.slot = slot;
+                            frame.started = false;
+                            frame.has_children = false;
+                            // `text` and `pending` were left empty when the last
+                            // element at this depth closed.
                             depth += 1;
                             if empty {
                                 depth -= 1;
@@ -835,7 +967,7 @@ impl<'a> Document<'a> {
                         }
                         stage = Stage::Epilog;
                     } else {
-                        let expected = &frames[depth - 1].name;
+                        let expected = frames[depth - 1].name;
                         if found != expected.as_bytes() {
                             return Err(EventError::MismatchedEndTag {
                                 expected: echo(expected),
@@ -861,7 +993,7 @@ impl<'a> Document<'a> {
                         return Err(EventError::UnexpectedContent { offset });
                     }
                     let text = reborrow(input, &cdata)?;
-                    frames[depth - 1].on_content(text);
+                    frames[depth - 1].on_content(Cow::Borrowed(text));
                 }
                 XmlEvent::GeneralRef(reference) => {
                     if stage != Stage::Root || depth == 0 {
@@ -931,26 +1063,33 @@ impl<'a> Document<'a> {
 
     /// The element `frames[depth]` has ended: store its value.
     fn close(&mut self, frames: &mut [Frame<'a>; MAX_EVENT_DEPTH], depth: usize) {
-        let frame = std::mem::take(&mut frames[depth]);
-        if let Some(slot) = frame.slot {
-            self.slots[slot] = Some(frame.text.into_cow());
+        let frame = &mut frames[depth];
+        // Leave the frame's text empty for the next element at this depth.
+        let text = std::mem::take(&mut frame.text);
+        frame.pending = Text::Empty;
+        if frame.has_children && text.as_str().is_empty() {
             return;
         }
-        if frame.has_children && frame.text.as_str().is_empty() {
+        if depth == 0 {
+            let (name, slot) = (frame.name, frame.slot);
+            self.store(name, slot, text);
             return;
         }
-        let key = if depth == 0 {
-            frame.name
-        } else {
-            let mut key = String::new();
-            for parent in &frames[..depth] {
-                key.push_str(&parent.name);
-                key.push('/');
-            }
-            key.push_str(&frame.name);
-            Cow::Owned(key)
-        };
-        self.extra.push((key, frame.text.into_cow()));
+        let mut key = String::new();
+        for parent in &frames[..depth] {
+            key.push_str(parent.name);
+            key.push('/');
+        }
+        key.push_str(frames[depth].name);
+        self.extra.push((Cow::Owned(key), text.into_cow()));
+    }
+
+    /// Store the value of a direct child of `<xml>`.
+    fn store(&mut self, name: &'a str, slot: Option<usize>, text: Text<'a>) {
+        match slot {
+            Some(slot) => self.slots[slot] = Some(text.into_cow()),
+            None => self.extra.push((Cow::Borrowed(name), text.into_cow())),
+        }
     }
 
     fn into_event(mut self) -> Result<Event, EventError> {

@@ -14,9 +14,16 @@
 //! * Strict: the body is at most [`MAX_EVENT_BYTES`]; it must be UTF-8 and well-formed;
 //!   a DOCTYPE is refused (so no entity is ever defined, let alone expanded); only the five
 //!   predefined entities and character references are decoded; elements nest at most
-//!   [`MAX_EVENT_DEPTH`] levels below `<xml>`; a known field may appear only once.
-//!   Every refusal is an [`EventError`]; no input makes the parser panic, and memory use
-//!   is bounded by a small multiple of the (capped) input size.
+//!   [`MAX_EVENT_DEPTH`] levels below `<xml>`, and names are at most [`MAX_NAME_BYTES`];
+//!   a known field may appear only once. Every refusal is an [`EventError`]; no input makes
+//!   the parser panic, and memory use is bounded by a small multiple of the (capped) input
+//!   size.
+//!
+//! Speed: a body shaped as WeChat sends it (flat fields of CDATA or plain text, white
+//! space between) is read by a small scanner over the borrowed bytes that performs the
+//! same checks; anything else (declaration, comments, entities, nesting, attributes, and
+//! every error) goes through quick-xml's borrowing reader. A property test checks that
+//! both agree wherever the scanner answers.
 //!
 //! Attributes are not part of WeChat's event format and are ignored.
 //!
@@ -64,6 +71,13 @@ pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// `MASSSENDJOBFINISH` carries `CopyrightCheckResult/ResultList/item/...`. Four keeps those
 /// parseable as [`Event::Other`] while still refusing deeply nested hostile documents.
 pub const MAX_EVENT_DEPTH: usize = 4;
+
+/// The longest element name accepted, in bytes.
+///
+/// WeChat's names are under 30 bytes. The cap keeps the path keys of nested unknown
+/// elements (`Outer/Inner`) small, so that a 64 KiB body cannot be made to build
+/// megabytes of keys.
+pub const MAX_NAME_BYTES: usize = 64;
 
 /// How many characters of an offending value or name an [`EventError`] repeats.
 const MAX_ECHO_CHARS: usize = 64;
@@ -221,7 +235,8 @@ pub enum EventError {
         /// The root element's name.
         found: String,
     },
-    /// An element's name is not an XML name (for example it holds `/` or `#`).
+    /// An element's name is not an XML name (for example it holds `/` or `#`), or is
+    /// longer than [`MAX_NAME_BYTES`].
     #[error("{name:?} is not a valid element name")]
     InvalidName {
         /// The offending name.
@@ -407,7 +422,7 @@ impl UserGetCard {
     /// # Errors
     ///
     /// [`EventError::InvalidExtraName`] unless `name` is a `/`-separated path of at most
-    /// [`MAX_EVENT_DEPTH`] XML names, optionally followed by `#N` (N ≥ 2), whose first
+    /// [`MAX_EVENT_DEPTH`] XML names (each at most [`MAX_NAME_BYTES`] long), optionally followed by `#N` (N ≥ 2), whose first
     /// element is not one of the spec's fields.
     pub fn insert_extra(
         &mut self,
@@ -745,9 +760,12 @@ fn is_name_char(c: char) -> bool {
     is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.'
 }
 
-/// An XML name, approximately: enough to exclude `/`, `#`, white space and punctuation,
-/// so that path keys stay unambiguous.
+/// An XML name, approximately (enough to exclude `/`, `#`, white space and punctuation,
+/// so that path keys stay unambiguous), of at most [`MAX_NAME_BYTES`].
 fn is_xml_name(s: &str) -> bool {
+    if s.len() > MAX_NAME_BYTES {
+        return false;
+    }
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if is_name_start(c)) && chars.all(is_name_char)
 }

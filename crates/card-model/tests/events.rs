@@ -2,7 +2,7 @@
 //! real-push shapes, other events and messages, and hostile documents.
 
 use card_model::event::{
-    Event, EventError, MAX_EVENT_BYTES, MAX_EVENT_DEPTH, UserGetCard, parse_event,
+    Event, EventError, MAX_EVENT_BYTES, MAX_EVENT_DEPTH, MAX_NAME_BYTES, UserGetCard, parse_event,
 };
 
 /// seed-pre:20, byte for byte (trailing spaces included).
@@ -560,6 +560,26 @@ fn many_repeated_elements_stay_bounded() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn element_names_are_capped() {
+    let ok = "N".repeat(MAX_NAME_BYTES);
+    let e = claim(&claim_with(&format!("<{ok}>v</{ok}>")));
+    assert_eq!(e.extra()[&ok], "v");
+    let long = "N".repeat(MAX_NAME_BYTES + 1);
+    assert!(matches!(
+        err(claim_with(&format!("<{long}>v</{long}>"))),
+        EventError::InvalidName { .. }
+    ));
+    // Nested under a long name, many small elements cannot build large keys.
+    let nested = format!("<{long}>{}</{long}>", "<b/>".repeat(10_000));
+    assert!(matches!(
+        err(claim_with(&nested)),
+        EventError::InvalidName { .. }
+    ));
+    let mut e = UserGetCard::new("gh", "o", 1, "p");
+    assert!(e.insert_extra(format!("a/{long}"), "v").is_err());
 }
 
 #[test]

@@ -728,6 +728,8 @@ enum Stage {
 /// The fields of a parsed document, still borrowing from the input where possible.
 struct Document<'a> {
     slots: [Option<Cow<'a, str>>; KNOWN_COUNT],
+    /// Bit `i` is set once known field `i` has started.
+    seen: u32,
     extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
@@ -793,6 +795,37 @@ fn find_cdata_end(b: &[u8]) -> Option<usize> {
     }
 }
 
+/// If `</name>` starts at `b[i]`, the offset just past it.
+fn end_tag(b: &[u8], i: usize, name: &str) -> Option<usize> {
+    let n = name.len();
+    let tag = b.get(i..i + n + 3)?;
+    (tag[0] == b'<'
+        && tag[1] == b'/'
+        && eq_short(&tag[2..2 + n], name.as_bytes())
+        && tag[2 + n] == b'>')
+        .then_some(i + n + 3)
+}
+
+/// The content of an element from `input[i]` up to `</name>` when it is a single CDATA
+/// section or a single run of plain text that needs no trimming, with the offset past
+/// `</name>`.
+fn single_piece<'a>(input: &'a str, i: usize, name: &str) -> Option<(&'a str, usize)> {
+    let b = input.as_bytes();
+    let rest = b.get(i..)?;
+    if let Some(cdata) = rest.strip_prefix(b"<![CDATA[") {
+        let len = find_cdata_end(cdata)?;
+        let start = i + 9;
+        let next = end_tag(b, start + len + 3, name)?;
+        return Some((input.get(start..start + len)?, next));
+    }
+    let len = rest.iter().position(|&c| c == b'<' || c == b'&')?;
+    if len > 0 && (is_xml_space_byte(rest[0]) || is_xml_space_byte(rest[len - 1])) {
+        return None;
+    }
+    let next = end_tag(b, i + len, name)?;
+    Some((input.get(i..i + len)?, next))
+}
+
 /// ASCII name bytes; a name with anything else leaves the fast path.
 fn is_ascii_name_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':')
@@ -802,8 +835,17 @@ impl<'a> Document<'a> {
     fn new() -> Self {
         Document {
             slots: Default::default(),
+            seen: 0,
             extra: Vec::new(),
         }
+    }
+
+    /// Record that known field `slot` starts; `false` if it already did.
+    fn first_sight(&mut self, slot: usize) -> bool {
+        let bit = 1u32 << slot;
+        let first = self.seen & bit == 0;
+        self.seen |= bit;
+        first
     }
 
     /// The fast path for the shape WeChat sends: `<xml>` holding flat fields whose content
@@ -840,12 +882,19 @@ impl<'a> Document<'a> {
             i += 1;
             let slot = known_slot(name.as_bytes());
             match slot {
-                Some(s) if doc.slots[s].is_some() => return None,
-                Some(s) => doc.slots[s] = Some(Cow::Borrowed("")),
+                Some(s) if !doc.first_sight(s) => return None,
+                Some(_) => {}
                 None if !name.bytes().all(is_ascii_name_byte) || !is_xml_name(name) => {
                     return None;
                 }
                 None => {}
+            }
+            // The common shapes, `<N><![CDATA[v]]></N>` and `<N>v</N>` with no white
+            // space at the edges of `v`, need no trimming or joining.
+            if let Some((value, next)) = single_piece(input, i, name) {
+                doc.store(name, slot, Text::Borrowed(value));
+                i = next;
+                continue;
             }
             frame.started = false;
             loop {
@@ -863,17 +912,9 @@ impl<'a> Document<'a> {
                     let start = i + 9;
                     frame.on_content(Cow::Borrowed(input.get(start..start + len)?));
                     i = start + len + 3;
-                } else if let Some(end) = rest.strip_prefix(b"</") {
-                    let n = name.len();
-                    if !end.get(..n).is_some_and(|e| eq_short(e, name.as_bytes()))
-                        || end.get(n) != Some(&b'>')
-                    {
-                        return None;
-                    }
-                    i += 2 + name.len() + 1;
-                    break;
                 } else {
-                    return None;
+                    i = end_tag(b, i, name)?;
+                    break;
                 }
             }
             let text = std::mem::take(&mut frame.text);
@@ -942,13 +983,11 @@ impl<'a> Document<'a> {
                             }
                             let name = reborrow(input, name)?;
                             if let Some(s) = slot {
-                                if doc.slots[s].is_some() {
+                                if !doc.first_sight(s) {
                                     return Err(EventError::DuplicateField {
                                         field: KNOWN_NAMES[s],
                                     });
                                 }
-                                // Mark as seen now; the value is filled in at the end tag.
-                                doc.slots[s] = Some(Cow::Borrowed(""));
                             } else if !is_xml_name(name) {
                                 return Err(EventError::InvalidName { name: echo(name) });
                             }

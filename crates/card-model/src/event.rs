@@ -268,7 +268,8 @@ pub enum EventError {
         /// The XML reader's description.
         message: String,
     },
-    /// A field of `user_get_card` (spec 7.3) appears more than once.
+    /// One of the `user_get_card` fields of spec 7.3 (`MsgType`, `Event`, `CardId`, ...)
+    /// appears more than once, in whatever event or message.
     #[error("field {field} appears more than once")]
     DuplicateField {
         /// The field's XML element name.

@@ -175,7 +175,9 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_keep_unknown() {
-        for n in [-1, 0, 40001, 40013, 40014, 40109, 41001, 42001, 45009, 48001, 99999] {
+        for n in [
+            -1, 0, 40001, 40013, 40014, 40109, 41001, 42001, 45009, 48001, 99999,
+        ] {
             assert_eq!(ErrCode::from_i64(n).as_i64(), n);
         }
         assert_eq!(ErrCode::from_i64(99999), ErrCode::Other(99999));
@@ -196,7 +198,10 @@ mod tests {
             assert!(!c.is_token_error() && !c.is_transient(), "{n}");
         }
         let e = WeChatError::new(45009, "api freq out of limit rid: 1");
-        assert_eq!(e.to_string(), "WeChat error 45009: api freq out of limit rid: 1");
+        assert_eq!(
+            e.to_string(),
+            "WeChat error 45009: api freq out of limit rid: 1"
+        );
         assert!(e.is_rate_limited());
     }
 }

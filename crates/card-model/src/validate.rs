@@ -72,10 +72,9 @@ impl fmt::Display for ValidationError {
         let field = &self.field;
         match &self.problem {
             Problem::Empty => write!(f, "{field}: must not be empty"),
-            Problem::TooLong { max, actual } => write!(
-                f,
-                "{field}: {actual} characters, at most {max} allowed"
-            ),
+            Problem::TooLong { max, actual } => {
+                write!(f, "{field}: {actual} characters, at most {max} allowed")
+            }
             Problem::TooFew { min, actual } => {
                 write!(f, "{field}: {actual} items, at least {min} required")
             }
@@ -109,7 +108,10 @@ pub fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ValidationE
     }
     let actual = value.chars().count();
     if actual > max {
-        Err(ValidationError::new(field, Problem::TooLong { max, actual }))
+        Err(ValidationError::new(
+            field,
+            Problem::TooLong { max, actual },
+        ))
     } else {
         Ok(())
     }
@@ -126,7 +128,10 @@ pub fn count(field: &str, actual: usize, min: usize, max: usize) -> Result<(), V
     if actual < min {
         Err(ValidationError::new(field, Problem::TooFew { min, actual }))
     } else if actual > max {
-        Err(ValidationError::new(field, Problem::TooMany { max, actual }))
+        Err(ValidationError::new(
+            field,
+            Problem::TooMany { max, actual },
+        ))
     } else {
         Ok(())
     }
@@ -157,6 +162,9 @@ mod tests {
         let e = max_chars("card_id", &"x".repeat(33), 32).unwrap_err();
         assert_eq!(e.to_string(), "card_id: 33 characters, at most 32 allowed");
         assert!(max_chars("title", "惠城优惠大派送", 7).is_ok());
-        assert_eq!(non_empty("code[2]", " ").unwrap_err().to_string(), "code[2]: must not be empty");
+        assert_eq!(
+            non_empty("code[2]", " ").unwrap_err().to_string(),
+            "code[2]: must not be empty"
+        );
     }
 }

@@ -186,5 +186,132 @@ impl AsyncClient {
         })
     }
 
+    /// Imports any number of custom codes into a deposit-mode card (spec §8): the same
+    /// workflow, report and guarantees as the blocking
+    /// [`Client::deposit_all`](crate::Client::deposit_all) (see there for the spec §8
+    /// steps), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)
+    /// chunks in flight (default [`DEFAULT_CONCURRENCY`](crate::bulk::DEFAULT_CONCURRENCY),
+    /// kept small for WeChat's rate limits). Memory stays bounded by the chunks in flight.
+    ///
+    /// ```
+    /// use card_api::bulk::DepositOptions;
+    /// use card_api::{AsyncClient, RetryPolicy};
+    /// use card_sandbox::{CardSpec, Sandbox};
+    /// use std::sync::Arc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = Sandbox::new();
+    /// let card_id = sandbox.create_card(CardSpec::deposit_mode())?; // quantity 0
+    /// let client = AsyncClient::builder()
+    ///     .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
+    ///     .retry(RetryPolicy::new())
+    ///     .async_transport(Arc::new(sandbox.clone()))
+    ///     .build_async()?;
+    /// let codes = (0..1000).map(|i| format!("{i:08}"));
+    /// let report = client
+    ///     .deposit_all(&card_id, codes, &DepositOptions::new().concurrency(8), |_| {})
+    ///     .await?;
+    /// assert_eq!(report.deposited, 1000);
+    /// assert_eq!(report.deposit_count, Some(1000));
+    /// assert_eq!(sandbox.deposited_count(&card_id), Some(1000));
+    /// // then set the stock with the modify-stock API (not called here)
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::deposit_all`](crate::Client::deposit_all).
+    pub async fn deposit_all<I>(
+        &self,
+        card_id: &str,
+        codes: I,
+        options: &crate::bulk::DepositOptions,
+        progress: impl FnMut(crate::bulk::Progress),
+    ) -> Result<crate::bulk::DepositReport, Error>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        self.deposit_all_stream(
+            card_id,
+            futures_util::stream::iter(codes),
+            options,
+            progress,
+        )
+        .await
+    }
+
+    /// [`deposit_all`](Self::deposit_all) over a stream of codes (a file read
+    /// asynchronously, a database cursor). The stream is read as chunks are needed, so at
+    /// most the chunks in flight are held in memory. [`Progress::total`](crate::bulk::Progress::total)
+    /// comes from the stream's size hint when exact.
+    ///
+    /// # Errors
+    /// As [`Client::deposit_all`](crate::Client::deposit_all).
+    pub async fn deposit_all_stream<S>(
+        &self,
+        card_id: &str,
+        codes: S,
+        options: &crate::bulk::DepositOptions,
+        mut progress: impl FnMut(crate::bulk::Progress),
+    ) -> Result<crate::bulk::DepositReport, Error>
+    where
+        S: futures_core::Stream<Item = String>,
+    {
+        use futures_util::StreamExt;
+        use futures_util::stream::FuturesUnordered;
+        let mut codes = std::pin::pin!(codes);
+        let mut job = crate::bulk::DepositJob::new(card_id, *options, codes.size_hint())?;
+        let limit = options.chunks_in_flight();
+        let mut in_flight = FuturesUnordered::new();
+        let mut exhausted = false;
+        loop {
+            while !exhausted && in_flight.len() < limit {
+                match codes.next().await {
+                    Some(code) => {
+                        if let Some(chunk) = job.push(code) {
+                            in_flight.push(self.run_chunk(chunk));
+                        }
+                    }
+                    None => {
+                        exhausted = true;
+                        if let Some(chunk) = job.flush() {
+                            in_flight.push(self.run_chunk(chunk));
+                        }
+                    }
+                }
+            }
+            match in_flight.next().await {
+                Some(done) => progress(job.complete(done?)),
+                None => break,
+            }
+        }
+        let count = match self.get_deposit_count(&job.count_request()).await {
+            Ok(count) => Some(count.count),
+            Err(error) => {
+                tracing::warn!(%error, "deposit_all: getdepositcount failed");
+                None
+            }
+        };
+        Ok(job.finish(count))
+    }
+
+    async fn run_chunk(
+        &self,
+        mut chunk: crate::bulk::ChunkJob,
+    ) -> Result<crate::bulk::ChunkResult, Error> {
+        use crate::bulk::{ChunkEvent, ChunkStep};
+        let mut event = ChunkEvent::Start;
+        loop {
+            event = match chunk.next(event) {
+                ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request).await),
+                ChunkStep::Deposit(request) => {
+                    ChunkEvent::Deposited(self.deposit_codes(&request).await)
+                }
+                ChunkStep::Done(result) => return result,
+            };
+        }
+    }
+
     crate::methods::endpoint_methods!(async_method);
 }

@@ -175,5 +175,109 @@ impl Client {
         }
     }
 
+    /// Imports any number of custom codes into a deposit-mode card (spec §8), in chunks
+    /// of at most 100: `checkcode` first (codes already stored are not sent, so a re-run
+    /// resumes an interrupted import), `deposit` of the rest, repeated within a bound
+    /// ([`DepositOptions`](crate::bulk::DepositOptions)), `checkcode` again to verify,
+    /// codes WeChat failed deposited again then reported; at the end
+    /// `getdepositcount`. Invalid codes (empty, blank, longer than 20 characters) are
+    /// reported in [`DepositReport::failed`](crate::bulk::DepositReport::failed), never
+    /// sent. `progress` is called after each chunk. Memory stays bounded by one chunk:
+    /// the codes are read from `codes` as they go, and each chunk is verified right
+    /// after its deposit; see [`bulk`](crate::bulk).
+    ///
+    /// The spec's §8 workflow:
+    /// 1. create the card with `quantity` 0, `use_custom_code: true` and
+    ///    `get_custom_code_mode: "GET_CUSTOM_CODE_MODE_DEPOSIT"` (card creation is not
+    ///    part of this SDK; here the sandbox creates it);
+    /// 2. deposit the codes and check them: this method;
+    /// 3. set the stock to the number of stored codes with WeChat's modify-stock API
+    ///    (`/card/modifystock`), which this method does **not** call: the stock is a
+    ///    business decision, and [`DepositReport::deposit_count`](crate::bulk::DepositReport::deposit_count)
+    ///    gives the number to use.
+    ///
+    /// ```
+    /// use card_api::bulk::DepositOptions;
+    /// use card_api::{Client, RetryPolicy};
+    /// use card_sandbox::{CardSpec, Sandbox};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sandbox = Sandbox::new();
+    /// // quantity 0, use_custom_code, GET_CUSTOM_CODE_MODE_DEPOSIT
+    /// let card_id = sandbox.create_card(CardSpec::deposit_mode())?;
+    /// let client = Client::builder()
+    ///     .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
+    ///     .retry(RetryPolicy::new())
+    ///     .transport(Arc::new(sandbox.clone()))
+    ///     .build()?;
+    ///
+    /// let codes = (0..250).map(|i| format!("{i:08}"));
+    /// let report = client.deposit_all(&card_id, codes, &DepositOptions::new(), |p| {
+    ///     eprintln!("{} of {:?} codes", p.codes_done, p.total);
+    /// })?;
+    /// assert_eq!((report.deposited, report.chunks), (250, 3));
+    /// assert!(report.is_complete());
+    /// assert_eq!(report.deposit_count, Some(250));
+    /// // then set the stock to 250 with the modify-stock API
+    ///
+    /// // running it again sends nothing
+    /// let again = client.deposit_all(&card_id, (0..250).map(|i| format!("{i:08}")), &DepositOptions::new(), |_| {})?;
+    /// assert_eq!((again.deposited, again.already_present, again.deposit_calls), (0, 250, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for an invalid `card_id`; otherwise the error of a call that
+    /// kept failing past the bound, or could not succeed (unknown card, for example).
+    /// Chunks finished before it are stored: run it again to resume.
+    pub fn deposit_all<I>(
+        &self,
+        card_id: &str,
+        codes: I,
+        options: &crate::bulk::DepositOptions,
+        mut progress: impl FnMut(crate::bulk::Progress),
+    ) -> Result<crate::bulk::DepositReport, Error>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let codes = codes.into_iter();
+        let mut job = crate::bulk::DepositJob::new(card_id, *options, codes.size_hint())?;
+        for code in codes {
+            if let Some(chunk) = job.push(code) {
+                let done = self.run_chunk(chunk)?;
+                progress(job.complete(done));
+            }
+        }
+        if let Some(chunk) = job.flush() {
+            let done = self.run_chunk(chunk)?;
+            progress(job.complete(done));
+        }
+        let count = match self.get_deposit_count(&job.count_request()) {
+            Ok(count) => Some(count.count),
+            Err(error) => {
+                tracing::warn!(%error, "deposit_all: getdepositcount failed");
+                None
+            }
+        };
+        Ok(job.finish(count))
+    }
+
+    fn run_chunk(
+        &self,
+        mut chunk: crate::bulk::ChunkJob,
+    ) -> Result<crate::bulk::ChunkResult, Error> {
+        use crate::bulk::{ChunkEvent, ChunkStep};
+        let mut event = ChunkEvent::Start;
+        loop {
+            event = match chunk.next(event) {
+                ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request)),
+                ChunkStep::Deposit(request) => ChunkEvent::Deposited(self.deposit_codes(&request)),
+                ChunkStep::Done(result) => return result,
+            };
+        }
+    }
+
     crate::methods::endpoint_methods!(blocking_method);
 }

@@ -1,0 +1,314 @@
+//! `deposit_all` on both clients against the in-memory sandbox: faults, resume,
+//! rejected codes, failed codes, progress.
+
+use card_api::bulk::{DepositOptions, DepositReport, FailReason, Progress};
+use card_api::{AsyncClient, Client, ClientBuilder, RetryPolicy};
+use card_model::AppSecret;
+use card_sandbox::{CardSpec, FaultConfig, Sandbox, Stats};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn sandbox(faults: FaultConfig) -> Sandbox {
+    Sandbox::builder().faults(faults).build()
+}
+
+fn builder(sandbox: &Sandbox) -> ClientBuilder {
+    ClientBuilder::new()
+        .app_credentials(
+            Sandbox::DEFAULT_APPID,
+            AppSecret::new(Sandbox::DEFAULT_SECRET),
+        )
+        .retry(
+            RetryPolicy::new()
+                .max_attempts(6)
+                .base_delay(Duration::ZERO)
+                .rate_limit_delay(Duration::ZERO)
+                .max_delay(Duration::ZERO),
+        )
+        .transport(Arc::new(sandbox.clone()))
+        .async_transport(Arc::new(sandbox.clone()))
+}
+
+fn blocking(sandbox: &Sandbox) -> Client {
+    builder(sandbox).build().expect("client")
+}
+
+fn asynchronous(sandbox: &Sandbox) -> AsyncClient {
+    builder(sandbox).build_async().expect("async client")
+}
+
+fn codes(n: usize) -> impl Iterator<Item = String> {
+    (0..n).map(|i| format!("{i:012}"))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Flavor {
+    Blocking,
+    Async,
+}
+
+/// Runs `deposit_all` with the given flavor, checking that progress is monotone.
+fn run(
+    flavor: Flavor,
+    sandbox: &Sandbox,
+    card_id: &str,
+    input: impl Iterator<Item = String> + Send,
+    options: DepositOptions,
+) -> (DepositReport, Vec<Progress>) {
+    let mut seen: Vec<Progress> = Vec::new();
+    let record = |p: Progress| {
+        if let Some(last) = seen.last() {
+            assert!(p.chunks_done > last.chunks_done, "{p:?} after {last:?}");
+            assert!(p.codes_done >= last.codes_done, "{p:?} after {last:?}");
+            assert_eq!(p.total, last.total);
+        }
+        seen.push(p);
+    };
+    let report = match flavor {
+        Flavor::Blocking => blocking(sandbox)
+            .deposit_all(card_id, input, &options, record)
+            .expect("deposit_all"),
+        Flavor::Async => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(asynchronous(sandbox).deposit_all(card_id, input, &options, record))
+            .expect("deposit_all (async)"),
+    };
+    (report, seen)
+}
+
+fn faults(seed: u64) -> FaultConfig {
+    FaultConfig::seeded(seed)
+        .expire_token_every(50)
+        .system_busy(FaultConfig::one_in(97))
+        .rate_limited(FaultConfig::one_in(200))
+}
+
+fn hundred_thousand_under_faults(flavor: Flavor) {
+    const N: usize = 100_000;
+    let sb = sandbox(faults(42));
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let (report, progress) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+
+    assert_eq!(report.codes_read, N as u64);
+    assert_eq!(report.deposited, N as u64, "{flavor:?}");
+    assert_eq!(report.already_present, 0);
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.chunks, 1000);
+    assert_eq!(report.deposit_count, Some(N as u64));
+    // the sandbox's own state: every code stored, none sent again after acceptance
+    assert_eq!(sb.deposited_count(&card_id), Some(N));
+    let stats: Stats = sb.stats();
+    assert_eq!(stats.codes_stored, N as u64);
+    assert_eq!(
+        stats.codes_duplicate, 0,
+        "a code was sent twice after acceptance"
+    );
+    assert_eq!(stats.deposit_calls, report.deposit_calls);
+    assert_eq!(stats.deposit_calls, 1000);
+    // the faults did happen
+    assert!(stats.faults.system_busy > 0, "{:?}", stats.faults);
+    assert!(stats.faults.rate_limited > 0, "{:?}", stats.faults);
+    assert!(stats.faults.token_expired > 0, "{:?}", stats.faults);
+    // progress: one call per chunk, ending at the total
+    assert_eq!(progress.len(), 1000);
+    let last = progress.last().expect("progress");
+    assert_eq!((last.codes_done, last.total), (N as u64, Some(N)));
+}
+
+#[test]
+fn hundred_thousand_under_faults_blocking() {
+    hundred_thousand_under_faults(Flavor::Blocking);
+}
+
+#[test]
+fn hundred_thousand_under_faults_async() {
+    hundred_thousand_under_faults(Flavor::Async);
+}
+
+fn interrupted_import_resumes(flavor: Flavor) {
+    const N: usize = 20_000;
+    let sb = sandbox(faults(7));
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    // the first run is interrupted after half of the input
+    let (first, _) = run(
+        flavor,
+        &sb,
+        &card_id,
+        codes(N).take(N / 2),
+        DepositOptions::new(),
+    );
+    assert_eq!(first.deposited, (N / 2) as u64);
+    let before = sb.stats();
+
+    let (second, progress) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+    let after = sb.stats();
+    assert_eq!(second.already_present, (N / 2) as u64);
+    assert_eq!(second.deposited, (N / 2) as u64);
+    assert!(second.is_complete());
+    assert_eq!(second.deposit_count, Some(N as u64));
+    // only the missing half was sent
+    let received = |s: &Stats| s.codes_stored + s.codes_duplicate + s.codes_failed;
+    assert_eq!(received(&after) - received(&before), (N / 2) as u64);
+    assert_eq!(after.codes_duplicate, 0);
+    assert_eq!(
+        after.deposit_calls - before.deposit_calls,
+        (N / 2 / 100) as u64
+    );
+    assert_eq!(sb.deposited_count(&card_id), Some(N));
+    assert_eq!(progress.last().map(|p| p.codes_done), Some(N as u64));
+
+    // a third run sends nothing at all
+    let (third, _) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+    assert_eq!((third.deposited, third.deposit_calls), (0, 0));
+    assert_eq!(third.already_present, N as u64);
+    assert_eq!(sb.stats().deposit_calls, after.deposit_calls);
+}
+
+#[test]
+fn interrupted_import_resumes_blocking() {
+    interrupted_import_resumes(Flavor::Blocking);
+}
+
+#[test]
+fn interrupted_import_resumes_async() {
+    interrupted_import_resumes(Flavor::Async);
+}
+
+fn invalid_codes_reported_not_sent(flavor: Flavor) {
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let too_long = "x".repeat(21);
+    let input = vec![
+        "AAA".to_owned(),
+        String::new(),
+        "   ".to_owned(),
+        "BBB".to_owned(),
+        too_long.clone(),
+        "AAA".to_owned(), // repeated in the same chunk
+    ];
+    let (report, progress) = run(
+        flavor,
+        &sb,
+        &card_id,
+        input.into_iter(),
+        DepositOptions::new(),
+    );
+    assert_eq!(report.deposited, 2);
+    assert_eq!(report.duplicates, 1);
+    let rejected: Vec<&str> = report.failed.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(rejected, ["", "   ", too_long.as_str()]);
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| matches!(f.reason, FailReason::Invalid(_)))
+    );
+    let stats = sb.stats();
+    assert_eq!(
+        (
+            stats.codes_stored,
+            stats.codes_duplicate,
+            stats.codes_failed
+        ),
+        (2, 0, 0),
+        "only the two valid codes were sent"
+    );
+    assert_eq!(
+        progress.last().map(|p| (p.codes_done, p.total)),
+        Some((6, Some(6)))
+    );
+}
+
+#[test]
+fn invalid_codes_reported_not_sent_blocking() {
+    invalid_codes_reported_not_sent(Flavor::Blocking);
+}
+
+#[test]
+fn invalid_codes_reported_not_sent_async() {
+    invalid_codes_reported_not_sent(Flavor::Async);
+}
+
+fn failed_codes_retried_then_reported(flavor: Flavor) {
+    const N: usize = 3_000;
+    // half of all deposited codes fail at WeChat: most succeed on a retry, some never do
+    let sb = sandbox(FaultConfig::seeded(11).code_failure(0.5));
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let (report, _) = run(
+        flavor,
+        &sb,
+        &card_id,
+        codes(N),
+        DepositOptions::new().fail_retries(2),
+    );
+    let rejected = report
+        .failed
+        .iter()
+        .filter(|f| f.reason == FailReason::Rejected)
+        .count();
+    assert!(
+        rejected > 0,
+        "with 1/2 failing three times some must remain"
+    );
+    assert_eq!(report.failed.len(), rejected);
+    assert!(report.verified_missing.is_empty());
+    assert_eq!(report.deposited as usize + rejected, N, "nothing lost");
+    assert_eq!(
+        sb.deposited_count(&card_id),
+        Some(report.deposited as usize)
+    );
+    assert_eq!(report.deposit_count, Some(report.deposited));
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| !sb.is_deposited(&card_id, &f.code))
+    );
+    // a failed code is sent again, a stored one never
+    assert_eq!(sb.stats().codes_duplicate, 0);
+}
+
+#[test]
+fn failed_codes_retried_then_reported_blocking() {
+    failed_codes_retried_then_reported(Flavor::Blocking);
+}
+
+#[test]
+fn failed_codes_retried_then_reported_async() {
+    failed_codes_retried_then_reported(Flavor::Async);
+}
+
+#[test]
+fn stream_variant_with_unknown_total() {
+    let sb = sandbox(faults(3));
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let client = asynchronous(&sb);
+    let stream = futures_util::stream::iter(codes(1_234).filter(|_| true));
+    let mut last = None;
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(client.deposit_all_stream(
+            &card_id,
+            stream,
+            &DepositOptions::new().concurrency(2),
+            |p| last = Some(p),
+        ))
+        .expect("stream");
+    assert_eq!(report.deposited, 1_234);
+    assert_eq!(report.chunks, 13);
+    assert_eq!(last.map(|p| (p.codes_done, p.total)), Some((1_234, None)));
+    assert_eq!(sb.deposited_count(&card_id), Some(1_234));
+}
+
+#[test]
+fn unknown_card_is_an_error_not_a_report() {
+    let sb = sandbox(FaultConfig::default());
+    let err = blocking(&sb)
+        .deposit_all("pNoSuchCard", codes(10), &DepositOptions::new(), |_| {})
+        .expect_err("unknown card");
+    assert_eq!(err.errcode().map(|c| c.as_i64()), Some(40073));
+}

@@ -312,3 +312,36 @@ fn unknown_card_is_an_error_not_a_report() {
         .expect_err("unknown card");
     assert_eq!(err.errcode().map(|c| c.as_i64()), Some(40073));
 }
+
+#[test]
+fn slow_stream_keeps_chunks_going() {
+    let sb = sandbox(faults(5));
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let client = asynchronous(&sb);
+    // a stream that is sometimes pending, as a file or a cursor read asynchronously is
+    let stream = futures_util::stream::unfold(0usize, |i| async move {
+        if i == 450 {
+            return None;
+        }
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Some((format!("{i:012}"), i + 1))
+    });
+    let mut progress = Vec::new();
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(
+            client.deposit_all_stream(&card_id, stream, &DepositOptions::new(), |p| {
+                progress.push(p.codes_done)
+            }),
+        )
+        .expect("stream");
+    assert_eq!((report.deposited, report.chunks), (450, 5));
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(progress.last(), Some(&450));
+    assert_eq!(sb.deposited_count(&card_id), Some(450));
+    assert_eq!(sb.stats().codes_duplicate, 0);
+}

@@ -259,6 +259,7 @@ impl AsyncClient {
         S: futures_core::Stream<Item = String>,
     {
         use futures_util::StreamExt;
+        use futures_util::future::{self, Either};
         use futures_util::stream::FuturesUnordered;
         let mut codes = std::pin::pin!(codes);
         let mut job = crate::bulk::DepositJob::new(card_id, *options, codes.size_hint())?;
@@ -266,24 +267,35 @@ impl AsyncClient {
         let mut in_flight = FuturesUnordered::new();
         let mut exhausted = false;
         loop {
-            while !exhausted && in_flight.len() < limit {
-                match codes.next().await {
-                    Some(code) => {
-                        if let Some(chunk) = job.push(code) {
-                            in_flight.push(self.run_chunk(chunk));
-                        }
-                    }
-                    None => {
-                        exhausted = true;
-                        if let Some(chunk) = job.flush() {
-                            in_flight.push(self.run_chunk(chunk));
-                        }
+            let event = if exhausted || in_flight.len() >= limit {
+                match in_flight.next().await {
+                    Some(done) => Either::Right(done),
+                    None => break,
+                }
+            } else if in_flight.is_empty() {
+                Either::Left(codes.next().await)
+            } else {
+                // Read the input while the chunks in flight go on: a slow stream does
+                // not stall them.
+                match future::select(codes.next(), in_flight.next()).await {
+                    Either::Left((code, _)) => Either::Left(code),
+                    Either::Right((Some(done), _)) => Either::Right(done),
+                    Either::Right((None, _)) => continue,
+                }
+            };
+            match event {
+                Either::Left(Some(code)) => {
+                    if let Some(chunk) = job.push(code) {
+                        in_flight.push(self.run_chunk(chunk));
                     }
                 }
-            }
-            match in_flight.next().await {
-                Some(done) => progress(job.complete(done?)),
-                None => break,
+                Either::Left(None) => {
+                    exhausted = true;
+                    if let Some(chunk) = job.flush() {
+                        in_flight.push(self.run_chunk(chunk));
+                    }
+                }
+                Either::Right(done) => progress(job.complete(done?)),
             }
         }
         let count = match self.get_deposit_count(&job.count_request()).await {

@@ -345,3 +345,24 @@ fn slow_stream_keeps_chunks_going() {
     assert_eq!(sb.deposited_count(&card_id), Some(450));
     assert_eq!(sb.stats().codes_duplicate, 0);
 }
+
+#[test]
+fn async_deposit_all_runs_in_a_spawned_task() {
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let client = asynchronous(&sb);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // the future is Send + 'static when its inputs are: it can be spawned
+    let task = runtime.spawn(async move {
+        client
+            .deposit_all(&card_id, codes(500), &DepositOptions::new(), |_| {})
+            .await
+    });
+    let report = runtime.block_on(task).expect("join").expect("deposit_all");
+    assert_eq!(report.deposited, 500);
+    assert_eq!(sb.stats().codes_stored, 500);
+}

@@ -31,7 +31,10 @@
 //! * `WECHAT_PREVIEW_OPENID`: the OpenID that gets the whitelist entry and the preview;
 //! * `WECHAT_CODE_PREFIX` (optional, default `qs`): the imported codes are
 //!   `<prefix>00000000` … (a re-run sends nothing new: `deposit_all` resumes);
-//! * `WECHAT_CODES` (optional, default 10000): how many codes to import.
+//! * `WECHAT_CODES` (optional, default 10000): how many codes to import;
+//! * `WECHAT_IMAGE_URL` (optional): an image uploaded with WeChat's image-upload API,
+//!   used as the landing page's banner and the card's thumbnail (WeChat may refuse
+//!   other URLs).
 //!
 //! Against WeChat the stock is not changed (use the modify-stock API when the
 //! codes check out) and no event is generated: WeChat pushes `user_get_card` to your
@@ -54,6 +57,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A placeholder image URL (the sandbox does not fetch it).
+const IMAGE_URL: &str = "https://mmbiz.qpic.cn/mmbiz/quickstart/0";
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Where the flow runs.
@@ -65,6 +71,7 @@ struct Target {
     multi_card_id: String,
     openid: String,
     prefix: String,
+    image_url: String,
     codes: usize,
 }
 
@@ -85,6 +92,7 @@ fn target() -> Res<Target> {
             card_id,
             openid: env("WECHAT_PREVIEW_OPENID").ok_or("set WECHAT_PREVIEW_OPENID")?,
             prefix: env("WECHAT_CODE_PREFIX").unwrap_or_else(|| "qs".to_owned()),
+            image_url: env("WECHAT_IMAGE_URL").unwrap_or_else(|| IMAGE_URL.to_owned()),
             codes: match env("WECHAT_CODES") {
                 Some(n) => n.parse()?,
                 None => 10_000,
@@ -106,6 +114,7 @@ fn target() -> Res<Target> {
         multi_card_id,
         openid: card_sandbox::DEFAULT_OPENID.to_owned(),
         prefix: "qs".to_owned(),
+        image_url: IMAGE_URL.to_owned(),
         codes: 10_000,
     })
 }
@@ -178,13 +187,10 @@ fn main() -> Res<()> {
         QrCardItem::new(&t.multi_card_id),
     ]))?;
     let page = client.create_landing_page(&CreateLandingPage::new(
-        "https://mmbiz.qpic.cn/mmbiz/quickstart-banner/0",
+        &t.image_url,
         "Quickstart coupons",
         LandingScene::Menu,
-        vec![LandingCard::new(
-            &t.card_id,
-            "https://mmbiz.qpic.cn/mmbiz/quickstart-thumb/0",
-        )],
+        vec![LandingCard::new(&t.card_id, &t.image_url)],
     ))?;
 
     // 5. article HTML, whitelist, preview

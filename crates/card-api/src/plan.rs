@@ -372,7 +372,7 @@ fn build_request(
         sep = '&';
         url.push_str(name);
         url.push('=');
-        percent_encode(value, &mut url);
+        card_model::endpoint::percent_encode_into(value, &mut url);
     }
     let method = match call.method {
         HttpMethod::Get => http::Method::GET,
@@ -388,20 +388,6 @@ fn build_request(
     builder
         .body(call.body.clone().unwrap_or_default())
         .map_err(|_| Error::Config(format!("cannot build a request URL for {}", call.path)))
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(value: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
 }
 
 #[cfg(test)]

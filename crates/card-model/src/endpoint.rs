@@ -179,6 +179,22 @@ pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, Response
     Ok(serde_json::from_slice(body)?)
 }
 
+/// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
+/// (`A-Z a-z 0-9 - . _ ~`) written as `%XX`: for query-string values and the showqrcode
+/// ticket.
+pub fn percent_encode_into(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

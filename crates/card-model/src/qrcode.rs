@@ -512,23 +512,8 @@ impl QrCodeTicket {
 pub fn show_qrcode_image_url(ticket: &str) -> String {
     let mut url = String::with_capacity(SHOW_QRCODE_URL.len() + ticket.len() + 8);
     url.push_str(SHOW_QRCODE_URL);
-    percent_encode_into(ticket, &mut url);
+    crate::endpoint::percent_encode_into(ticket, &mut url);
     url
-}
-
-/// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
-/// (`A-Z a-z 0-9 - . _ ~`) written as `%XX`.
-fn percent_encode_into(value: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -538,7 +523,7 @@ mod tests {
     #[test]
     fn percent_encoding() {
         let mut s = String::new();
-        percent_encode_into("aZ09-._~+/= %é", &mut s);
+        crate::endpoint::percent_encode_into("aZ09-._~+/= %é", &mut s);
         assert_eq!(s, "aZ09-._~%2B%2F%3D%20%25%C3%A9");
         assert_eq!(
             show_qrcode_image_url(""),

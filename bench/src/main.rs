@@ -45,7 +45,11 @@ usage: cargo run --release -p wxcard-bench -- [options]
   --clients LIST       comma-separated subset of: sdk-blocking, sdk-async, sdk-async16,
                        floor-ureq, floor-reqwest, floor-reqwest16 (default: all)
   --no-alloc           skip the allocations-per-call measurement
-  --deposit-all N      import N codes with card-api's deposit_all (when it exists)
+  --deposit-all N      import N codes with Client::deposit_all (blocking, over HTTP to the
+                       sandbox child process) and print the time and the peak RSS
+  --in-process         with --deposit-all: use the sandbox as an in-process transport (the
+                       peak RSS then includes the sandbox's store of N codes)
+  --async              with --deposit-all: AsyncClient::deposit_all over HTTP instead
   -h, --help           this text";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -112,6 +116,7 @@ struct Options {
     variants: Vec<Variant>,
     alloc: bool,
     deposit_all: Option<u64>,
+    deposit_all_mode: DepositAllMode,
     alloc_counts: [usize; 2],
 }
 
@@ -128,6 +133,7 @@ fn parse_args() -> Res<Option<Options>> {
         variants: Variant::ALL.to_vec(),
         alloc: true,
         deposit_all: None,
+        deposit_all_mode: DepositAllMode::Http,
         alloc_counts: [1_000, 10_000],
     };
     let mut args = std::env::args().skip(1);
@@ -164,6 +170,8 @@ fn parse_args() -> Res<Option<Options>> {
             }
             "--no-alloc" => options.alloc = false,
             "--deposit-all" => options.deposit_all = Some(value()?.parse()?),
+            "--in-process" => options.deposit_all_mode = DepositAllMode::InProcess,
+            "--async" => options.deposit_all_mode = DepositAllMode::Async,
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}").into()),
         }
     }
@@ -795,6 +803,70 @@ impl Clients {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum DepositAllMode {
+    Http,
+    Async,
+    InProcess,
+}
+
+/// `--deposit-all N`: one import of `N` distinct codes from an iterator (never collected).
+fn deposit_all(n: u64, mode: DepositAllMode) -> Res<()> {
+    use card_api::bulk::DepositOptions;
+    let codes = move || (0..n).map(|i| format!("{i:012}"));
+    let options = DepositOptions::new();
+    let before = peak_rss_kib();
+    let (report, elapsed) = match mode {
+        DepositAllMode::InProcess => {
+            let sandbox = Sandbox::new();
+            let card = sandbox.create_card(CardSpec::deposit_mode())?;
+            let client = Client::builder()
+                .access_token(sandbox.issue_token())
+                .transport(Arc::new(sandbox.clone()))
+                .build()?;
+            let start = Instant::now();
+            let report = client.deposit_all(&card, codes(), &options, |_| {})?;
+            (report, start.elapsed())
+        }
+        DepositAllMode::Http | DepositAllMode::Async => {
+            let remote = Remote::start(1)?;
+            let card = remote.cards.first().ok_or("no card")?.clone();
+            let builder = Client::builder()
+                .base_url(remote.base.clone())
+                .access_token(AccessToken::new(remote.token.clone()));
+            let start = Instant::now();
+            let report = if mode == DepositAllMode::Async {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                let client = builder.build_async()?;
+                rt.block_on(client.deposit_all(&card, codes(), &options, |_| {}))?
+            } else {
+                builder
+                    .build()?
+                    .deposit_all(&card, codes(), &options, |_| {})?
+            };
+            let elapsed = start.elapsed();
+            remote.stop();
+            (report, elapsed)
+        }
+    };
+    if report.deposited != n || report.deposit_count != Some(n) || !report.is_complete() {
+        return Err(format!("incomplete import: {report:?}").into());
+    }
+    println!(
+        "deposit_all {mode:?}: {n} codes in {:.2} s ({:.0} codes/s, {} chunks, {} deposit calls); \
+         deposit_count {n}; peak RSS before {}, after {}",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        report.chunks,
+        report.deposit_calls,
+        mib(before),
+        mib(peak_rss_kib())
+    );
+    Ok(())
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -803,6 +875,16 @@ fn peak_rss_kib() -> Option<u64> {
 
 fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+/// `a / b` with `digits` decimals, or `-` when a workload did not run.
+fn ratio(a: f64, b: f64, digits: usize) -> String {
+    let r = a / b;
+    if r.is_finite() {
+        format!("{r:.digits$}")
+    } else {
+        "-".into()
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -820,11 +902,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn run(options: Options) -> Res<()> {
     if let Some(n) = options.deposit_all {
-        println!(
-            "--deposit-all {n}: card-api has no `deposit_all` in this build; nothing to run \
-             (see docs/benchmarks.md)"
-        );
-        return Ok(());
+        return deposit_all(n, options.deposit_all_mode);
     }
     let sizes = options.sizes;
     let w1_runs = if options.w1 {
@@ -879,16 +957,29 @@ fn run(options: Options) -> Res<()> {
     }
 
     let medians =
-        |rates: &mut Vec<Vec<f64>>| -> Vec<f64> { rates.iter_mut().map(|r| median(r)).collect() };
-    let w1m = medians(&mut w1);
-    let w2m = medians(&mut w2);
+        |rates: &[Vec<f64>]| -> Vec<f64> { rates.iter().map(|r| median(&mut r.clone())).collect() };
+    let w1m = medians(&w1);
+    let w2m = medians(&w2);
+    // Median of the per-round ratios: each SDK run is paired with the floor run next to it,
+    // which cancels most of the machine's drift between rounds.
+    let paired = |rates: &[Vec<f64>], i: usize, f: usize| -> f64 {
+        let mut r: Vec<f64> = rates[i].iter().zip(&rates[f]).map(|(a, b)| a / b).collect();
+        median(&mut r)
+    };
     println!("\nmedians of {} runs (requests/s):", options.runs);
     println!("{:<16} {:>10} {:>10}", "client", "W1", "W2");
     for &v in &options.variants {
         let i = Variant::ALL.iter().position(|x| *x == v).unwrap_or(0);
-        println!("{:<16} {:>10.0} {:>10.0}", v.name(), w1m[i], w2m[i]);
+        println!(
+            "{:<16} {:>10} {:>10}",
+            v.name(),
+            ratio(w1m[i], 1.0, 0),
+            ratio(w2m[i], 1.0, 0)
+        );
     }
-    println!("\nSDK / floor (target >= 0.90 sequential):");
+    println!(
+        "\nSDK / floor: ratio of medians (median of per-run ratios); target >= 0.90 sequential"
+    );
     for &v in &options.variants {
         let Some(floor) = v.floor() else { continue };
         if !options.variants.contains(&floor) {
@@ -897,11 +988,13 @@ fn run(options: Options) -> Res<()> {
         let i = Variant::ALL.iter().position(|x| *x == v).unwrap_or(0);
         let f = Variant::ALL.iter().position(|x| *x == floor).unwrap_or(0);
         println!(
-            "{:<16} / {:<16} W1 {:.3}  W2 {:.3}",
+            "{:<16} / {:<16} W1 {} (paired {})  W2 {} (paired {})",
             v.name(),
             floor.name(),
-            w1m[i] / w1m[f],
-            w2m[i] / w2m[f]
+            ratio(w1m[i], w1m[f], 3),
+            ratio(paired(&w1, i, f), 1.0, 3),
+            ratio(w2m[i], w2m[f], 3),
+            ratio(paired(&w2, i, f), 1.0, 3),
         );
     }
     if options.variants.contains(&Variant::SdkAsync)
@@ -916,9 +1009,9 @@ fn run(options: Options) -> Res<()> {
             .position(|x| *x == Variant::SdkAsync16)
             .unwrap_or(0);
         println!(
-            "sdk-async16 / sdk-async (target >= 4 on W2): W1 {:.2}x  W2 {:.2}x",
-            w1m[par] / w1m[seq],
-            w2m[par] / w2m[seq]
+            "sdk-async16 / sdk-async (target >= 4 on W2): W1 {}x  W2 {}x",
+            ratio(w1m[par], w1m[seq], 2),
+            ratio(w2m[par], w2m[seq], 2)
         );
     }
     println!(

@@ -45,6 +45,8 @@ usage: cargo run --release -p wxcard-bench -- [options]
   --clients LIST       comma-separated subset of: sdk-blocking, sdk-async, sdk-async16,
                        floor-ureq, floor-reqwest, floor-reqwest16 (default: all)
   --no-alloc           skip the allocations-per-call measurement
+  --latency-ms N       the sandbox delays every API call by N ms (a WeChat-like round
+                       trip, to see what concurrency buys when the server is not local)
   --deposit-all N      import N codes with Client::deposit_all (blocking, over HTTP to the
                        sandbox child process) and print the time and the peak RSS
   --in-process         with --deposit-all: use the sandbox as an in-process transport (the
@@ -117,6 +119,7 @@ struct Options {
     alloc: bool,
     deposit_all: Option<u64>,
     deposit_all_mode: DepositAllMode,
+    latency_ms: u64,
     alloc_counts: [usize; 2],
 }
 
@@ -134,6 +137,7 @@ fn parse_args() -> Res<Option<Options>> {
         alloc: true,
         deposit_all: None,
         deposit_all_mode: DepositAllMode::Http,
+        latency_ms: 0,
         alloc_counts: [1_000, 10_000],
     };
     let mut args = std::env::args().skip(1);
@@ -169,6 +173,7 @@ fn parse_args() -> Res<Option<Options>> {
                 options.variants = variants;
             }
             "--no-alloc" => options.alloc = false,
+            "--latency-ms" => options.latency_ms = value()?.parse()?,
             "--deposit-all" => options.deposit_all = Some(value()?.parse()?),
             "--in-process" => options.deposit_all_mode = DepositAllMode::InProcess,
             "--async" => options.deposit_all_mode = DepositAllMode::Async,
@@ -181,11 +186,17 @@ fn parse_args() -> Res<Option<Options>> {
 // ---------------------------------------------------------------------------------------
 // The sandbox server, in a child process.
 
-/// `--serve-sandbox N`: serve a fresh sandbox on 127.0.0.1:0 with `N` deposit-mode cards
+/// `--serve-sandbox N MS`: serve a fresh sandbox (every API call delayed by `MS` ms) on
+/// 127.0.0.1:0 with `N` deposit-mode cards
 /// and one plain card; print `base_url token qr_card card...` on one line; exit when
 /// stdin closes (the parent ended).
-fn serve_sandbox(cards: usize) -> Res<()> {
-    let sandbox = Sandbox::new();
+fn serve_sandbox(cards: usize, latency_ms: u64) -> Res<()> {
+    let sandbox = Sandbox::builder()
+        .faults(card_sandbox::FaultConfig::default().latency(
+            std::time::Duration::from_millis(latency_ms),
+            std::time::Duration::ZERO,
+        ))
+        .build();
     let server = serve(sandbox.clone(), "127.0.0.1:0")?;
     let token = sandbox.issue_token();
     let qr_card = sandbox.create_card(CardSpec::new().quantity(1_000_000_000))?;
@@ -210,10 +221,11 @@ struct Remote {
 }
 
 impl Remote {
-    fn start(cards: usize) -> Res<Self> {
+    fn start(cards: usize, latency_ms: u64) -> Res<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("--serve-sandbox")
             .arg(cards.to_string())
+            .arg(latency_ms.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -829,7 +841,7 @@ fn deposit_all(n: u64, mode: DepositAllMode) -> Res<()> {
             (report, start.elapsed())
         }
         DepositAllMode::Http | DepositAllMode::Async => {
-            let remote = Remote::start(1)?;
+            let remote = Remote::start(1, 0)?;
             let card = remote.cards.first().ok_or("no card")?.clone();
             let builder = Client::builder()
                 .base_url(remote.base.clone())
@@ -910,7 +922,7 @@ fn run(options: Options) -> Res<()> {
     } else {
         0
     };
-    let remote = Remote::start(w1_runs + 1)?;
+    let remote = Remote::start(w1_runs + 1, options.latency_ms)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -1050,10 +1062,16 @@ fn run(options: Options) -> Res<()> {
 fn main() {
     let mut args = std::env::args().skip(1);
     let result = if args.next().as_deref() == Some("--serve-sandbox") {
-        args.next()
-            .ok_or_else(|| BoxError::from("--serve-sandbox needs a card count"))
-            .and_then(|n| Ok(n.parse::<usize>()?))
-            .and_then(serve_sandbox)
+        let mut number = || -> Res<u64> {
+            Ok(args
+                .next()
+                .ok_or("--serve-sandbox needs a card count and a latency")?
+                .parse()?)
+        };
+        number().and_then(|cards| {
+            let latency = number()?;
+            serve_sandbox(usize::try_from(cards)?, latency)
+        })
     } else {
         parse_args().and_then(|options| options.map_or(Ok(()), run))
     };

@@ -155,28 +155,110 @@ fn known_slot(name: &[u8]) -> Option<usize> {
     eq_short(name, KNOWN_NAMES[slot].as_bytes()).then_some(slot)
 }
 
+/// `Name>` for each known field: what follows the `<` of its opening tag.
+const OPEN_TAGS: [&[u8]; KNOWN_COUNT] = [
+    b"ToUserName>",
+    b"FromUserName>",
+    b"FriendUserName>",
+    b"CreateTime>",
+    b"MsgType>",
+    b"Event>",
+    b"CardId>",
+    b"IsGiveByFriend>",
+    b"UserCardCode>",
+    b"OldUserCardCode>",
+    b"OuterId>",
+    b"OuterStr>",
+    b"IsRestoreMemberCard>",
+    b"IsRecommendByFriend>",
+    b"UnionId>",
+    b"SourceScene>",
+];
+
+/// `</Name>` for each known field: its closing tag.
+const CLOSE_TAGS: [&[u8]; KNOWN_COUNT] = [
+    b"</ToUserName>",
+    b"</FromUserName>",
+    b"</FriendUserName>",
+    b"</CreateTime>",
+    b"</MsgType>",
+    b"</Event>",
+    b"</CardId>",
+    b"</IsGiveByFriend>",
+    b"</UserCardCode>",
+    b"</OldUserCardCode>",
+    b"</OuterId>",
+    b"</OuterStr>",
+    b"</IsRestoreMemberCard>",
+    b"</IsRecommendByFriend>",
+    b"</UnionId>",
+    b"</SourceScene>",
+];
+
+/// The only known field whose opening tag can start with `rest` (the bytes after a
+/// `<`), picked by one to three bytes; the caller confirms it against [`OPEN_TAGS`].
+#[inline]
+fn open_tag_candidate(rest: &[u8]) -> Option<usize> {
+    let [b0, b1, b2, _, b4, b5, ..] = *rest else {
+        return None;
+    };
+    Some(match b0 {
+        b'T' => TO_USER_NAME,
+        b'F' if b2 == b'o' => FROM_USER_NAME,
+        b'F' => FRIEND_USER_NAME,
+        b'C' if b1 == b'r' => CREATE_TIME,
+        b'C' => CARD_ID,
+        b'M' => MSG_TYPE,
+        b'E' => EVENT,
+        b'I' if b2 == b'G' => IS_GIVE_BY_FRIEND,
+        b'I' if b4 == b's' => IS_RESTORE_MEMBER_CARD,
+        b'I' => IS_RECOMMEND_BY_FRIEND,
+        b'U' if b1 == b's' => USER_CARD_CODE,
+        b'U' => UNION_ID,
+        b'O' if b1 == b'l' => OLD_USER_CARD_CODE,
+        b'O' if b5 == b'I' => OUTER_ID,
+        b'O' => OUTER_STR,
+        b'S' => SOURCE_SCENE,
+        _ => return None,
+    })
+}
+
+/// If `b` starts with `tag` (one of [`OPEN_TAGS`] or [`CLOSE_TAGS`]), its length.
+#[inline(always)]
+fn starts_with_tag(b: &[u8], tag: &[u8]) -> Option<usize> {
+    let n = tag.len();
+    eq_short(b.get(..n)?, tag).then_some(n)
+}
+
 /// Byte equality of short names with a few word compares: a `memcmp` call, or a byte
 /// loop, costs more than the comparison itself.
-#[inline]
+#[inline(always)]
 fn eq_short(a: &[u8], b: &[u8]) -> bool {
-    fn word(s: &[u8], at: usize) -> Option<u64> {
-        Some(u64::from_le_bytes(s.get(at..at + 8)?.try_into().ok()?))
+    fn word(s: &[u8], at: usize) -> u64 {
+        match s.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+            Some(w) => u64::from_le_bytes(*w),
+            None => 0,
+        }
     }
-    fn half(s: &[u8], at: usize) -> Option<u32> {
-        Some(u32::from_le_bytes(s.get(at..at + 4)?.try_into().ok()?))
+    fn tail(s: &[u8]) -> u64 {
+        s.last_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w))
+    }
+    fn half(s: &[u8]) -> u32 {
+        s.first_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w))
+    }
+    fn half_tail(s: &[u8]) -> u32 {
+        s.last_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w))
     }
     let n = a.len();
     if n != b.len() {
         return false;
     }
     match n {
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=24 => {
-            let mid = (n - 8).min(8);
-            word(a, 0) == word(b, 0)
-                && word(a, mid) == word(b, mid)
-                && word(a, n - 8) == word(b, n - 8)
-        }
+        // Two overlapping halves (or words) cover the slice; a third word covers the
+        // middle of 17 to 24 bytes.
+        4..=7 => (half(a) ^ half(b)) | (half_tail(a) ^ half_tail(b)) == 0,
+        8..=16 => (word(a, 0) ^ word(b, 0)) | (tail(a) ^ tail(b)) == 0,
+        17..=24 => (word(a, 0) ^ word(b, 0)) | (word(a, 8) ^ word(b, 8)) | (tail(a) ^ tail(b)) == 0,
         _ => a == b,
     }
 }
@@ -784,11 +866,52 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Eight copies of `0x01`: multiplying a byte by it fills a word with that byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each byte of a word.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// A mask with the high bit set in the lowest zero byte of `v` (read little-endian).
+///
+/// Bytes above the first zero may be flagged too (the subtraction borrows through it),
+/// but none below it is, so the lowest set bit is exact: that is all the searches use.
+#[inline(always)]
+fn zero_byte_mask(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The offset in `b`, at or after `from`, of the first byte equal to `x` or to `y`.
+///
+/// A word-at-a-time search (eight bytes per step, a byte loop for the tail): the values
+/// and names of a push are tens of bytes long, so this is most of the parser's scanning.
+#[inline]
+fn find_either(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
+    let (px, py) = (ONES * u64::from(x), ONES * u64::from(y));
+    let mut i = from;
+    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk);
+        let m = zero_byte_mask(w ^ px) | zero_byte_mask(w ^ py);
+        if m != 0 {
+            // `trailing_zeros` of a non-zero u64 is below 64.
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let at = b.get(i..)?.iter().position(|&c| c == x || c == y)?;
+    Some(i + at)
+}
+
+/// The offset in `b`, at or after `from`, of the first byte equal to `x`.
+#[inline]
+fn find_byte(b: &[u8], from: usize, x: u8) -> Option<usize> {
+    find_either(b, from, x, x)
+}
+
 /// The offset of the first `]]>` in `b`.
 fn find_cdata_end(b: &[u8]) -> Option<usize> {
     let mut from = 0;
     loop {
-        let at = from + b.get(from..)?.iter().position(|&c| c == b']')?;
+        let at = find_byte(b, from, b']')?;
         if b.get(at + 1..at + 3) == Some(b"]>") {
             return Some(at);
         }
@@ -819,12 +942,72 @@ fn single_piece<'a>(input: &'a str, i: usize, name: &str) -> Option<(&'a str, us
         let next = end_tag(b, start + len + 3, name)?;
         return Some((input.get(start..start + len)?, next));
     }
-    let len = rest.iter().position(|&c| c == b'<' || c == b'&')?;
+    let len = find_either(rest, 0, b'<', b'&')?;
     if len > 0 && (is_xml_space_byte(rest[0]) || is_xml_space_byte(rest[len - 1])) {
         return None;
     }
     let next = end_tag(b, i + len, name)?;
     Some((input.get(i..i + len)?, next))
+}
+
+/// [`single_piece`] for a known field, whose closing tag is `close`.
+#[inline(always)]
+fn single_piece_known<'a>(input: &'a str, i: usize, close: &[u8]) -> Option<(&'a str, usize)> {
+    let b = input.as_bytes();
+    let rest = b.get(i..)?;
+    let (start, len, after) = match rest.strip_prefix(b"<![CDATA[") {
+        Some(cdata) => {
+            let len = find_cdata_end(cdata)?;
+            (i + 9, len, i + 9 + len + 3)
+        }
+        None => {
+            let len = find_either(rest, 0, b'<', b'&')?;
+            if len > 0 && (is_xml_space_byte(rest[0]) || is_xml_space_byte(rest[len - 1])) {
+                return None;
+            }
+            (i, len, i + len)
+        }
+    };
+    let tag_len = starts_with_tag(b.get(after..)?, close)?;
+    Some((input.get(start..start + len)?, after + tag_len))
+}
+
+/// The content of the element `name` from `input[*i]` to its closing tag, as the full
+/// reader collects it (plain text trimmed at the edges, CDATA verbatim, pieces joined),
+/// moving `*i` past the closing tag; `None` (leave the fast path) at a `&` or a child
+/// element, or if the input ends first. `frame` is scratch space, left empty.
+fn flat_content<'a>(
+    input: &'a str,
+    i: &mut usize,
+    name: &str,
+    frame: &mut Frame<'a>,
+) -> Option<Text<'a>> {
+    let b = input.as_bytes();
+    frame.started = false;
+    frame.text = Text::Empty;
+    frame.pending = Text::Empty;
+    loop {
+        let stop = find_either(b, *i, b'<', b'&')?;
+        if b[stop] == b'&' {
+            return None;
+        }
+        if stop > *i {
+            frame.on_text(input.get(*i..stop)?);
+        }
+        *i = stop;
+        let rest = b.get(stop..)?;
+        if let Some(cdata) = rest.strip_prefix(b"<![CDATA[") {
+            let len = find_cdata_end(cdata)?;
+            let start = stop + 9;
+            frame.on_content(Cow::Borrowed(input.get(start..start + len)?));
+            *i = start + len + 3;
+        } else {
+            *i = end_tag(b, stop, name)?;
+            break;
+        }
+    }
+    frame.pending = Text::Empty;
+    Some(std::mem::take(&mut frame.text))
 }
 
 /// ASCII name bytes; a name with anything else leaves the fast path.
@@ -870,15 +1053,35 @@ impl<'a> Document<'a> {
                 return None;
             }
             i += 1;
-            if *b.get(i)? == b'/' {
-                if !b.get(i..)?.starts_with(b"/xml>") {
+            let rest = b.get(i..)?;
+            if *rest.first()? == b'/' {
+                if !rest.starts_with(b"/xml>") {
                     return None;
                 }
                 i += 5;
                 break;
             }
+            // A known field's opening tag is matched in place: no search for `>`, no
+            // name check (its name is known to be valid).
+            if let Some(slot) = open_tag_candidate(rest) {
+                if let Some(len) = starts_with_tag(rest, OPEN_TAGS[slot]) {
+                    if !doc.first_sight(slot) {
+                        return None;
+                    }
+                    i += len;
+                    if let Some((value, next)) = single_piece_known(input, i, CLOSE_TAGS[slot]) {
+                        doc.slots[slot] = Some(Cow::Borrowed(value));
+                        i = next;
+                        continue;
+                    }
+                    let name = KNOWN_NAMES[slot];
+                    let text = flat_content(input, &mut i, name, &mut frame)?;
+                    doc.slots[slot] = Some(text.into_cow());
+                    continue;
+                }
+            }
             let name_start = i;
-            i += b.get(i..)?.iter().position(|&c| c == b'>')?;
+            i = find_byte(b, i, b'>')?;
             let name = input.get(name_start..i)?;
             i += 1;
             let slot = known_slot(name.as_bytes());
@@ -897,29 +1100,7 @@ impl<'a> Document<'a> {
                 i = next;
                 continue;
             }
-            frame.started = false;
-            loop {
-                let stop = i + b.get(i..)?.iter().position(|&c| c == b'<' || c == b'&')?;
-                if b[stop] == b'&' {
-                    return None;
-                }
-                if stop > i {
-                    frame.on_text(input.get(i..stop)?);
-                }
-                i = stop;
-                let rest = b.get(i..)?;
-                if let Some(cdata) = rest.strip_prefix(b"<![CDATA[") {
-                    let len = find_cdata_end(cdata)?;
-                    let start = i + 9;
-                    frame.on_content(Cow::Borrowed(input.get(start..start + len)?));
-                    i = start + len + 3;
-                } else {
-                    i = end_tag(b, i, name)?;
-                    break;
-                }
-            }
-            let text = std::mem::take(&mut frame.text);
-            frame.pending = Text::Empty;
+            let text = flat_content(input, &mut i, name, &mut frame)?;
             doc.store(name, slot, text);
         }
         (skip_space(b, i) == b.len()).then_some(doc)
@@ -1492,6 +1673,126 @@ mod tests {
                      <CreateTime>1</CreateTime>\n  <MsgType> <![CDATA[event]]> </MsgType>\n</xml>\n";
         assert!(Document::read_flat(later).is_some());
         assert_eq!(fast(later), Some(full(later)));
+    }
+
+    #[test]
+    fn tag_tables_match_the_known_names() {
+        for (slot, name) in KNOWN_NAMES.iter().enumerate() {
+            assert_eq!(OPEN_TAGS[slot], format!("{name}>").as_bytes(), "{name}");
+            assert_eq!(CLOSE_TAGS[slot], format!("</{name}>").as_bytes(), "{name}");
+            assert_eq!(open_tag_candidate(OPEN_TAGS[slot]), Some(slot), "{name}");
+            assert_eq!(known_slot(name.as_bytes()), Some(slot), "{name}");
+        }
+        // Near misses of a known opening tag are not taken for it.
+        for rest in [
+            "ToUserName x=\"1\">",
+            "ToUserNam>",
+            "ToUserNames>",
+            "ToUserName/>",
+            "ToUserName >",
+            "MsgTypeX>v",
+            "Outer>",
+        ] {
+            let known = open_tag_candidate(rest.as_bytes())
+                .and_then(|slot| starts_with_tag(rest.as_bytes(), OPEN_TAGS[slot]));
+            assert_eq!(known, None, "{rest}");
+        }
+    }
+
+    #[test]
+    fn word_searches_find_the_first_match() {
+        let hay = b"0123456789abcdef<ghijklmnop&qrstuvwxyz]]>";
+        for from in 0..hay.len() {
+            for (x, y) in [
+                (b'<', b'&'),
+                (b'&', b'<'),
+                (b']', b']'),
+                (b'z', b'<'),
+                (b'#', b'%'),
+            ] {
+                let want = hay[from..]
+                    .iter()
+                    .position(|&c| c == x || c == y)
+                    .map(|p| p + from);
+                assert_eq!(find_either(hay, from, x, y), want, "{from} {x} {y}");
+            }
+        }
+        assert_eq!(find_byte(hay, hay.len() + 3, b'<'), None);
+        assert_eq!(find_cdata_end(b"a]b]]c]]>"), Some(6));
+        assert_eq!(find_cdata_end(b"]]"), None);
+        // Bytes above 0x80 (UTF-8 continuation bytes) are no false matches.
+        let wide = "名名名名名<".as_bytes();
+        assert_eq!(find_either(wide, 0, b'<', b'&'), Some(wide.len() - 1));
+        for n in 0..30 {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + i as u8).collect();
+            assert!(eq_short(&a, &a.clone()));
+            for k in 0..n {
+                let mut b = a.clone();
+                b[k] ^= 0x20;
+                assert!(!eq_short(&a, &b), "{n} {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn known_fields_in_every_shape_agree_with_the_full_reader() {
+        let values = [
+            "<![CDATA[v]]>",
+            "<![CDATA[]]>",
+            "<![CDATA[a]b]]]>",
+            "v",
+            "",
+            " v ",
+            " <![CDATA[ v ]]> ",
+            "<![CDATA[a]]>b<![CDATA[c]]>",
+            "a&amp;b",
+            "&#x4E2D;",
+            "<![CDATA[v]]",
+            "<![CDATA[v]]></X>",
+            "v</X>",
+            "<b>1</b>",
+            "名",
+        ];
+        for (slot, name) in KNOWN_NAMES.iter().enumerate() {
+            for value in values {
+                let field = format!("<{name}>{value}</{name}>");
+                let mut doc = String::from("<xml>");
+                if slot != MSG_TYPE {
+                    doc.push_str("<MsgType>event</MsgType>");
+                }
+                if slot != EVENT {
+                    doc.push_str("<Event>user_get_card</Event>");
+                }
+                for (other, fixed) in [
+                    (TO_USER_NAME, "<ToUserName>a</ToUserName>"),
+                    (FROM_USER_NAME, "<FromUserName>b</FromUserName>"),
+                    (CREATE_TIME, "<CreateTime>1</CreateTime>"),
+                    (CARD_ID, "<CardId>c</CardId>"),
+                ] {
+                    if other != slot {
+                        doc.push_str(fixed);
+                    }
+                }
+                doc.push_str(&field);
+                doc.push_str("</xml>");
+                let parsed = parse_event(doc.as_bytes());
+                assert_eq!(parsed, full(&doc), "{doc}");
+                let Some(quick) = fast(&doc) else {
+                    continue;
+                };
+                assert_eq!(quick, parsed, "{doc}");
+                // A repeat of a field the fast path reads is refused by the full reader.
+                let twice = doc.replace(&field, &format!("{field}{field}"));
+                assert!(fast(&twice).is_none(), "{twice}");
+                assert!(
+                    matches!(
+                        parse_event(twice.as_bytes()),
+                        Err(EventError::DuplicateField { .. })
+                    ),
+                    "{twice}"
+                );
+            }
+        }
     }
 
     #[test]

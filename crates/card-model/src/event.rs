@@ -655,11 +655,13 @@ pub fn parse_event(xml: &[u8]) -> Result<Event, EventError> {
     })?;
     // Pushes as WeChat sends them take the flat fast path; anything else, and every
     // error, goes through the full reader.
-    let doc = match Document::read_flat(input) {
-        Some(doc) => doc,
-        None => Document::read(input)?,
-    };
-    doc.into_event()
+    // The document is filled and read in place: it is a few hundred bytes, and moving it
+    // costs as much as parsing a field.
+    let mut doc = Document::new();
+    if doc.fill_flat(input).is_none() {
+        doc = Document::read(input)?;
+    }
+    doc.take_event()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -884,12 +886,13 @@ fn zero_byte_mask(v: u64) -> u64 {
 ///
 /// A word-at-a-time search (eight bytes per step, a byte loop for the tail): the values
 /// and names of a push are tens of bytes long, so this is most of the parser's scanning.
-#[inline]
+#[inline(always)]
 fn find_either(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
     let (px, py) = (ONES * u64::from(x), ONES * u64::from(y));
+    let mut chunks = b.get(from..)?.chunks_exact(8);
     let mut i = from;
-    while let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let w = u64::from_le_bytes(*chunk);
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
         let m = zero_byte_mask(w ^ px) | zero_byte_mask(w ^ py);
         if m != 0 {
             // `trailing_zeros` of a non-zero u64 is below 64.
@@ -897,17 +900,18 @@ fn find_either(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
         }
         i += 8;
     }
-    let at = b.get(i..)?.iter().position(|&c| c == x || c == y)?;
+    let at = chunks.remainder().iter().position(|&c| c == x || c == y)?;
     Some(i + at)
 }
 
 /// The offset in `b`, at or after `from`, of the first byte equal to `x`.
-#[inline]
+#[inline(always)]
 fn find_byte(b: &[u8], from: usize, x: u8) -> Option<usize> {
     find_either(b, from, x, x)
 }
 
 /// The offset of the first `]]>` in `b`.
+#[inline(always)]
 fn find_cdata_end(b: &[u8]) -> Option<usize> {
     let mut from = 0;
     loop {
@@ -1038,14 +1042,24 @@ impl<'a> Document<'a> {
     /// that shape (tag names match, known fields appear once, the root is closed) and
     /// builds the same document. `None` means "not that shape", including every error:
     /// the full reader then decides, and reports.
+    #[cfg(test)]
     fn read_flat(input: &'a str) -> Option<Self> {
+        let mut doc = Document::new();
+        doc.fill_flat(input)?;
+        Some(doc)
+    }
+
+    /// [`Document::read_flat`] into `self`, which must be new; after `None` it holds
+    /// part of the document and is to be dropped.
+    #[inline]
+    fn fill_flat(&mut self, input: &'a str) -> Option<()> {
+        let doc = self;
         let b = input.as_bytes();
         let mut i = skip_space(b, 0);
         if !b.get(i..)?.starts_with(b"<xml>") {
             return None;
         }
         i += 5;
-        let mut doc = Document::new();
         let mut frame = Frame::default();
         loop {
             i = skip_space(b, i);
@@ -1103,7 +1117,7 @@ impl<'a> Document<'a> {
             let text = flat_content(input, &mut i, name, &mut frame)?;
             doc.store(name, slot, text);
         }
-        (skip_space(b, i) == b.len()).then_some(doc)
+        (skip_space(b, i) == b.len()).then_some(())
     }
 
     fn read(input: &'a str) -> Result<Self, EventError> {
@@ -1331,7 +1345,13 @@ impl<'a> Document<'a> {
         }
     }
 
+    #[cfg(test)]
     fn into_event(mut self) -> Result<Event, EventError> {
+        self.take_event()
+    }
+
+    /// The event the document holds; `self` is left empty.
+    fn take_event(&mut self) -> Result<Event, EventError> {
         let msg_type = self.slots[MSG_TYPE]
             .take()
             .ok_or(EventError::MissingField { field: "MsgType" })?;
@@ -1341,9 +1361,9 @@ impl<'a> Document<'a> {
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case("user_get_card"));
         if !is_claim {
-            let mut fields = extra_map(self.extra);
-            for (slot, value) in self.slots.into_iter().enumerate() {
-                if let Some(value) = value {
+            let mut fields = extra_map(std::mem::take(&mut self.extra));
+            for (slot, value) in self.slots.iter_mut().enumerate() {
+                if let Some(value) = value.take() {
                     fields.insert(KNOWN_NAMES[slot].to_owned(), value.into_owned());
                 }
             }
@@ -1392,7 +1412,7 @@ impl<'a> Document<'a> {
             is_recommend_by_friend: flag(s, IS_RECOMMEND_BY_FRIEND)?,
             union_id: optional(s, UNION_ID),
             source_scene: optional(s, SOURCE_SCENE),
-            extra: extra_map(self.extra),
+            extra: extra_map(std::mem::take(&mut self.extra)),
         }))
     }
 }
@@ -1429,6 +1449,9 @@ fn parse_int(i: usize, value: &str) -> Result<i64, EventError> {
 /// Collect extra elements, numbering repeats of a key `#2`, `#3`, ...
 fn extra_map(extra: Vec<(Cow<'_, str>, Cow<'_, str>)>) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
+    if extra.is_empty() {
+        return map;
+    }
     // The last suffix used per repeated key, so numbering stays linear.
     let mut repeats: BTreeMap<String, usize> = BTreeMap::new();
     for (key, value) in extra {

@@ -400,7 +400,7 @@ impl ChunkJob {
                 self.check()
             }
             ChunkEvent::Checked(Ok(check)) => {
-                let exist: HashSet<&str> = check.exist_code.iter().map(String::as_str).collect();
+                let exist: HashSet<&str> = check.exist_code.iter().collect();
                 let before = self.pending.len();
                 self.pending.retain(|c| !exist.contains(c.as_str()));
                 let found = (before - self.pending.len()) as u64;

@@ -324,19 +324,281 @@ impl Endpoint for CheckCodes {
 pub struct CodeCheck {
     /// Codes that are stored (`exist_code`).
     #[serde(default)]
-    pub exist_code: Vec<String>,
+    pub exist_code: CodeList,
     /// Codes that are not stored (`not_exist_code`).
     #[serde(default)]
-    pub not_exist_code: Vec<String>,
+    pub not_exist_code: CodeList,
 }
 
 impl CodeCheck {
     /// A check result (for tests and the sandbox).
     pub fn new(exist_code: Vec<String>, not_exist_code: Vec<String>) -> Self {
         Self {
-            exist_code,
-            not_exist_code,
+            exist_code: exist_code.into(),
+            not_exist_code: not_exist_code.into(),
         }
+    }
+}
+
+/// A list of card codes held in one buffer: what [`CodeCheck`] answers with.
+///
+/// A checkcode answer names up to 100 codes; reading each into its own `String` would
+/// cost 100 allocations per call (and 100 frees), so the codes are stored back to back in
+/// one string and handed out as `&str`. It reads like a slice of strings: [`len`],
+/// [`get`], [`iter`], [`contains`], `for code in &list`, and it compares equal to a
+/// slice, array or `Vec` of strings with the same codes in the same order.
+///
+/// ```
+/// use card_model::code::CodeList;
+///
+/// let list: CodeList = ["11111", "22222"].into_iter().collect();
+/// assert_eq!(list.len(), 2);
+/// assert_eq!(list.get(1), Some("22222"));
+/// assert!(list.contains("11111"));
+/// assert_eq!(list, ["11111", "22222"]);
+/// assert_eq!(list.to_vec(), vec!["11111".to_owned(), "22222".to_owned()]);
+/// ```
+///
+/// [`len`]: CodeList::len
+/// [`get`]: CodeList::get
+/// [`iter`]: CodeList::iter
+/// [`contains`]: CodeList::contains
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct CodeList {
+    /// Every code, back to back.
+    text: String,
+    /// Where each code ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl CodeList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty list with room for `codes` codes of `bytes` bytes in all.
+    pub fn with_capacity(codes: usize, bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(codes),
+        }
+    }
+
+    /// Appends a code.
+    pub fn push(&mut self, code: &str) {
+        self.text.push_str(code);
+        self.ends.push(self.text.len());
+    }
+
+    /// How many codes the list holds.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the list holds no code.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The code at `index`, or `None` past the end.
+    pub fn get(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        self.text.get(start..end)
+    }
+
+    /// The codes in order.
+    pub fn iter(&self) -> CodeIter<'_> {
+        CodeIter {
+            list: self,
+            front: 0,
+            back: self.ends.len(),
+        }
+    }
+
+    /// Whether `code` is in the list (a linear scan).
+    pub fn contains(&self, code: &str) -> bool {
+        self.iter().any(|c| c == code)
+    }
+
+    /// The codes as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+}
+
+impl fmt::Debug for CodeList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The codes of a [`CodeList`], in order; see [`CodeList::iter`].
+#[derive(Debug, Clone)]
+pub struct CodeIter<'a> {
+    list: &'a CodeList,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for CodeIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.front >= self.back {
+            return None;
+        }
+        let code = self.list.get(self.front);
+        self.front += 1;
+        code
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back.saturating_sub(self.front);
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for CodeIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.list.get(self.back)
+    }
+}
+
+impl ExactSizeIterator for CodeIter<'_> {}
+
+impl<'a> IntoIterator for &'a CodeList {
+    type Item = &'a str;
+    type IntoIter = CodeIter<'a>;
+
+    fn into_iter(self) -> CodeIter<'a> {
+        self.iter()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for CodeList {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut list = Self::new();
+        list.extend(iter);
+        list
+    }
+}
+
+impl<S: AsRef<str>> Extend<S> for CodeList {
+    fn extend<I: IntoIterator<Item = S>>(&mut self, iter: I) {
+        for code in iter {
+            self.push(code.as_ref());
+        }
+    }
+}
+
+impl From<Vec<String>> for CodeList {
+    fn from(codes: Vec<String>) -> Self {
+        codes.iter().collect()
+    }
+}
+
+impl From<&[&str]> for CodeList {
+    fn from(codes: &[&str]) -> Self {
+        codes.iter().collect()
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for CodeList {
+    fn from(codes: [&str; N]) -> Self {
+        codes.iter().collect()
+    }
+}
+
+impl From<CodeList> for Vec<String> {
+    fn from(list: CodeList) -> Self {
+        list.to_vec()
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for CodeList {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<&[S]> for CodeList {
+    fn eq(&self, other: &&[S]) -> bool {
+        *self == **other
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for CodeList {
+    fn eq(&self, other: &[S; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for CodeList {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl Serialize for CodeList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for CodeList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = CodeList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of codes (strings)")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CodeList, A::Error> {
+                // A checkcode answer holds up to 100 codes of a dozen bytes.
+                let codes = seq.size_hint().unwrap_or(16).min(MAX_CODES_PER_CALL);
+                let mut list = CodeList::with_capacity(codes, codes * 16);
+                while seq.next_element_seed(PushCode(&mut list))?.is_some() {}
+                Ok(list)
+            }
+        }
+
+        deserializer.deserialize_seq(ListVisitor)
+    }
+}
+
+/// Reads one string of a list straight into the list's buffer (no `String` per code).
+struct PushCode<'l>(&'l mut CodeList);
+
+impl<'de> de::DeserializeSeed<'de> for PushCode<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PushCode<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a code (string)")
+    }
+
+    fn visit_str<E: de::Error>(self, code: &str) -> Result<(), E> {
+        self.0.push(code);
+        Ok(())
     }
 }
 
@@ -369,6 +631,69 @@ mod tests {
             serde_json::from_str::<DepositResult>("{}").unwrap(),
             DepositResult::default()
         );
+    }
+
+    #[test]
+    fn code_list_reads_escaped_and_plain_codes_in_order() {
+        let check: CodeCheck =
+            serde_json::from_str(r#"{"exist_code":["11111","a\"b","\u4e2d\u6587",""],"x":[1]}"#)
+                .unwrap();
+        assert_eq!(check.exist_code, ["11111", "a\"b", "中文", ""]);
+        assert_eq!(check.exist_code.len(), 4);
+        assert!(check.not_exist_code.is_empty());
+        assert_eq!(check.exist_code.get(3), Some(""));
+        assert_eq!(check.exist_code.get(4), None);
+        assert!(check.exist_code.contains("中文") && !check.exist_code.contains("1111"));
+        let back: Vec<&str> = check.exist_code.iter().rev().collect();
+        assert_eq!(back, ["", "中文", "a\"b", "11111"]);
+        let mut it = check.exist_code.iter();
+        assert_eq!(
+            (it.next(), it.next_back(), it.len()),
+            (Some("11111"), Some(""), 2)
+        );
+        assert_eq!(
+            format!("{:?}", check.exist_code),
+            r#"["11111", "a\"b", "中文", ""]"#
+        );
+    }
+
+    #[test]
+    fn code_list_rejects_what_is_not_a_list_of_strings() {
+        for body in [
+            r#"{"exist_code":[1]}"#,
+            r#"{"exist_code":"11111"}"#,
+            r#"{"exist_code":null}"#,
+            r#"{"exist_code":[["1"]]}"#,
+            r#"{"exist_code":["1",]}"#,
+        ] {
+            assert!(serde_json::from_str::<CodeCheck>(body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn code_list_round_trips_and_compares_with_owned_lists() {
+        let owned = codes(100);
+        let list = CodeList::from(owned.clone());
+        assert_eq!(list, owned);
+        assert_eq!(list.to_vec(), owned);
+        assert_eq!(Vec::<String>::from(list.clone()), owned);
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(json, serde_json::to_string(&owned).unwrap());
+        assert_eq!(serde_json::from_str::<CodeList>(&json).unwrap(), list);
+        assert_ne!(list, owned[..99]);
+        assert_ne!(CodeList::from(["a", "bc"]), ["ab", "c"]);
+        assert_eq!(CodeCheck::new(owned.clone(), vec![]).exist_code, owned);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn code_list_keeps_any_strings(items in proptest::collection::vec(".{0,8}", 0..40)) {
+            let list: CodeList = items.iter().collect();
+            proptest::prop_assert_eq!(list.len(), items.len());
+            proptest::prop_assert_eq!(&list, &items);
+            let json = serde_json::to_string(&items).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_str::<CodeList>(&json).unwrap(), list);
+        }
     }
 
     #[test]

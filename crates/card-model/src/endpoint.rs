@@ -1,6 +1,7 @@
 //! The one description of an endpoint, and the shared request encoding and response
 //! decoding that both clients use.
 
+use crate::envelope::{Tap, TapDe, Text};
 use crate::{ValidationError, WeChatError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -161,13 +162,44 @@ struct Envelope<'a> {
     errmsg: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Decodes a response body of endpoint `E`: the `errcode`/`errmsg` envelope first (an
-/// absent `errcode` means 0), then the response type.
+/// Decodes a response body of endpoint `E`: the `errcode`/`errmsg` envelope (an absent
+/// `errcode` means 0) and the response type.
+///
+/// The body is read once: the response type is decoded while the top-level `errcode`
+/// and `errmsg` are taken out on the way. When the response type does not decode, or
+/// does not read the body as an object, the envelope is read on its own, so a non-zero
+/// errcode always wins over a decoding error.
 ///
 /// # Errors
 /// [`ResponseError::WeChat`] for a non-zero errcode, [`ResponseError::Decode`] for a body
 /// that is not the expected JSON.
 pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {
+    let mut tap = Tap::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let decoded = E::Response::deserialize(TapDe {
+        inner: &mut de,
+        tap: &mut tap,
+    })
+    .and_then(|value| de.end().map(|()| value));
+    match decoded {
+        Ok(value) if tap.saw_map => match tap.errcode {
+            Some(code) if code != 0 => Err(WeChatError::new(
+                code,
+                tap.errmsg.map(Text::into_owned).unwrap_or_default(),
+            )
+            .into()),
+            _ => Ok(value),
+        },
+        Ok(value) => envelope_error(body).map(|()| value),
+        Err(error) => {
+            envelope_error(body)?;
+            Err(error.into())
+        }
+    }
+}
+
+/// Reads the envelope alone: `Err` for a non-zero errcode or a body that is not JSON.
+fn envelope_error(body: &[u8]) -> Result<(), ResponseError> {
     let envelope: Envelope<'_> = serde_json::from_slice(body)?;
     if envelope.errcode != 0 {
         return Err(WeChatError::new(
@@ -176,7 +208,7 @@ pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, Response
         )
         .into());
     }
-    Ok(serde_json::from_slice(body)?)
+    Ok(())
 }
 
 /// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
@@ -212,6 +244,135 @@ mod tests {
         const METHOD: HttpMethod = HttpMethod::Post;
         const PATH: &'static str = "/probe";
         const REPEATABLE: bool = true;
+    }
+
+    /// A response type that is not a map at the top (a newtype over one): the tap never
+    /// sees the object, so the envelope is read on its own.
+    #[derive(Deserialize, Debug)]
+    struct Wrapped(Out);
+    struct WrappedProbe;
+    impl Serialize for WrappedProbe {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_unit()
+        }
+    }
+    impl Endpoint for WrappedProbe {
+        type Response = Wrapped;
+        const METHOD: HttpMethod = HttpMethod::Post;
+        const PATH: &'static str = "/wrapped";
+        const REPEATABLE: bool = true;
+    }
+
+    /// A response with a required field.
+    #[derive(Deserialize, Debug)]
+    struct Strict {
+        #[allow(dead_code)]
+        must: u32,
+    }
+    #[derive(Serialize)]
+    struct StrictProbe;
+    impl Endpoint for StrictProbe {
+        type Response = Strict;
+        const METHOD: HttpMethod = HttpMethod::Post;
+        const PATH: &'static str = "/strict";
+        const REPEATABLE: bool = true;
+    }
+
+    fn wechat(result: Result<impl std::fmt::Debug, ResponseError>) -> (i64, String) {
+        match result {
+            Err(ResponseError::WeChat(w)) => (w.code.as_i64(), w.errmsg),
+            other => panic!("expected a WeChat error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_pass_decoding_keeps_every_envelope_rule() {
+        // errcode anywhere among the top-level keys, in any accepted spelling
+        assert_eq!(
+            wechat(decode_response::<Probe>(
+                br#"{"n":1,"errmsg":"busy","errcode":-1}"#
+            )),
+            (-1, "busy".into())
+        );
+        assert_eq!(
+            wechat(decode_response::<Probe>(
+                br#"{"errc\u006fde":"40001","errmsg":"a\"b"}"#
+            )),
+            (40001, "a\"b".into())
+        );
+        // no errmsg, or a null one
+        assert_eq!(
+            wechat(decode_response::<Probe>(br#"{"errcode":45009}"#)),
+            (45009, String::new())
+        );
+        assert_eq!(
+            wechat(decode_response::<Probe>(
+                br#"{"errcode":45009,"errmsg":null}"#
+            )),
+            (45009, String::new())
+        );
+        // errcode 0, null or absent: success, and the other keys still reach the type
+        for body in [
+            &br#"{"errcode":0,"errmsg":"ok","n":3}"#[..],
+            br#"{"n":3,"errcode":null}"#,
+            br#"{"n":3}"#,
+            br#"{"errcode":"0","n":3,"errmsg":"ok"}"#,
+        ] {
+            assert_eq!(decode_response::<Probe>(body).unwrap().n, 3);
+        }
+        // an errcode nested deeper is not the envelope
+        assert_eq!(
+            decode_response::<Probe>(br#"{"x":{"errcode":1},"n":2}"#)
+                .unwrap()
+                .n,
+            2
+        );
+        // a non-zero errcode wins over a body the type cannot read
+        assert_eq!(
+            wechat(decode_response::<StrictProbe>(
+                br#"{"errcode":40073,"errmsg":"invalid card id"}"#
+            )),
+            (40073, "invalid card id".into())
+        );
+        // and over a type that never reads the top-level object
+        assert_eq!(
+            wechat(decode_response::<WrappedProbe>(
+                br#"{"errcode":48001,"errmsg":"api unauthorized","n":1}"#
+            )),
+            (48001, "api unauthorized".into())
+        );
+        assert_eq!(
+            decode_response::<WrappedProbe>(br#"{"errcode":0,"n":5}"#)
+                .unwrap()
+                .0
+                .n,
+            5
+        );
+        // errcode 0 but the type cannot read the body: a decoding error
+        assert!(matches!(
+            decode_response::<StrictProbe>(br#"{"errcode":0,"errmsg":"ok"}"#),
+            Err(ResponseError::Decode(_))
+        ));
+        // duplicates, a bad errcode or errmsg, and trailing bytes are decoding errors
+        for body in [
+            &br#"{"errcode":0,"errcode":40001,"n":1}"#[..],
+            br#"{"errmsg":"a","errmsg":"b","n":1}"#,
+            br#"{"errcode":"x","n":1}"#,
+            br#"{"errcode":[0],"n":1}"#,
+            br#"{"errmsg":7,"n":1}"#,
+            br#"{"n":1} x"#,
+            br#"{"n":1"#,
+            b"",
+        ] {
+            assert!(
+                matches!(
+                    decode_response::<Probe>(body),
+                    Err(ResponseError::Decode(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

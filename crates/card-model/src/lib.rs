@@ -13,6 +13,7 @@
 pub mod card_ext;
 pub mod code;
 pub mod endpoint;
+mod envelope;
 pub mod error;
 pub mod event;
 pub mod landing;
@@ -33,8 +34,8 @@ pub use validate::{Problem, ValidationError};
 
 pub use card_ext::{CardExt, callback_signature, card_signature};
 pub use code::{
-    CheckCodes, CodeCheck, CodeTally, DepositCodes, DepositCount, DepositResult, GetDepositCount,
-    MAX_CODES_PER_CALL,
+    CheckCodes, CodeCheck, CodeList, CodeTally, DepositCodes, DepositCount, DepositResult,
+    GetDepositCount, MAX_CODES_PER_CALL,
 };
 pub use landing::{CreateLandingPage, LandingCard, LandingPage, LandingScene};
 pub use message::{

@@ -1355,6 +1355,7 @@ impl<'a> Document<'a> {
     }
 
     /// The event the document holds; `self` is left empty.
+    #[inline(always)]
     fn take_event(&mut self) -> Result<Event, EventError> {
         let msg_type = self.slots[MSG_TYPE]
             .take()

@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+use crate::endpoint::write_json_str;
 use crate::validate::{count, required};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -96,6 +97,29 @@ fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), Validatio
     each_required("code", codes, MAX_CODE_CHARS)
 }
 
+/// Writes `{"card_id":...,"code":[...]}`, the body of [`DepositCodes`] and
+/// [`CheckCodes`], byte for byte as their derived `Serialize` does with serde_json
+/// (tested), without serde_json's per-element calls: these bodies carry 100 codes.
+fn write_card_and_codes(
+    card_id: &str,
+    codes: &[String],
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    let bytes: usize = codes.iter().map(|c| c.len() + 3).sum();
+    out.reserve(card_id.len() + bytes + 24);
+    out.extend_from_slice(br#"{"card_id":"#);
+    write_json_str(card_id, out)?;
+    out.extend_from_slice(br#","code":["#);
+    for (i, code) in codes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(code, out)?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(())
+}
+
 /// `POST /card/code/deposit`: uploads up to [`MAX_CODES_PER_CALL`] custom codes for a
 /// deposit-mode card (spec §4.5). Call it only after the card was approved.
 ///
@@ -130,6 +154,10 @@ impl Endpoint for DepositCodes {
 
     fn validate(&self) -> Result<(), ValidationError> {
         card_and_codes(&self.card_id, &self.code)
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        write_card_and_codes(&self.card_id, &self.code, out)
     }
 }
 
@@ -315,6 +343,10 @@ impl Endpoint for CheckCodes {
 
     fn validate(&self) -> Result<(), ValidationError> {
         card_and_codes(&self.card_id, &self.code)
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        write_card_and_codes(&self.card_id, &self.code, out)
     }
 }
 
@@ -685,6 +717,29 @@ mod tests {
         assert_eq!(CodeCheck::new(owned.clone(), vec![]).exist_code, owned);
     }
 
+    #[test]
+    fn code_bodies_are_what_serde_json_writes() {
+        let odd = vec![
+            "11111".to_owned(),
+            "a\"b\\c".to_owned(),
+            "\u{1}\n\t\u{1f}\u{7f}".to_owned(),
+            "中文码".to_owned(),
+            String::new(),
+        ];
+        for codes in [codes(100), odd, vec![]] {
+            let deposit = DepositCodes::new("p\"1", codes.clone());
+            let check = CheckCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", codes);
+            assert_eq!(
+                crate::encode_body(&deposit).unwrap().unwrap(),
+                serde_json::to_vec(&deposit).unwrap()
+            );
+            assert_eq!(
+                crate::encode_body(&check).unwrap().unwrap(),
+                serde_json::to_vec(&check).unwrap()
+            );
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn code_list_keeps_any_strings(items in proptest::collection::vec(".{0,8}", 0..40)) {
@@ -693,6 +748,18 @@ mod tests {
             proptest::prop_assert_eq!(&list, &items);
             let json = serde_json::to_string(&items).unwrap();
             proptest::prop_assert_eq!(serde_json::from_str::<CodeList>(&json).unwrap(), list);
+        }
+
+        #[test]
+        fn code_bodies_match_serde_json_for_any_text(
+            card in "\\PC{0,4}|[\"\\\\\u{0}-\u{1f}]{0,3}",
+            items in proptest::collection::vec("\\PC{0,6}|[\"\\\\\u{0}-\u{1f}\u{7f}a]{0,4}", 0..12),
+        ) {
+            let deposit = DepositCodes::new(card, items);
+            proptest::prop_assert_eq!(
+                crate::encode_body(&deposit).unwrap().unwrap(),
+                serde_json::to_vec(&deposit).unwrap()
+            );
         }
     }
 

@@ -93,6 +93,10 @@ impl std::error::Error for ValidationError {}
 
 /// Checks that `value` is not empty or blank.
 pub fn non_empty(field: &str, value: &str) -> Result<(), ValidationError> {
+    // A visible ASCII first byte settles it without trimming.
+    if value.as_bytes().first().is_some_and(u8::is_ascii_graphic) {
+        return Ok(());
+    }
     if value.trim().is_empty() {
         Err(ValidationError::new(field, Problem::Empty))
     } else {

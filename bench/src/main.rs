@@ -879,6 +879,30 @@ fn deposit_all(n: u64, mode: DepositAllMode) -> Res<()> {
     Ok(())
 }
 
+/// CPU time (ns) spent so far by every live thread of process `pid`, from
+/// `/proc/<pid>/task/*/schedstat` (nanosecond resolution, unlike `/proc/<pid>/stat`).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// CPU time of this process and of the sandbox child, for CPU per request.
+fn cpu_pair(server: u32) -> (u64, u64) {
+    (cpu_ns(std::process::id()), cpu_ns(server))
+}
+
+/// Microseconds of CPU per request between two [`cpu_pair`] readings.
+fn cpu_us_per_request(before: (u64, u64), after: (u64, u64), requests: usize) -> (f64, f64) {
+    let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1000.0 / requests.max(1) as f64;
+    (per(after.0, before.0), per(after.1, before.1))
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -946,6 +970,9 @@ fn run(options: Options) -> Res<()> {
 
     let mut w1: Vec<Vec<f64>> = vec![Vec::new(); Variant::ALL.len()];
     let mut w2: Vec<Vec<f64>> = vec![Vec::new(); Variant::ALL.len()];
+    // CPU µs per request (client process, server process), W2 only.
+    let mut w2_cpu: Vec<Vec<(f64, f64)>> = vec![Vec::new(); Variant::ALL.len()];
+    let server = remote.child.id();
     let mut cards = remote.cards.iter();
     for round in 0..options.runs {
         for &v in &options.variants {
@@ -959,11 +986,17 @@ fn run(options: Options) -> Res<()> {
                 w1[index].push(rate);
             }
             if options.w2 {
+                let cpu = cpu_pair(server);
                 let start = Instant::now();
                 let requests = clients.w2(&rt, v, &remote.qr_card, sizes.qrs)?;
                 let rate = requests as f64 / start.elapsed().as_secs_f64();
-                println!("run {round} W2 {:<16} {rate:>9.0} req/s", v.name());
+                let (client_us, server_us) = cpu_us_per_request(cpu, cpu_pair(server), requests);
+                println!(
+                    "run {round} W2 {:<16} {rate:>9.0} req/s   CPU per request: client {client_us:.1} µs, server {server_us:.1} µs",
+                    v.name()
+                );
                 w2[index].push(rate);
+                w2_cpu[index].push((client_us, server_us));
             }
         }
     }
@@ -1008,6 +1041,28 @@ fn run(options: Options) -> Res<()> {
             ratio(w2m[i], w2m[f], 3),
             ratio(paired(&w2, i, f), 1.0, 3),
         );
+    }
+    if options.w2 {
+        println!(
+            "\nW2 CPU per request, medians (µs; client = this process, server = the sandbox \
+             child; the kernel's TCP work is counted on the side that ran it):"
+        );
+        println!(
+            "{:<16} {:>8} {:>8} {:>8} {:>22}",
+            "client", "client", "server", "total", "CPU-bound max req/s"
+        );
+        for &v in &options.variants {
+            let i = Variant::ALL.iter().position(|x| *x == v).unwrap_or(0);
+            let client = median(&mut w2_cpu[i].iter().map(|c| c.0).collect::<Vec<_>>());
+            let server = median(&mut w2_cpu[i].iter().map(|c| c.1).collect::<Vec<_>>());
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            println!(
+                "{:<16} {client:>8.1} {server:>8.1} {:>8.1} {:>22}",
+                v.name(),
+                client + server,
+                ratio(cores * 1e6, client + server, 0)
+            );
+        }
     }
     if options.variants.contains(&Variant::SdkAsync)
         && options.variants.contains(&Variant::SdkAsync16)

@@ -230,7 +230,7 @@ fn envelope_error(body: &[u8]) -> Result<(), ResponseError> {
 /// # Errors
 /// Never in practice: the escaping path hands the string to serde_json.
 pub fn write_json_str(value: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_json_escape(value.as_bytes()) {
         out.reserve(value.len() + 2);
         out.push(b'"');
         out.extend_from_slice(value.as_bytes());
@@ -239,6 +239,31 @@ pub fn write_json_str(value: &str, out: &mut Vec<u8>) -> Result<(), serde_json::
     } else {
         serde_json::to_writer(out, value)
     }
+}
+
+/// Whether any byte is a control character, `"` or `\\` (what JSON must escape),
+/// looked at eight bytes at a time.
+fn needs_json_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTE: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASH: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    const SPACE: u64 = u64::from_ne_bytes([0x20; 8]);
+    // Exact tests: "some byte is zero" and "some byte is below 0x20" (0x20 <= 0x80).
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_ne_bytes(word);
+        if v.wrapping_sub(SPACE) & !v & HIGH != 0 || zero_in(v ^ QUOTE) || zero_in(v ^ BACKSLASH) {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
@@ -402,6 +427,33 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(body)
             );
+        }
+    }
+
+    #[test]
+    fn json_escape_detection_matches_a_byte_scan() {
+        let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        for special in [0u8, 0x1f, b'"', b'\\', 0x20, 0x21, 0x7f, 0x80, 0xff, b'a'] {
+            for len in 0..20 {
+                for at in 0..len {
+                    let mut bytes = vec![b'7'; len];
+                    bytes[at] = special;
+                    assert_eq!(
+                        needs_json_escape(&bytes),
+                        slow(&bytes),
+                        "{special} at {at} of {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_are_what_serde_json_writes(value in "\\PC{0,24}|[\"\\\\\u{0}-\u{1f}a-z]{0,24}") {
+            let mut out = Vec::new();
+            write_json_str(&value, &mut out).unwrap();
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&value).unwrap());
         }
     }
 

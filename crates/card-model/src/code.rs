@@ -381,14 +381,23 @@ impl CodeCheck {
 /// slice, array or `Vec` of strings with the same codes in the same order.
 ///
 /// ```
-/// use card_model::code::CodeList;
+/// use card_model::code::{CheckCodes, CodeList};
 ///
-/// let list: CodeList = ["11111", "22222"].into_iter().collect();
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let found = card_model::decode_response::<CheckCodes>(
+///     br#"{"errcode":0,"errmsg":"ok","exist_code":["11111","22222"],"not_exist_code":[]}"#,
+/// )?;
+/// let list: &CodeList = &found.exist_code;
 /// assert_eq!(list.len(), 2);
 /// assert_eq!(list.get(1), Some("22222"));
 /// assert!(list.contains("11111"));
-/// assert_eq!(list, ["11111", "22222"]);
+/// assert_eq!(*list, ["11111", "22222"]);
+/// for code in list {
+///     assert_eq!(code.len(), 5);
+/// }
 /// assert_eq!(list.to_vec(), vec!["11111".to_owned(), "22222".to_owned()]);
+/// # Ok(())
+/// # }
 /// ```
 ///
 /// [`len`]: CodeList::len

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use card_transport::{AsyncTransport, ReqwestTransport, TransportConfig, TransportErrorKind};
 use common::{
-    chunked_response, closed_port, raw_server, request, tls_alert_server, truncated_response,
+    FullListener, chunked_response, closed_port, raw_server, request, tls_alert_server,
+    truncated_response,
 };
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -155,6 +156,38 @@ async fn refused_connection_gives_connect() {
         .expect_err("refused");
     assert_eq!(error.kind(), TransportErrorKind::Connect);
     assert!(!error.maybe_sent());
+    assert_no_secret(&error);
+}
+
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "relies on Linux dropping SYNs to a full accept queue"
+)]
+#[tokio::test]
+async fn connect_timeout_gives_connect() {
+    // A listener whose accept queue is full: the SYN is dropped, the connect hangs.
+    let listener = FullListener::new();
+    let t = ReqwestTransport::new(TransportConfig {
+        connect_timeout: Duration::from_millis(200),
+        timeout: Duration::from_secs(30),
+        max_response_bytes: 1000,
+    });
+    let error = t
+        .send(request(
+            "POST",
+            &format!("http://{}/card/get?access_token=SECRET-T", listener.addr()),
+            "{}",
+        ))
+        .await
+        .expect_err("connect timeout");
+    assert_eq!(error.kind(), TransportErrorKind::Connect, "{error:?}");
+    assert!(!error.maybe_sent());
+    // It is the connect timeout that fired, not a refusal.
+    let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<reqwest::Error>());
+    assert!(
+        source.is_some_and(|e| e.is_connect() && e.is_timeout()),
+        "{error:?}"
+    );
     assert_no_secret(&error);
 }
 

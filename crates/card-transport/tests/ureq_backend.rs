@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use card_transport::{BlockingTransport, TransportConfig, TransportErrorKind, UreqTransport};
 use common::{
-    chunked_response, closed_port, raw_server, request, tls_alert_server, truncated_response,
+    FullListener, chunked_response, closed_port, raw_server, request, tls_alert_server,
+    truncated_response,
 };
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -165,6 +166,37 @@ async fn refused_connection_gives_connect() {
         .expect_err("refused");
     assert_eq!(error.kind(), TransportErrorKind::Connect);
     assert!(!error.maybe_sent());
+    assert_no_secret(&error);
+}
+
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "relies on Linux dropping SYNs to a full accept queue"
+)]
+#[test]
+fn connect_timeout_gives_connect() {
+    // A listener whose accept queue is full: the SYN is dropped, the connect hangs.
+    let listener = FullListener::new();
+    let t = UreqTransport::new(TransportConfig {
+        connect_timeout: Duration::from_millis(200),
+        timeout: Duration::from_secs(30),
+        max_response_bytes: 1000,
+    });
+    let error = t
+        .send(request(
+            "POST",
+            &format!("http://{}/card/get?access_token=SECRET-T", listener.addr()),
+            "{}",
+        ))
+        .expect_err("connect timeout");
+    assert_eq!(error.kind(), TransportErrorKind::Connect, "{error:?}");
+    assert!(!error.maybe_sent());
+    // It is the connect timeout that fired, not a refusal.
+    let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<ureq::Error>());
+    assert!(
+        matches!(source, Some(ureq::Error::Timeout(ureq::Timeout::Connect))),
+        "{error:?}"
+    );
     assert_no_secret(&error);
 }
 

@@ -91,3 +91,50 @@ pub fn tls_alert_server() -> SocketAddr {
     });
     addr
 }
+
+/// A loopback listener that never accepts and whose accept queue is full, so the kernel
+/// drops every further SYN: a connect to [`addr`](Self::addr) neither succeeds nor is
+/// refused, it hangs until the client gives up. Dropping it closes every socket.
+pub struct FullListener {
+    addr: SocketAddr,
+    // Held only to keep the queue full; dropped (closed) with the value.
+    _listener: TcpListener,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+impl FullListener {
+    /// Binds on 127.0.0.1 and connects to itself until a connect no longer completes
+    /// within `PROBE`: the accept queue (std's backlog is 128) is then full.
+    ///
+    /// # Panics
+    /// If the kernel still completes handshakes after `MAX_QUEUED` connections (it
+    /// would then never drop a SYN and no connect timeout could be produced this way).
+    pub fn new() -> Self {
+        const MAX_QUEUED: usize = 1024;
+        const PROBE: Duration = Duration::from_millis(100);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let mut queued = Vec::new();
+        loop {
+            match std::net::TcpStream::connect_timeout(&addr, PROBE) {
+                Ok(stream) => queued.push(stream),
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => break,
+                Err(error) => panic!("filling the accept queue failed: {error}"),
+            }
+            assert!(
+                queued.len() < MAX_QUEUED,
+                "the kernel completed {MAX_QUEUED} handshakes on a listener that accepts none"
+            );
+        }
+        Self {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    /// Where to connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}

@@ -5,8 +5,11 @@
 use card_api::{AsyncClient, Client, Error, RetryPolicy};
 use card_model::token::GetCardApiTicket;
 use card_model::{AccessToken, ErrCode};
-use card_transport::TransportConfig;
-use std::sync::Arc;
+use card_transport::{
+    AsyncTransport, BlockingTransport, HttpRequest, HttpResponse, ReqwestTransport,
+    TransportConfig, TransportError, UreqTransport,
+};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
@@ -224,6 +227,188 @@ async fn debug_shows_no_secret(flavor: Flavor) {
     assert!(shown.contains(APPID), "the appid is not a secret: {shown}");
 }
 
+/// The port of every request a client hands its transport, in order; the requests go
+/// on to the real transport (ureq or reqwest), so a dead port really refuses them.
+#[derive(Clone, Default)]
+struct Attempts(Arc<Mutex<Vec<Option<u16>>>>);
+
+impl Attempts {
+    fn record(&self, request: &HttpRequest) {
+        let port = request.uri().port_u16();
+        self.0.lock().unwrap().push(port);
+    }
+
+    /// Requests sent to `base` (`http://127.0.0.1:PORT`).
+    fn to(&self, base: &str) -> usize {
+        let port = base.rsplit(':').next().and_then(|p| p.parse().ok());
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| **p == port)
+            .count()
+    }
+
+    fn total(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// Builds the client of `flavor` on a real transport that records each attempt.
+    fn client(&self, flavor: Flavor, builder: card_api::ClientBuilder) -> AnyClient {
+        let attempts = self.clone();
+        match flavor {
+            Flavor::Blocking => {
+                let inner = UreqTransport::new(TransportConfig::default());
+                let transport =
+                    move |request: HttpRequest| -> Result<HttpResponse, TransportError> {
+                        attempts.record(&request);
+                        inner.send(request)
+                    };
+                AnyClient::build(flavor, builder.transport(Arc::new(transport)))
+            }
+            Flavor::Async => {
+                let inner = Arc::new(ReqwestTransport::new(TransportConfig::default()));
+                let transport = card_transport::async_fn(move |request: HttpRequest| {
+                    attempts.record(&request);
+                    let inner = Arc::clone(&inner);
+                    async move { inner.send(request).await }
+                });
+                AnyClient::build(flavor, builder.async_transport(Arc::new(transport)))
+            }
+        }
+    }
+}
+
+/// Sticky failover: the first call finds the primary dead and is answered by the
+/// backup (a WeChat error is an answer too); every later call goes straight to the
+/// backup, without trying the primary again.
+async fn sticky_failover_skips_a_dead_primary(flavor: Flavor) {
+    let server = MockServer::start().await;
+    ticket_mock("FIXED")
+        .respond_with(json(
+            serde_json::json!({"errcode":-1,"errmsg":"system error"}),
+        ))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock("FIXED")
+        .respond_with(ticket_ok())
+        .expect(3)
+        .mount(&server)
+        .await;
+    let dead = dead_base_url();
+    let attempts = Attempts::default();
+    let client = attempts.client(
+        flavor,
+        builder(&server)
+            .access_token(AccessToken::new("FIXED"))
+            .base_url(dead.clone())
+            .failover([server.uri()])
+            .retry(RetryPolicy::disabled()),
+    );
+    let e = client.call(&GetCardApiTicket).await.unwrap_err();
+    assert_eq!(e.errcode(), Some(ErrCode::SystemBusy), "{e:?}");
+    assert_eq!((attempts.to(&dead), attempts.to(&server.uri())), (1, 1));
+    for _ in 0..3 {
+        client
+            .call(&GetCardApiTicket)
+            .await
+            .expect("served by the backup");
+    }
+    assert_eq!(attempts.to(&dead), 1, "a later call tried the dead primary");
+    assert_eq!((attempts.to(&server.uri()), attempts.total()), (4, 5));
+    server.verify().await;
+}
+
+/// With app credentials: the token fetch and the call fail over during the first call;
+/// later calls (and a token refresh) go straight to the backup.
+async fn sticky_failover_covers_token_fetches(flavor: Flavor) {
+    let server = MockServer::start().await;
+    token_mock(TOKEN)
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_mock(TOKEN2).expect(1).mount(&server).await;
+    ticket_mock(TOKEN)
+        .respond_with(ticket_ok())
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN)
+        .respond_with(json(
+            serde_json::json!({"errcode":42001,"errmsg":"access_token expired"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    ticket_mock(TOKEN2)
+        .respond_with(ticket_ok())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let dead = dead_base_url();
+    let attempts = Attempts::default();
+    let client = attempts.client(
+        flavor,
+        builder(&server)
+            .base_url(dead.clone())
+            .failover([server.uri()])
+            .retry(RetryPolicy::disabled()),
+    );
+    client.call(&GetCardApiTicket).await.expect("first call");
+    let dead_after_first = attempts.to(&dead);
+    assert!(dead_after_first >= 1);
+    // the second call refreshes the token (42001) and repeats: all on the backup
+    client.call(&GetCardApiTicket).await.expect("after refresh");
+    client.call(&GetCardApiTicket).await.expect("third call");
+    assert_eq!(attempts.to(&dead), dead_after_first);
+    // tokens: 2, tickets: 1 + 2 + 1
+    assert_eq!(attempts.to(&server.uri()), 6);
+    server.verify().await;
+}
+
+/// Clones share the preference: a call on a clone, and concurrent calls on clones,
+/// start at the backup that answered a call on the original.
+async fn clones_share_the_failover_preference(flavor: Flavor) {
+    let server = MockServer::start().await;
+    ticket_mock("FIXED")
+        .respond_with(ticket_ok())
+        .expect(10)
+        .mount(&server)
+        .await;
+    let dead = dead_base_url();
+    let attempts = Attempts::default();
+    let builder = || {
+        builder(&server)
+            .access_token(AccessToken::new("FIXED"))
+            .base_url(dead.clone())
+            .failover([server.uri()])
+            .retry(RetryPolicy::disabled())
+    };
+    let client = attempts.client(flavor, builder());
+    client.call(&GetCardApiTicket).await.expect("fails over");
+    assert_eq!(attempts.to(&dead), 1);
+    let clone = client.clone();
+    clone.call(&GetCardApiTicket).await.expect("clone");
+    let calls = (0..7).map(|_| {
+        let clone = client.clone();
+        async move { clone.call(&GetCardApiTicket).await }
+    });
+    for result in futures_util::future::join_all(calls).await {
+        result.expect("concurrent call on a clone");
+    }
+    assert_eq!(attempts.to(&dead), 1, "a clone tried the dead primary");
+    // a separately built client has its own preference: it starts at the primary
+    let other = attempts.client(flavor, builder());
+    other.call(&GetCardApiTicket).await.expect("fails over");
+    assert_eq!(attempts.to(&dead), 2);
+    assert_eq!(attempts.to(&server.uri()), 10);
+    server.verify().await;
+}
+
 on_both_clients!(
     token_expires_mid_run,
     token_error_twice_is_returned,
@@ -232,6 +417,9 @@ on_both_clients!(
     dead_first_host_fails_over,
     slow_server_times_out,
     debug_shows_no_secret,
+    sticky_failover_skips_a_dead_primary,
+    sticky_failover_covers_token_fetches,
+    clones_share_the_failover_preference,
 );
 
 /// A server whose (slow) token endpoint must be called exactly once, and whose ticket

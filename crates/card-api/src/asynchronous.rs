@@ -141,7 +141,7 @@ impl AsyncClient {
         let mut outcome = Outcome::Start;
         loop {
             let step = span.in_scope(|| plan.next(outcome));
-            core::observe(&span, &plan, &step);
+            self.core.observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => {
                     Outcome::Response(self.transport.send(request).instrument(span.clone()).await)

@@ -140,7 +140,7 @@ impl Client {
         let mut outcome = Outcome::Start;
         loop {
             let step = plan.next(outcome);
-            core::observe(&span, &plan, &step);
+            self.core.observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => Outcome::Response(self.transport.send(request)),
                 Step::AccessToken { stale } => core::token_outcome(

@@ -204,6 +204,18 @@ impl ClientBuilder {
     }
 
     /// Hosts to try, in order, after the primary (for example [`BACKUP_BASE_URLS`]).
+    ///
+    /// Failover is sticky: the client remembers the host that gave the last HTTP
+    /// answer (any status or errcode: the host is reachable) and starts its next call
+    /// there, going round the list from that host (after the last host comes the
+    /// primary). So while the primary is down, only the call that finds it down pays a
+    /// failed connect (or a timeout); later calls go straight to the backup that
+    /// answered. The preference moves on only when another host actually answers, and
+    /// there is no timed return to the primary: it is tried again when the host in use
+    /// fails. Clones of a client share the preference; concurrent calls are fine (the
+    /// one that ends last sets it). A call reads it when it begins: the very first call
+    /// of a client that needs a token may try the dead primary twice (once for the
+    /// token, once for the call).
     #[must_use]
     pub fn failover<I>(mut self, urls: I) -> Self
     where

@@ -11,7 +11,7 @@ use card_model::token::{GetAccessToken, GetCardApiTicket, GetStableAccessToken};
 use card_model::{AccessToken, ApiTicket, CardExt, Endpoint, ResponseError, decode_response};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -77,6 +77,13 @@ pub(crate) struct Core {
     clock: Arc<dyn Clock>,
     holder: String,
     seeds: AtomicU64,
+    /// The host that answered the last finished call (an index into the hosts): the
+    /// next call starts there (sticky failover). Shared by every clone of a client
+    /// (they share this `Core`). `Relaxed` is enough: it is a hint that guards no other
+    /// memory, and any index is valid (the plan takes it modulo the host count), so a
+    /// call that reads it while a concurrent call updates it merely starts at the old
+    /// or the new host; when concurrent calls end at different hosts, the last one wins.
+    preferred_host: AtomicUsize,
     refreshes: [Mutex<RefreshRecord>; 2],
 }
 
@@ -87,6 +94,10 @@ impl fmt::Debug for Core {
             .field("store", &self.store)
             .field("clock", &self.clock)
             .field("holder", &self.holder)
+            .field(
+                "preferred_host",
+                &self.preferred_host.load(Ordering::Relaxed),
+            )
             .finish()
     }
 }
@@ -118,6 +129,7 @@ impl Core {
             clock,
             holder,
             seeds: AtomicU64::new(seed.unwrap_or_else(random_u64)),
+            preferred_host: AtomicUsize::new(0),
             refreshes: Default::default(),
         }
     }
@@ -132,6 +144,15 @@ impl Core {
             policy: self.config.retry.clone(),
             can_refresh: matches!(self.config.token_source, TokenSource::Credentials { .. }),
             seed: self.next_seed(),
+            start_host: self.preferred_host.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Remembers `host` as the one the next call starts at. Written only when it
+    /// changes, so that calls in steady state share the cache line read-only.
+    fn prefer(&self, host: usize) {
+        if self.preferred_host.load(Ordering::Relaxed) != host {
+            self.preferred_host.store(host, Ordering::Relaxed);
         }
     }
 
@@ -377,9 +398,24 @@ pub(crate) fn call_span(path: &'static str) -> tracing::Span {
     )
 }
 
+impl Core {
+    /// Called by both clients after each step of `plan`: records it on the call's
+    /// span (the attempt number of each request, the errcode of each WeChat answer, 0
+    /// when the call succeeds) and, when the call is over, remembers the host that
+    /// answered it, if any (sticky failover).
+    pub fn observe<T>(&self, span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
+        if let Step::Done(_) = step {
+            if let Some(host) = plan.answered_host() {
+                self.prefer(host);
+            }
+        }
+        observe(span, plan, step);
+    }
+}
+
 /// Records a step of `plan` on its span: the attempt number of each request, the
 /// errcode of each WeChat answer (0 when the call succeeds).
-pub(crate) fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
+fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
     match step {
         Step::Send(_) => {
             span.record("attempt", plan.sends());

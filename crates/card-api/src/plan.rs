@@ -21,6 +21,14 @@
 //!   host at once, without consuming an attempt, until every host failed in the round;
 //!   a timeout moves to the next host only when the request is repeatable (it is a
 //!   retry, so it consumes an attempt).
+//! * **Sticky failover**: a plan starts at [`PlanSettings::start_host`] (taken modulo
+//!   the number of hosts, so any index is safe) and goes round the hosts from there,
+//!   wrapping to host 0 after the last. When the call ends,
+//!   [`CallPlan::answered_host`] names the host that gave the last HTTP answer (any
+//!   status, any errcode: the host is reachable), or `None` when no host answered. The
+//!   clients remember it and start their next call there, so a dead primary costs one
+//!   failed connect, not one per call. A host that fails moves the preference on only
+//!   when a later host actually answers; the plan itself keeps no shared state.
 
 use crate::error::{Body, Error};
 use crate::retry::{Jitter, RetryPolicy};
@@ -129,6 +137,9 @@ pub struct PlanSettings {
     pub can_refresh: bool,
     /// The jitter seed of this call.
     pub seed: u64,
+    /// The host to try first, an index into `hosts` taken modulo their number (so any
+    /// value is safe): the clients pass the host that answered their last call.
+    pub start_host: usize,
 }
 
 /// The state machine of one call. See the [module docs](self).
@@ -144,6 +155,8 @@ pub struct CallPlan<T> {
     sends: u32,
     /// Hosts that failed to connect in the current round.
     unreachable: usize,
+    /// The host that gave the last HTTP answer.
+    answered: Option<usize>,
     refreshed: bool,
     token: Option<AccessToken>,
     errcode: Option<i64>,
@@ -180,15 +193,20 @@ impl<T> CallPlan<T> {
         decode: fn(&[u8]) -> Result<T, ResponseError>,
         settings: PlanSettings,
     ) -> Self {
+        let host = settings
+            .start_host
+            .checked_rem(settings.hosts.len())
+            .unwrap_or(0);
         Self {
             call,
             decode,
             rng: Jitter::new(settings.seed),
             settings,
-            host: 0,
+            host,
             attempt: 1,
             sends: 0,
             unreachable: 0,
+            answered: None,
             refreshed: false,
             token: None,
             errcode: None,
@@ -204,6 +222,14 @@ impl<T> CallPlan<T> {
     /// Requests sent so far (the attempt number of the last one).
     pub fn sends(&self) -> u32 {
         self.sends
+    }
+
+    /// The host (an index into [`PlanSettings::hosts`]) that gave the last HTTP answer
+    /// of this call (any status, any errcode), or `None` while no host has answered.
+    /// Read it when the call is [done](Step::Done): it is where the next call should
+    /// start ([`PlanSettings::start_host`]).
+    pub fn answered_host(&self) -> Option<usize> {
+        self.answered
     }
 
     /// The last errcode WeChat answered, if any.
@@ -242,11 +268,10 @@ impl<T> CallPlan<T> {
         if self.call.auth == Auth::AccessToken && self.token.is_none() {
             return Step::AccessToken { stale: None };
         }
-        match build_request(
-            &self.call,
-            &self.settings.hosts[self.host],
-            self.token.as_ref(),
-        ) {
+        let Some(base) = self.settings.hosts.get(self.host) else {
+            return self.finish(Err(Error::Config("no host to send the request to".into())));
+        };
+        match build_request(&self.call, base, self.token.as_ref()) {
             Ok(request) => {
                 self.sends += 1;
                 Step::Send(request)
@@ -256,7 +281,9 @@ impl<T> CallPlan<T> {
     }
 
     fn next_host(&mut self) {
-        self.host = (self.host + 1) % self.settings.hosts.len();
+        self.host = (self.host + 1)
+            .checked_rem(self.settings.hosts.len())
+            .unwrap_or(0);
     }
 
     /// Retries after `error` if attempts remain, else returns it.
@@ -305,6 +332,8 @@ impl<T> CallPlan<T> {
     }
 
     fn on_response(&mut self, response: &HttpResponse) -> Step<T> {
+        // The host answered: it is reachable, whatever the answer says.
+        self.answered = Some(self.host);
         let status = response.status();
         let bytes = response.body();
         let body = || {
@@ -421,6 +450,7 @@ mod tests {
             policy,
             can_refresh: true,
             seed: 42,
+            start_host: 0,
         }
     }
 
@@ -812,6 +842,153 @@ mod tests {
                 "run {run}"
             );
         }
+    }
+
+    fn from(hosts: &[&str], start_host: usize, policy: RetryPolicy) -> PlanSettings {
+        PlanSettings {
+            start_host,
+            ..settings(hosts, policy)
+        }
+    }
+
+    #[test]
+    fn a_plan_starts_at_its_start_host_and_wraps_around() {
+        let hosts = ["https://h1", "https://h2", "https://h3"];
+        let mut p = plan(false, from(&hosts, 1, RetryPolicy::disabled()));
+        p.next(Outcome::Start);
+        assert_eq!(sent(p.next(token("T"))).uri().host(), Some("h2"));
+        let r = sent(p.next(fail(TransportErrorKind::Connect)));
+        assert_eq!(r.uri().host(), Some("h3"));
+        // after the last host comes the first
+        let r = sent(p.next(fail(TransportErrorKind::Connect)));
+        assert_eq!(r.uri().host(), Some("h1"));
+        assert_eq!(p.answered_host(), None);
+        assert_eq!(done(p.next(ok(r#"{"n":5}"#))).unwrap(), Out { n: 5 });
+        assert_eq!(p.answered_host(), Some(0));
+        assert_eq!(p.sends(), 3);
+    }
+
+    #[test]
+    fn any_start_index_is_taken_modulo_the_host_count() {
+        let hosts = ["https://h1", "https://h2", "https://h3"];
+        for (start, first) in [
+            (3, "h1"),
+            (4, "h2"),
+            (8, "h3"),
+            (usize::MAX, "h1"), // 2^64 - 1 is a multiple of 3
+            (usize::MAX - 1, "h3"),
+        ] {
+            let mut p = plan(true, from(&hosts, start, RetryPolicy::new()));
+            p.next(Outcome::Start);
+            let r = sent(p.next(token("T")));
+            assert_eq!(r.uri().host(), Some(first), "start {start}");
+        }
+        let mut p = plan(
+            true,
+            from(&["https://only"], usize::MAX, RetryPolicy::new()),
+        );
+        p.next(Outcome::Start);
+        assert_eq!(sent(p.next(token("T"))).uri().host(), Some("only"));
+        // no host at all: an error, never a panic
+        for start in [0, 5] {
+            let mut p = plan(true, from(&[], start, RetryPolicy::new()));
+            p.next(Outcome::Start);
+            let e = done(p.next(token("T"))).unwrap_err();
+            assert!(matches!(e, Error::Config(_)) && !e.maybe_sent(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_round_that_starts_at_host_k_covers_every_host_once() {
+        let hosts = ["https://h1", "https://h2", "https://h3"];
+        let mut p = plan(true, from(&hosts, 2, RetryPolicy::new().max_attempts(2)));
+        p.next(Outcome::Start);
+        assert_eq!(sent(p.next(token("T"))).uri().host(), Some("h3"));
+        assert_eq!(
+            sent(p.next(fail(TransportErrorKind::Connect))).uri().host(),
+            Some("h1")
+        );
+        assert_eq!(
+            sent(p.next(fail(TransportErrorKind::Tls))).uri().host(),
+            Some("h2")
+        );
+        // every host failed in the round: a retry round, from the start host again
+        slept(p.next(fail(TransportErrorKind::Connect)));
+        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h3"));
+        sent(p.next(fail(TransportErrorKind::Connect)));
+        sent(p.next(fail(TransportErrorKind::Connect)));
+        let e = done(p.next(fail(TransportErrorKind::Connect))).unwrap_err();
+        assert!(!e.maybe_sent());
+        assert_eq!(p.answered_host(), None);
+        assert_eq!(p.sends(), 6);
+    }
+
+    #[test]
+    fn the_answered_host_is_the_one_that_gave_the_last_http_answer() {
+        let hosts = ["https://h1", "https://h2"];
+        // a WeChat error is an answer: the host is reachable
+        let mut p = plan(false, from(&hosts, 0, RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        sent(p.next(fail(TransportErrorKind::Connect)));
+        let e = done(p.next(ok(r#"{"errcode":40013,"errmsg":"invalid appid"}"#))).unwrap_err();
+        assert_eq!(e.errcode(), Some(ErrCode::InvalidAppId));
+        assert_eq!(p.answered_host(), Some(1));
+        // so is a 5xx; a timeout on the next host is not, the answer before it counts
+        let mut p = plan(true, from(&hosts, 1, RetryPolicy::new().max_attempts(2)));
+        p.next(Outcome::Start);
+        assert_eq!(sent(p.next(token("T"))).uri().host(), Some("h2"));
+        let mut r = HttpResponse::new(b"bad gateway".to_vec());
+        *r.status_mut() = http::StatusCode::BAD_GATEWAY;
+        slept(p.next(Outcome::Response(Ok(r))));
+        assert_eq!(p.answered_host(), Some(1));
+        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h1"));
+        assert!(
+            done(p.next(fail(TransportErrorKind::Timeout)))
+                .unwrap_err()
+                .is_timeout()
+        );
+        assert_eq!(p.answered_host(), Some(1));
+        // a repeatable call that times out on its start host moves on, and the host
+        // that answers is the one to start at next time
+        let mut p = plan(true, from(&hosts, 0, RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        slept(p.next(fail(TransportErrorKind::Timeout)));
+        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h2"));
+        done(p.next(ok(r#"{"n":1}"#))).unwrap();
+        assert_eq!(p.answered_host(), Some(1));
+    }
+
+    /// The sticky-failover loop the clients run, without a network: each call starts
+    /// where the last one was answered; a dead primary costs one failed connect in all.
+    #[test]
+    fn feeding_the_answered_host_back_skips_a_dead_primary() {
+        let hosts = ["https://dead", "https://backup"];
+        let mut start = 0;
+        let mut dead_attempts = 0;
+        for _ in 0..5 {
+            let mut p = plan(true, from(&hosts, start, RetryPolicy::disabled()));
+            p.next(Outcome::Start);
+            let mut step = p.next(token("T"));
+            loop {
+                step = match step {
+                    Step::Send(r) if r.uri().host() == Some("dead") => {
+                        dead_attempts += 1;
+                        p.next(fail(TransportErrorKind::Connect))
+                    }
+                    Step::Send(_) => p.next(ok(r#"{"n":1}"#)),
+                    Step::Done(r) => {
+                        r.unwrap();
+                        break;
+                    }
+                    other => panic!("{other:?}"),
+                };
+            }
+            start = p.answered_host().unwrap();
+        }
+        assert_eq!(dead_attempts, 1);
+        assert_eq!(start, 1);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The async client: the call plan executed with `.await` and tokio's timer and locks.
 
 use crate::config::ClientBuilder;
-use crate::core::{self, Core, Refresh};
+use crate::core::{self, Core, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
 use crate::store::SecretKind;
@@ -160,28 +160,28 @@ impl AsyncClient {
         }
     }
 
-    /// A usable credential of `kind` other than `stale`; single-flight refresh. Boxed:
-    /// fetching the ticket drives a call that needs the token.
+    /// A usable credential of `kind` other than `stale`: the core's
+    /// [`SecretFlow`](crate::core::SecretFlow), carried out on either kind of store.
+    /// Boxed: fetching the ticket drives a call that needs the token.
     fn secret<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> SecretFuture<'a> {
         Box::pin(async move {
-            if let Some(value) = self.core.lookup(kind, stale)? {
-                return Ok(value);
-            }
-            let mut refresh = self.core.refresh(kind, stale);
-            let flight = &self.flights[kind.index()];
-            let _flight = flight.lock().await;
+            let mut flow = self.core.secret(kind, stale);
+            let mut event = SecretEvent::Start;
+            let mut _flight = None;
             loop {
-                match refresh.step()? {
-                    Refresh::Ready(value) => return Ok(value),
-                    Refresh::Wait(delay) => tokio::time::sleep(delay).await,
-                    Refresh::Fetch(lease) => {
-                        let fetched = match self.core.refresh_plan(kind) {
-                            Ok(plan) => self.drive(plan).await,
-                            Err(e) => Err(e),
-                        };
-                        return self.core.finish_refresh(lease, fetched);
+                event = match flow.next(event) {
+                    SecretStep::Store(op) => SecretEvent::Stored(self.core.store().run(op).await),
+                    SecretStep::Lock => {
+                        _flight = Some(self.flights[kind.index()].lock().await);
+                        SecretEvent::Locked
                     }
-                }
+                    SecretStep::Sleep(delay) => {
+                        tokio::time::sleep(delay).await;
+                        SecretEvent::Slept
+                    }
+                    SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(plan).await),
+                    SecretStep::Done(result) => return result,
+                };
             }
         })
     }

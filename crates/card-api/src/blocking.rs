@@ -1,10 +1,10 @@
 //! The blocking client: the call plan executed with `std` threads and sleeps.
 
 use crate::config::ClientBuilder;
-use crate::core::{self, Core, Refresh};
+use crate::core::{self, Core, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
-use crate::store::SecretKind;
+use crate::store::{SecretKind, TokenStore};
 use card_model::{AccessToken, ApiTicket, Endpoint};
 use card_transport::BlockingTransport;
 use std::fmt;
@@ -46,6 +46,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone)]
 pub struct Client {
     core: Arc<Core>,
+    /// The core's store, which [`ClientBuilder::build`] checked is a sync one.
+    store: Arc<dyn TokenStore>,
     transport: Arc<dyn BlockingTransport>,
     /// One refresh at a time per credential kind in this process.
     flights: Arc<[Mutex<()>; 2]>,
@@ -75,9 +77,14 @@ impl Client {
         ClientBuilder::new()
     }
 
-    pub(crate) fn from_parts(core: Core, transport: Arc<dyn BlockingTransport>) -> Self {
+    pub(crate) fn from_parts(
+        core: Core,
+        store: Arc<dyn TokenStore>,
+        transport: Arc<dyn BlockingTransport>,
+    ) -> Self {
         Self {
             core: Arc::new(core),
+            store,
             transport,
             flights: Arc::new([Mutex::new(()), Mutex::new(())]),
         }
@@ -155,23 +162,27 @@ impl Client {
         }
     }
 
-    /// A usable credential of `kind` other than `stale`; single-flight refresh.
+    /// A usable credential of `kind` other than `stale`: the core's
+    /// [`SecretFlow`](crate::core::SecretFlow), carried out on the sync store.
     fn secret(&self, kind: SecretKind, stale: Option<&str>) -> Result<String, Error> {
-        if let Some(value) = self.core.lookup(kind, stale)? {
-            return Ok(value);
-        }
-        let mut refresh = self.core.refresh(kind, stale);
-        let flight = &self.flights[kind.index()];
-        let _flight = flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flow = self.core.secret(kind, stale);
+        let mut event = SecretEvent::Start;
+        let mut _flight = None;
         loop {
-            match refresh.step()? {
-                Refresh::Ready(value) => return Ok(value),
-                Refresh::Wait(delay) => std::thread::sleep(delay),
-                Refresh::Fetch(lease) => {
-                    let fetched = self.core.refresh_plan(kind).and_then(|p| self.drive(p));
-                    return self.core.finish_refresh(lease, fetched);
+            event = match flow.next(event) {
+                SecretStep::Store(op) => SecretEvent::Stored(op.run(self.store.as_ref())),
+                SecretStep::Lock => {
+                    let flight = &self.flights[kind.index()];
+                    _flight = Some(flight.lock().unwrap_or_else(|p| p.into_inner()));
+                    SecretEvent::Locked
                 }
-            }
+                SecretStep::Sleep(delay) => {
+                    std::thread::sleep(delay);
+                    SecretEvent::Slept
+                }
+                SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(plan)),
+                SecretStep::Done(result) => return result,
+            };
         }
     }
 

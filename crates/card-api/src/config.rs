@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::retry::RetryPolicy;
-use crate::store::{Clock, SystemClock, TokenStore};
+use crate::store::{Clock, StoreHandle, SystemClock, TokenStore};
 use card_model::{AccessToken, AppSecret};
 use card_transport::TransportConfig;
 use std::fmt;
@@ -138,7 +138,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     refresh_margin: Duration,
     transport: TransportConfig,
-    store: Option<Arc<dyn TokenStore>>,
+    store: Option<StoreHandle>,
     clock: Option<Arc<dyn Clock>>,
     seed: Option<u64>,
     lease_ttl: Duration,
@@ -289,10 +289,22 @@ impl ClientBuilder {
     }
 
     /// Where cached tokens and tickets live; share one store between clients (or, with
-    /// an external store, between servers) to share one token.
+    /// an external store, between servers) to share one token. Works with both clients.
+    /// Replaces an earlier [`async_token_store`](Self::async_token_store).
     #[must_use]
     pub fn token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
-        self.store = Some(store);
+        self.store = Some(StoreHandle::Sync(store));
+        self
+    }
+
+    /// Like [`token_store`](Self::token_store), with a store whose operations are
+    /// awaited ([`AsyncTokenStore`](crate::AsyncTokenStore)): for the
+    /// [`AsyncClient`](crate::AsyncClient) only. Building the blocking `Client` with
+    /// it is an [`Error::Config`]. Replaces an earlier `token_store`.
+    #[cfg(feature = "async")]
+    #[must_use]
+    pub fn async_token_store(mut self, store: Arc<dyn crate::AsyncTokenStore>) -> Self {
+        self.store = Some(StoreHandle::Async(store));
         self
     }
 
@@ -353,14 +365,25 @@ impl ClientBuilder {
     /// Builds a blocking [`Client`](crate::Client).
     ///
     /// # Errors
-    /// [`Error::Config`] without a token source or with an unusable base URL.
+    /// [`Error::Config`] without a token source, with an unusable base URL, or with an
+    /// async token store (the blocking client cannot await it).
     #[cfg(feature = "blocking")]
     pub fn build(self) -> Result<crate::Client, Error> {
         let transport = match &self.blocking_transport {
             Some(t) => Arc::clone(t),
             None => Arc::new(card_transport::UreqTransport::new(self.transport.clone())),
         };
-        Ok(crate::Client::from_parts(self.core()?, transport))
+        let core = self.core()?;
+        let store = match core.store() {
+            StoreHandle::Sync(store) => Arc::clone(store),
+            #[cfg(feature = "async")]
+            StoreHandle::Async(_) => {
+                return Err(Error::Config(
+                    "the blocking client needs a TokenStore, not an AsyncTokenStore".into(),
+                ));
+            }
+        };
+        Ok(crate::Client::from_parts(core, store, transport))
     }
 
     /// Builds an [`AsyncClient`](crate::AsyncClient).
@@ -405,8 +428,8 @@ impl ClientBuilder {
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let store = self.store.unwrap_or_else(|| {
-            Arc::new(crate::store::MemoryTokenStore::with_clock(Arc::clone(
-                &clock,
+            StoreHandle::Sync(Arc::new(crate::store::MemoryTokenStore::with_clock(
+                Arc::clone(&clock),
             )))
         });
         Ok(crate::core::Core::new(

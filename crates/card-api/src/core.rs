@@ -6,7 +6,7 @@ use crate::config::{ClientConfig, TokenEndpoint, TokenSource};
 use crate::error::{Error, StoreError};
 use crate::plan::{CallPlan, Outcome, PlanSettings, Prepared, Step};
 use crate::retry::Jitter;
-use crate::store::{Clock, SecretKind, StoredSecret, TokenStore};
+use crate::store::{Clock, SecretKind, StoreHandle, StoredSecret, TokenStore};
 use card_model::token::{GetAccessToken, GetCardApiTicket, GetStableAccessToken};
 use card_model::{AccessToken, ApiTicket, CardExt, Endpoint, ResponseError, decode_response};
 use std::fmt;
@@ -21,21 +21,171 @@ pub(crate) struct Fetched {
     expires_in: u64,
 }
 
-/// What a caller that found no usable credential does next.
-pub(crate) enum Refresh {
-    /// Someone else refreshed meanwhile: use this.
-    Ready(String),
-    /// Another server holds the refresh lease: wait, then ask again.
-    Wait(Duration),
-    /// This caller holds the lease: fetch, then [`Core::finish_refresh`].
-    Fetch(Lease),
+/// A token-store operation a [`SecretFlow`] asks its client to carry out (on a
+/// [`TokenStore`] or, in the async client, an `AsyncTokenStore`), answered with
+/// [`SecretEvent::Stored`].
+pub(crate) enum StoreOp<'a> {
+    /// [`TokenStore::get`]: answered with [`StoreReply::Entry`].
+    Get { key: &'a str },
+    /// [`TokenStore::compare_and_set`]: answered with [`StoreReply::Flag`].
+    CompareAndSet {
+        key: &'a str,
+        expected: Option<String>,
+        new: StoredSecret,
+    },
+    /// [`TokenStore::try_lease`]: answered with [`StoreReply::Flag`].
+    TryLease {
+        key: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    },
+    /// [`TokenStore::release_lease`]: answered with [`StoreReply::Released`].
+    ReleaseLease { key: &'a str, holder: &'a str },
 }
 
-/// The refresh lease of one key, and the value the store held when it was taken.
-pub(crate) struct Lease {
-    kind: SecretKind,
-    key: String,
-    observed: Option<String>,
+/// What a store operation returned.
+pub(crate) enum StoreReply {
+    /// The entry [`StoreOp::Get`] read.
+    Entry(Option<StoredSecret>),
+    /// Whether [`StoreOp::CompareAndSet`] wrote, or [`StoreOp::TryLease`] got the lease.
+    Flag(bool),
+    /// [`StoreOp::ReleaseLease`] is done.
+    Released,
+}
+
+impl StoreReply {
+    fn mismatch() -> StoreError {
+        StoreError::new("internal: a token-store answer did not match its operation")
+    }
+
+    fn entry(self) -> Result<Option<StoredSecret>, StoreError> {
+        match self {
+            Self::Entry(entry) => Ok(entry),
+            _ => Err(Self::mismatch()),
+        }
+    }
+
+    fn flag(self) -> Result<bool, StoreError> {
+        match self {
+            Self::Flag(flag) => Ok(flag),
+            _ => Err(Self::mismatch()),
+        }
+    }
+}
+
+impl StoreOp<'_> {
+    /// Carries the operation out on a synchronous store.
+    pub fn run(self, store: &dyn TokenStore) -> Result<StoreReply, StoreError> {
+        match self {
+            Self::Get { key } => store.get(key).map(StoreReply::Entry),
+            Self::CompareAndSet { key, expected, new } => store
+                .compare_and_set(key, expected.as_deref(), new)
+                .map(StoreReply::Flag),
+            Self::TryLease { key, holder, ttl } => {
+                store.try_lease(key, holder, ttl).map(StoreReply::Flag)
+            }
+            Self::ReleaseLease { key, holder } => store
+                .release_lease(key, holder)
+                .map(|()| StoreReply::Released),
+        }
+    }
+
+    /// Carries the operation out on an async store.
+    #[cfg(feature = "async")]
+    pub async fn run_async(
+        self,
+        store: &dyn crate::store::AsyncTokenStore,
+    ) -> Result<StoreReply, StoreError> {
+        match self {
+            Self::Get { key } => store.get(key).await.map(StoreReply::Entry),
+            Self::CompareAndSet { key, expected, new } => store
+                .compare_and_set(key, expected.as_deref(), new)
+                .await
+                .map(StoreReply::Flag),
+            Self::TryLease { key, holder, ttl } => store
+                .try_lease(key, holder, ttl)
+                .await
+                .map(StoreReply::Flag),
+            Self::ReleaseLease { key, holder } => store
+                .release_lease(key, holder)
+                .await
+                .map(|()| StoreReply::Released),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl StoreHandle {
+    /// Carries `op` out on whichever kind of store this is (a sync store is called
+    /// in place, as it always was).
+    pub async fn run(&self, op: StoreOp<'_>) -> Result<StoreReply, StoreError> {
+        match self {
+            Self::Sync(store) => op.run(store.as_ref()),
+            Self::Async(store) => op.run_async(store.as_ref()).await,
+        }
+    }
+}
+
+/// What a client does next on its way to a credential (see [`SecretFlow`]).
+pub(crate) enum SecretStep<'a> {
+    /// Carry out this store operation; answer [`SecretEvent::Stored`].
+    Store(StoreOp<'a>),
+    /// Take this process's refresh lock of the credential kind and hold it until
+    /// [`Done`](Self::Done); answer [`SecretEvent::Locked`].
+    Lock,
+    /// Another server holds the refresh lease: wait this long; answer
+    /// [`SecretEvent::Slept`].
+    Sleep(Duration),
+    /// This caller holds the lease: drive this plan; answer [`SecretEvent::Fetched`].
+    Fetch(CallPlan<Fetched>),
+    /// The credential to use, or why there is none.
+    Done(Result<String, Error>),
+}
+
+/// What happened to the last [`SecretStep`].
+pub(crate) enum SecretEvent {
+    /// Nothing yet.
+    Start,
+    /// What the store operation returned.
+    Stored(Result<StoreReply, StoreError>),
+    /// The refresh lock is held.
+    Locked,
+    /// The wait is over.
+    Slept,
+    /// What the fetch returned.
+    Fetched(Result<Fetched, Error>),
+}
+
+/// Where a [`SecretFlow`] is: which answer it waits for.
+enum Phase {
+    /// Not started.
+    Start,
+    /// The first read of the cache.
+    Lookup,
+    /// Waiting for this process's refresh lock.
+    Locking,
+    /// Reading the cache again under the lock (or after a wait).
+    Reading,
+    /// Asking for the refresh lease.
+    Leasing,
+    /// Waiting for another server's refresh.
+    Waiting,
+    /// Reading the cache right after taking the lease.
+    Rereading,
+    /// Fetching; the value the store held when the lease was taken.
+    Fetching { observed: Option<String> },
+    /// Writing the fetched `value` with compare-and-set.
+    Storing { value: String },
+    /// The store moved on meanwhile: reading what it holds.
+    Converging { value: String },
+    /// Giving the lease back, then answering `then`; `finished` when a refresh ended
+    /// (its outcome is recorded for the callers that waited for it).
+    Releasing {
+        then: Result<String, Error>,
+        finished: bool,
+    },
+    /// Done.
+    Over,
 }
 
 /// The last finished refresh of one credential kind in this process.
@@ -47,35 +197,191 @@ struct RefreshRecord {
     failure: Option<Error>,
 }
 
-/// One caller's way to a usable credential once the cache had none: created before the
-/// caller queues for the in-process refresh lock, so that it can tell whether the
-/// refresh it waited for failed (then it gets that failure instead of fetching again).
-pub(crate) struct RefreshState<'a> {
+/// One caller's way to a usable credential of one kind (other than a stale one): the
+/// whole credential logic as a pure state machine, like [`CallPlan`]. It decides; the
+/// client carries out its [`SecretStep`]s (store operations, the in-process refresh
+/// lock, waits, the fetch), blocking or async, and reports each as a [`SecretEvent`].
+///
+/// The way: read the cache; if it has nothing usable, queue for this process's refresh
+/// lock (single flight), then, holding it: use what another caller stored meanwhile,
+/// share the failure of the refresh this caller waited for, take the store's refresh
+/// lease, or wait for another server's refresh (bounded by the lease's lifetime). The
+/// lease holder reads the store once more, fetches, writes the new credential with
+/// compare-and-set (only over the value it saw: it never clobbers one another server
+/// stored meanwhile), and gives the lease back (a failure to do so is only warned
+/// about: the lease expires).
+pub(crate) struct SecretFlow<'a> {
     core: &'a Core,
     kind: SecretKind,
     stale: Option<&'a str>,
+    /// The refresh generation when this caller queued for the lock.
     generation: u64,
     waited: u32,
+    phase: Phase,
 }
 
-impl RefreshState<'_> {
-    /// The next thing to do; call it with the in-process refresh lock held.
-    pub fn step(&mut self) -> Result<Refresh, Error> {
-        let step = self
-            .core
-            .begin_refresh(self.kind, self.stale, self.waited, self.generation)?;
-        if let Refresh::Wait(_) = step {
-            self.waited += 1;
-        }
-        Ok(step)
+impl<'a> SecretFlow<'a> {
+    /// The next step, given what happened to the last one.
+    pub fn next(&mut self, event: SecretEvent) -> SecretStep<'a> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Over);
+        self.advance(phase, event)
+            .unwrap_or_else(|e| SecretStep::Done(Err(e)))
+    }
+
+    fn key(&self) -> &'a str {
+        self.core.key(self.kind)
+    }
+
+    fn get(&mut self, phase: Phase) -> SecretStep<'a> {
+        self.phase = phase;
+        SecretStep::Store(StoreOp::Get { key: self.key() })
+    }
+
+    fn release(&mut self, then: Result<String, Error>, finished: bool) -> SecretStep<'a> {
+        self.phase = Phase::Releasing { then, finished };
+        SecretStep::Store(StoreOp::ReleaseLease {
+            key: self.key(),
+            holder: &self.core.holder,
+        })
+    }
+
+    /// After the fetch: write what it got, or give the lease back on failure.
+    fn fetched(
+        &mut self,
+        observed: Option<String>,
+        fetched: Result<Fetched, Error>,
+    ) -> SecretStep<'a> {
+        let f = match fetched {
+            Ok(f) => f,
+            Err(e) => return self.release(Err(e), true),
+        };
+        let new = StoredSecret::new(f.value.clone(), self.core.use_until(f.expires_in));
+        self.phase = Phase::Storing { value: f.value };
+        SecretStep::Store(StoreOp::CompareAndSet {
+            key: self.key(),
+            expected: observed,
+            new,
+        })
+    }
+
+    fn advance(&mut self, phase: Phase, event: SecretEvent) -> Result<SecretStep<'a>, Error> {
+        let core = self.core;
+        let usable = |reply: Result<StoreReply, StoreError>, stale| -> Result<_, Error> {
+            let entry = reply?.entry()?;
+            Ok((core.usable(entry.as_ref(), stale), entry))
+        };
+        Ok(match (phase, event) {
+            (Phase::Start, SecretEvent::Start) => {
+                if let (SecretKind::AccessToken, TokenSource::Fixed(token)) =
+                    (self.kind, &core.config.token_source)
+                {
+                    return Ok(SecretStep::Done(Ok(token.expose().to_owned())));
+                }
+                self.get(Phase::Lookup)
+            }
+            (Phase::Lookup, SecretEvent::Stored(reply)) => {
+                if let (Some(value), _) = usable(reply, self.stale)? {
+                    return Ok(SecretStep::Done(Ok(value)));
+                }
+                // Before queueing: a refresh that ends meanwhile was waited for.
+                self.generation = core.record(self.kind).generation;
+                self.phase = Phase::Locking;
+                SecretStep::Lock
+            }
+            (Phase::Locking, SecretEvent::Locked) | (Phase::Waiting, SecretEvent::Slept) => {
+                self.get(Phase::Reading)
+            }
+            (Phase::Reading, SecretEvent::Stored(reply)) => {
+                if let (Some(value), _) = usable(reply, self.stale)? {
+                    return Ok(SecretStep::Done(Ok(value)));
+                }
+                let record = core.record(self.kind);
+                if let (true, Some(failure)) =
+                    (record.generation != self.generation, &record.failure)
+                {
+                    return Err(failure.shared_copy());
+                }
+                self.phase = Phase::Leasing;
+                SecretStep::Store(StoreOp::TryLease {
+                    key: self.key(),
+                    holder: &core.holder,
+                    ttl: core.config.lease_ttl,
+                })
+            }
+            (Phase::Leasing, SecretEvent::Stored(reply)) => {
+                if reply?.flag()? {
+                    // Another server may have written just before we took the lease.
+                    return Ok(self.get(Phase::Rereading));
+                }
+                let polls =
+                    core.config.lease_ttl.as_millis() / core.config.lease_poll.as_millis().max(1);
+                if u128::from(self.waited) > polls + 1 {
+                    return Err(StoreError::new(format!(
+                        "gave up waiting for another holder's refresh of {}",
+                        self.kind.as_str()
+                    ))
+                    .into());
+                }
+                self.waited += 1;
+                self.phase = Phase::Waiting;
+                SecretStep::Sleep(core.config.lease_poll)
+            }
+            (Phase::Rereading, SecretEvent::Stored(reply)) => match usable(reply, self.stale)? {
+                (Some(value), _) => self.release(Ok(value), false),
+                (None, entry) => {
+                    let observed = entry.map(|e| e.value);
+                    match core.refresh_plan(self.kind) {
+                        Ok(plan) => {
+                            self.phase = Phase::Fetching { observed };
+                            SecretStep::Fetch(plan)
+                        }
+                        Err(e) => self.fetched(observed, Err(e)),
+                    }
+                }
+            },
+            (Phase::Fetching { observed }, SecretEvent::Fetched(fetched)) => {
+                self.fetched(observed, fetched)
+            }
+            (Phase::Storing { value }, SecretEvent::Stored(reply)) => {
+                match reply.and_then(StoreReply::flag) {
+                    Ok(true) => self.release(Ok(value), true),
+                    Ok(false) => self.get(Phase::Converging { value }),
+                    Err(e) => self.release(Err(e.into()), true),
+                }
+            }
+            (Phase::Converging { value }, SecretEvent::Stored(reply)) => {
+                // Someone else stored one meanwhile: converge on it while it is good.
+                let then = usable(reply, None).map(|(good, _)| good.unwrap_or(value));
+                self.release(then, true)
+            }
+            (Phase::Releasing { then, finished }, SecretEvent::Stored(reply)) => {
+                if let Err(e) = reply {
+                    tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
+                }
+                if finished {
+                    let mut record = core.record(self.kind);
+                    record.generation += 1;
+                    record.failure = then.as_ref().err().map(Error::shared_copy);
+                }
+                SecretStep::Done(then)
+            }
+            _ => {
+                return Err(StoreError::new(
+                    "internal: the credential flow was driven out of order",
+                )
+                .into());
+            }
+        })
     }
 }
 
 pub(crate) struct Core {
     pub config: ClientConfig,
-    store: Arc<dyn TokenStore>,
+    store: StoreHandle,
     clock: Arc<dyn Clock>,
     holder: String,
+    /// The store keys, per credential kind.
+    keys: [String; 2],
     seeds: AtomicU64,
     /// The host that answered the last finished call (an index into the hosts): the
     /// next call starts there (sticky failover). Shared by every clone of a client
@@ -116,18 +422,21 @@ fn random_u64() -> u64 {
 impl Core {
     pub fn new(
         config: ClientConfig,
-        store: Arc<dyn TokenStore>,
+        store: StoreHandle,
         clock: Arc<dyn Clock>,
         seed: Option<u64>,
         holder: Option<String>,
     ) -> Self {
         let holder = holder
             .unwrap_or_else(|| format!("wxcard-{}-{:016x}", std::process::id(), random_u64()));
+        let key = |kind: SecretKind| format!("wxcard:{}:{}", kind.as_str(), config.namespace);
+        let keys = [key(SecretKind::AccessToken), key(SecretKind::CardApiTicket)];
         Self {
             config,
             store,
             clock,
             holder,
+            keys,
             seeds: AtomicU64::new(seed.unwrap_or_else(random_u64)),
             preferred_host: AtomicUsize::new(0),
             refreshes: Default::default(),
@@ -220,8 +529,13 @@ impl Core {
         }
     }
 
-    fn key(&self, kind: SecretKind) -> String {
-        format!("wxcard:{}:{}", kind.as_str(), self.config.namespace)
+    /// The store the client was built with.
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
+    }
+
+    fn key(&self, kind: SecretKind) -> &str {
+        &self.keys[kind.index()]
     }
 
     fn usable(&self, entry: Option<&StoredSecret>, stale: Option<&str>) -> Option<String> {
@@ -230,15 +544,13 @@ impl Core {
         (fresh && Some(entry.value.as_str()) != stale).then(|| entry.value.clone())
     }
 
-    /// A usable cached credential of `kind`, other than `stale`.
-    pub fn lookup(&self, kind: SecretKind, stale: Option<&str>) -> Result<Option<String>, Error> {
-        if let (SecretKind::AccessToken, TokenSource::Fixed(token)) =
-            (kind, &self.config.token_source)
-        {
-            return Ok(Some(token.expose().to_owned()));
-        }
-        let entry = self.store.get(&self.key(kind))?;
-        Ok(self.usable(entry.as_ref(), stale))
+    /// When a credential WeChat gave for `expires_in` seconds stops being used.
+    fn use_until(&self, expires_in: u64) -> u64 {
+        let life = Duration::from_secs(expires_in);
+        let margin = self.config.refresh_margin.min(life / 2);
+        self.clock
+            .unix_millis()
+            .saturating_add(u64::try_from((life - margin).as_millis()).unwrap_or(u64::MAX))
     }
 
     fn record(&self, kind: SecretKind) -> MutexGuard<'_, RefreshRecord> {
@@ -247,99 +559,16 @@ impl Core {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Begins the way to a usable credential after [`lookup`](Self::lookup) found none.
-    pub fn refresh<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> RefreshState<'a> {
-        RefreshState {
+    /// The way to a usable credential of `kind` other than `stale`; start it with
+    /// [`SecretEvent::Start`].
+    pub fn secret<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> SecretFlow<'a> {
+        SecretFlow {
             core: self,
             kind,
             stale,
-            generation: self.record(kind).generation,
+            generation: 0,
             waited: 0,
-        }
-    }
-
-    /// Use what another caller stored meanwhile, share the failure of the refresh this
-    /// caller waited for, take the lease, or wait for another server's refresh (bounded
-    /// by the lease's lifetime).
-    fn begin_refresh(
-        &self,
-        kind: SecretKind,
-        stale: Option<&str>,
-        waited: u32,
-        generation: u64,
-    ) -> Result<Refresh, Error> {
-        if let Some(value) = self.lookup(kind, stale)? {
-            return Ok(Refresh::Ready(value));
-        }
-        {
-            let record = self.record(kind);
-            if let (true, Some(failure)) = (record.generation != generation, &record.failure) {
-                return Err(failure.shared_copy());
-            }
-        }
-        let key = self.key(kind);
-        if self
-            .store
-            .try_lease(&key, &self.holder, self.config.lease_ttl)?
-        {
-            // Another server may have written just before we took the lease.
-            let entry = self.store.get(&key)?;
-            if let Some(value) = self.usable(entry.as_ref(), stale) {
-                self.release(&key);
-                return Ok(Refresh::Ready(value));
-            }
-            return Ok(Refresh::Fetch(Lease {
-                kind,
-                key,
-                observed: entry.map(|e| e.value),
-            }));
-        }
-        let polls = self.config.lease_ttl.as_millis() / self.config.lease_poll.as_millis().max(1);
-        if u128::from(waited) > polls + 1 {
-            return Err(StoreError::new(format!(
-                "gave up waiting for another holder's refresh of {}",
-                kind.as_str()
-            ))
-            .into());
-        }
-        Ok(Refresh::Wait(self.config.lease_poll))
-    }
-
-    /// Stores a fetched credential (unless the store moved on meanwhile) and gives the
-    /// lease back. Returns the credential to use.
-    pub fn finish_refresh(
-        &self,
-        lease: Lease,
-        fetched: Result<Fetched, Error>,
-    ) -> Result<String, Error> {
-        let result = fetched.and_then(|f| {
-            let life = Duration::from_secs(f.expires_in);
-            let margin = self.config.refresh_margin.min(life / 2);
-            let until = self
-                .clock
-                .unix_millis()
-                .saturating_add(u64::try_from((life - margin).as_millis()).unwrap_or(u64::MAX));
-            let new = StoredSecret::new(f.value.clone(), until);
-            if self
-                .store
-                .compare_and_set(&lease.key, lease.observed.as_deref(), new)?
-            {
-                return Ok(f.value);
-            }
-            // Someone else stored one meanwhile: converge on it while it is good.
-            let entry = self.store.get(&lease.key)?;
-            Ok(self.usable(entry.as_ref(), None).unwrap_or(f.value))
-        });
-        self.release(&lease.key);
-        let mut record = self.record(lease.kind);
-        record.generation += 1;
-        record.failure = result.as_ref().err().map(Error::shared_copy);
-        result
-    }
-
-    fn release(&self, key: &str) {
-        if let Err(e) = self.store.release_lease(key, &self.holder) {
-            tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
+            phase: Phase::Start,
         }
     }
 

@@ -16,7 +16,8 @@
 //!   credentials via `/cgi-bin/token` or `/cgi-bin/stable_token`), [`RetryPolicy`],
 //!   refresh margin, transport.
 //! * **Tokens**: cached in a [`TokenStore`] ([`MemoryTokenStore`] by default; the trait
-//!   is ready for an external store shared by several servers), refreshed
+//!   is ready for an external store shared by several servers; the async client also
+//!   takes an `AsyncTokenStore` whose operations it awaits), refreshed
 //!   single-flight: however many concurrent calls find the cache empty, one fetch
 //!   happens. The card api_ticket is cached the same way. Expiry follows an injectable
 //!   [`Clock`].
@@ -146,6 +147,8 @@ pub use config::{
 };
 pub use error::{Body, Error, MAX_KEPT_BODY, StoreError};
 pub use retry::{Jitter, RetryPolicy};
+#[cfg(feature = "async")]
+pub use store::AsyncTokenStore;
 pub use store::{
     Clock, ManualClock, MemoryTokenStore, SecretKind, StoredSecret, SystemClock, TokenStore,
 };

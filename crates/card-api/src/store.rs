@@ -142,7 +142,8 @@ impl fmt::Debug for StoredSecret {
 /// lease's time-to-live is the store's own business (Redis expires it itself).
 ///
 /// The methods are synchronous and expected to be short. An external store used from the
-/// async client should answer quickly (or do its I/O on a blocking pool).
+/// async client should answer quickly (or do its I/O on a blocking pool), or implement
+/// `AsyncTokenStore` instead (feature `async`).
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// The entry under `key`, expired or not.
     ///
@@ -176,6 +177,131 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// # Errors
     /// When the store cannot be reached.
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// The async twin of [`TokenStore`], for the [`AsyncClient`](crate::AsyncClient)
+/// (feature `async`): the same four operations with the same meaning, awaited instead
+/// of blocking a runtime worker. Implement it for an external store whose client is
+/// async (Redis, a database); set it with
+/// [`ClientBuilder::async_token_store`](crate::ClientBuilder::async_token_store).
+///
+/// Keys, values and times are those of [`TokenStore`] (see there for how Redis, for
+/// example, maps onto the operations), so servers using either trait over the same
+/// external store share one token. The blocking `Client` cannot use
+/// an async store: building it with one is an [`Error::Config`](crate::Error::Config).
+/// Any [`TokenStore`] still works with both clients through
+/// [`ClientBuilder::token_store`](crate::ClientBuilder::token_store).
+///
+/// ```
+/// use card_api::{
+///     AsyncClient, AsyncTokenStore, MemoryTokenStore, StoreError, StoredSecret, TokenStore,
+/// };
+/// use card_model::AppSecret;
+/// use card_transport::test_util::{Exchange, ExpectedRequest, ReplayTransport, json_response};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// /// Stands for an async client of an external store.
+/// #[derive(Debug, Default)]
+/// struct MyStore(MemoryTokenStore);
+///
+/// #[async_trait::async_trait]
+/// impl AsyncTokenStore for MyStore {
+///     async fn get(&self, key: &str) -> Result<Option<StoredSecret>, StoreError> {
+///         self.0.get(key)
+///     }
+///     async fn compare_and_set(
+///         &self,
+///         key: &str,
+///         expected: Option<&str>,
+///         new: StoredSecret,
+///     ) -> Result<bool, StoreError> {
+///         self.0.compare_and_set(key, expected, new)
+///     }
+///     async fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+///         self.0.try_lease(key, holder, ttl)
+///     }
+///     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+///         self.0.release_lease(key, holder)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let replay = ReplayTransport::new([Exchange::new(
+///     ExpectedRequest::get("/cgi-bin/token").any_query(),
+///     json_response(200, r#"{"access_token":"TOKEN","expires_in":7200}"#),
+/// )]);
+/// let store = Arc::new(MyStore::default());
+/// let client = AsyncClient::builder()
+///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
+///     .async_token_store(store.clone())
+///     .async_transport(Arc::new(replay.clone()))
+///     .build_async()?;
+/// assert_eq!(client.access_token().await?.expose(), "TOKEN");
+/// assert_eq!(client.access_token().await?.expose(), "TOKEN"); // from the store
+/// let cached = store.get("wxcard:access_token:wx1234567890abcdef").await?;
+/// assert_eq!(cached.map(|e| e.value).as_deref(), Some("TOKEN"));
+/// replay.finish()?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "async")]
+#[async_trait::async_trait]
+pub trait AsyncTokenStore: Send + Sync + fmt::Debug {
+    /// The entry under `key`, expired or not.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn get(&self, key: &str) -> Result<Option<StoredSecret>, StoreError>;
+
+    /// Writes `new` under `key` only if the entry's value is still `expected` (`None`:
+    /// only if there is no entry). Returns whether it wrote. This is how a token that
+    /// failed is replaced without clobbering one another caller already refreshed.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: StoredSecret,
+    ) -> Result<bool, StoreError>;
+
+    /// Tries to take the refresh lease of `key` for `holder` for `ttl`. Returns whether
+    /// `holder` now holds it (also when it already did). Only the lease holder fetches a
+    /// new credential; the others wait and read the store again.
+    ///
+    /// # Errors
+    /// When the store cannot be reached.
+    async fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Gives the lease of `key` back, if `holder` still holds it.
+    ///
+    /// # Errors
+    /// When the store cannot be reached.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+}
+
+/// The store a client was built with: either kind. The blocking client accepts only
+/// the sync kind (checked when it is built); the async client awaits either.
+#[derive(Clone)]
+pub(crate) enum StoreHandle {
+    /// A [`TokenStore`].
+    Sync(Arc<dyn TokenStore>),
+    /// An [`AsyncTokenStore`].
+    #[cfg(feature = "async")]
+    Async(Arc<dyn AsyncTokenStore>),
+}
+
+impl fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sync(store) => fmt::Debug::fmt(store, f),
+            #[cfg(feature = "async")]
+            Self::Async(store) => fmt::Debug::fmt(store, f),
+        }
+    }
 }
 
 /// A [`TokenStore`] in this process's memory: shared by every client built with the same

@@ -404,7 +404,7 @@ impl ClientBuilder {
     }
 
     #[cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
-    fn core(self) -> Result<crate::core::Core, Error> {
+    pub(crate) fn core(self) -> Result<crate::core::Core, Error> {
         let token_source = self.token_source.ok_or_else(|| {
             Error::Config("no token source: call access_token() or app_credentials()".into())
         })?;

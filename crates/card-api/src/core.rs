@@ -680,3 +680,159 @@ pub(crate) fn stale_value(stale: Option<&AccessToken>) -> Option<&str> {
 pub(crate) fn ticket(value: String) -> ApiTicket {
     ApiTicket::new(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClientBuilder;
+    use crate::store::{ManualClock, MemoryTokenStore};
+    use card_model::AppSecret;
+
+    const KEY: &str = "wxcard:access_token:wxAPP";
+
+    fn setup() -> (Core, Arc<MemoryTokenStore>) {
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let store = Arc::new(MemoryTokenStore::with_clock(clock.clone()));
+        let core = ClientBuilder::new()
+            .app_credentials("wxAPP", AppSecret::new("S"))
+            .clock(clock)
+            .token_store(store.clone())
+            .refresh_lease(Duration::from_millis(100), Duration::from_millis(10))
+            .holder_id("me")
+            .core()
+            .unwrap();
+        (core, store)
+    }
+
+    /// Carries `flow` out on `store` to the end, fetching with `fetch`; returns its
+    /// result and how many times it waited.
+    fn run(
+        flow: &mut SecretFlow<'_>,
+        mut event: SecretEvent,
+        store: &MemoryTokenStore,
+        fetch: impl Fn() -> Result<Fetched, Error>,
+    ) -> (Result<String, Error>, usize) {
+        let mut sleeps = 0;
+        loop {
+            event = match flow.next(event) {
+                SecretStep::Store(op) => SecretEvent::Stored(op.run(store)),
+                SecretStep::Lock => SecretEvent::Locked,
+                SecretStep::Sleep(_) => {
+                    sleeps += 1;
+                    SecretEvent::Slept
+                }
+                SecretStep::Fetch(_) => SecretEvent::Fetched(fetch()),
+                SecretStep::Done(result) => return (result, sleeps),
+            };
+        }
+    }
+
+    fn fetched(value: &str) -> Result<Fetched, Error> {
+        Ok(Fetched {
+            value: value.to_owned(),
+            expires_in: 7200,
+        })
+    }
+
+    #[test]
+    fn the_lease_holder_fetches_stores_and_gives_the_lease_back() {
+        let (core, store) = setup();
+        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let (result, sleeps) = run(&mut flow, SecretEvent::Start, &store, || fetched("NEW"));
+        assert_eq!((result.unwrap().as_str(), sleeps), ("NEW", 0));
+        assert_eq!(store.get(KEY).unwrap().unwrap().value, "NEW");
+        assert!(
+            store
+                .try_lease(KEY, "other", Duration::from_secs(1))
+                .unwrap()
+        );
+        // A second caller finds it in the cache.
+        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let (result, _) = run(&mut flow, SecretEvent::Start, &store, || {
+            panic!("no fetch expected")
+        });
+        assert_eq!(result.unwrap(), "NEW");
+    }
+
+    #[test]
+    fn waiting_for_another_holders_lease_is_bounded_by_its_ttl() {
+        let (core, store) = setup();
+        assert!(
+            store
+                .try_lease(KEY, "other", Duration::from_secs(60))
+                .unwrap()
+        );
+        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let (result, sleeps) = run(&mut flow, SecretEvent::Start, &store, || {
+            panic!("no fetch expected")
+        });
+        assert!(matches!(result, Err(Error::Store(_))), "{result:?}");
+        // 100 ms / 10 ms polls, plus the bound's slack.
+        assert_eq!(sleeps, 12);
+    }
+
+    #[test]
+    fn a_caller_queued_behind_a_failed_refresh_shares_its_failure() {
+        let (core, store) = setup();
+        let mut first = core.secret(SecretKind::AccessToken, None);
+        let mut second = core.secret(SecretKind::AccessToken, None);
+        for flow in [&mut first, &mut second] {
+            let SecretStep::Store(op) = flow.next(SecretEvent::Start) else {
+                panic!("a lookup first");
+            };
+            let event = SecretEvent::Stored(op.run(store.as_ref()));
+            assert!(matches!(flow.next(event), SecretStep::Lock));
+        }
+        let (result, _) = run(&mut first, SecretEvent::Locked, &store, || {
+            Err(Error::Config("fetch failed".into()))
+        });
+        assert!(matches!(result, Err(Error::Config(_))));
+        let (result, _) = run(&mut second, SecretEvent::Locked, &store, || {
+            panic!("no second fetch")
+        });
+        assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
+        // The failed refresh gave the lease back.
+        assert!(
+            store
+                .try_lease(KEY, "other", Duration::from_secs(1))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn events_out_of_order_end_the_flow_with_an_error() {
+        let (core, _) = setup();
+        let mut flow = core.secret(SecretKind::AccessToken, None);
+        assert!(matches!(
+            flow.next(SecretEvent::Slept),
+            SecretStep::Done(Err(Error::Store(_)))
+        ));
+        assert!(matches!(
+            flow.next(SecretEvent::Start),
+            SecretStep::Done(Err(Error::Store(_)))
+        ));
+        let mut flow = core.secret(SecretKind::AccessToken, None);
+        assert!(matches!(
+            flow.next(SecretEvent::Start),
+            SecretStep::Store(_)
+        ));
+        let wrong = SecretEvent::Stored(Ok(StoreReply::Flag(true)));
+        assert!(matches!(
+            flow.next(wrong),
+            SecretStep::Done(Err(Error::Store(_)))
+        ));
+    }
+
+    #[test]
+    fn a_fixed_token_needs_no_store() {
+        let core = ClientBuilder::new()
+            .access_token(AccessToken::new("FIXED"))
+            .core()
+            .unwrap();
+        let mut flow = core.secret(SecretKind::AccessToken, None);
+        assert!(matches!(
+            flow.next(SecretEvent::Start),
+            SecretStep::Done(Ok(t)) if t == "FIXED"
+        ));
+    }
+}

@@ -1,6 +1,7 @@
 //! What both clients share besides the call plan: settings, the credential cache
-//! (lookup, refresh lease, compare-and-set), request preparation and tracing. No I/O
-//! except through the token store; no waiting.
+//! (lookup, refresh lease, compare-and-set, as the [`SecretFlow`] state machine), request
+//! preparation and tracing. No I/O and no waiting: the clients carry out the store
+//! operations, waits and fetches the flow asks for.
 
 use crate::config::{ClientConfig, TokenEndpoint, TokenSource};
 use crate::error::{Error, StoreError};

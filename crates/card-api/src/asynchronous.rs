@@ -146,7 +146,8 @@ impl AsyncClient {
                 Step::Send(request) => {
                     Outcome::Response(self.transport.send(request).instrument(span.clone()).await)
                 }
-                Step::AccessToken { stale } => core::token_outcome(
+                Step::AccessToken { stale } => self.core.token_outcome(
+                    &mut plan,
                     self.secret(SecretKind::AccessToken, core::stale_value(stale.as_ref()))
                         .instrument(span.clone())
                         .await,

@@ -150,7 +150,8 @@ impl Client {
             self.core.observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => Outcome::Response(self.transport.send(request)),
-                Step::AccessToken { stale } => core::token_outcome(
+                Step::AccessToken { stale } => self.core.token_outcome(
+                    &mut plan,
                     self.secret(SecretKind::AccessToken, core::stale_value(stale.as_ref())),
                 ),
                 Step::Sleep(delay) => {

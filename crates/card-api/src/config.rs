@@ -213,9 +213,9 @@ impl ClientBuilder {
     /// answered. The preference moves on only when another host actually answers, and
     /// there is no timed return to the primary: it is tried again when the host in use
     /// fails. Clones of a client share the preference; concurrent calls are fine (the
-    /// one that ends last sets it). A call reads it when it begins: the very first call
-    /// of a client that needs a token may try the dead primary twice (once for the
-    /// token, once for the call).
+    /// one that ends last sets it). A call that first needs a token reads it again
+    /// when the token arrives, so a client's very first call, whose token fetch found
+    /// the primary down, sends the call itself straight to the backup.
     #[must_use]
     pub fn failover<I>(mut self, urls: I) -> Self
     where

@@ -633,6 +633,18 @@ impl Core {
     /// span (the attempt number of each request, the errcode of each WeChat answer, 0
     /// when the call succeeds) and, when the call is over, remembers the host that
     /// answered it, if any (sticky failover).
+    /// The outcome of a token step, from the credential cache's answer. A call that has
+    /// not sent anything yet starts at the preferred host as it is now: the token fetch
+    /// that just ran may have failed over (sticky failover for a client's first call).
+    pub fn token_outcome<T>(
+        &self,
+        plan: &mut CallPlan<T>,
+        value: Result<String, Error>,
+    ) -> Outcome {
+        plan.start_at(self.preferred_host.load(Ordering::Relaxed));
+        Outcome::Token(value.map(AccessToken::new))
+    }
+
     pub fn observe<T>(&self, span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
         if let Step::Done(_) = step {
             if let Some(host) = plan.answered_host() {
@@ -665,11 +677,6 @@ fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
             }
         }
     }
-}
-
-/// The outcome of a token step, from the credential cache's answer.
-pub(crate) fn token_outcome(value: Result<String, Error>) -> Outcome {
-    Outcome::Token(value.map(AccessToken::new))
 }
 
 /// The value of a stale token, for the credential cache.

@@ -232,6 +232,16 @@ impl<T> CallPlan<T> {
         self.answered
     }
 
+    /// Moves the host this call tries first to `host` (taken modulo the number of
+    /// hosts), as long as no request was sent yet; afterwards it does nothing. The
+    /// clients call it when the access token arrives: fetching the token may itself have
+    /// failed over, and the call should then start where the token fetch got an answer.
+    pub fn start_at(&mut self, host: usize) {
+        if self.sends == 0 {
+            self.host = host.checked_rem(self.settings.hosts.len()).unwrap_or(0);
+        }
+    }
+
     /// The last errcode WeChat answered, if any.
     pub fn errcode(&self) -> Option<i64> {
         self.errcode
@@ -849,6 +859,22 @@ mod tests {
             start_host,
             ..settings(hosts, policy)
         }
+    }
+
+    #[test]
+    fn start_at_moves_the_first_host_only_before_anything_was_sent() {
+        let hosts = ["https://h1", "https://h2", "https://h3"];
+        let mut p = plan(false, from(&hosts, 0, RetryPolicy::disabled()));
+        p.next(Outcome::Start);
+        p.start_at(5); // 5 mod 3
+        let r = sent(p.next(token("T")));
+        assert_eq!(r.uri().host(), Some("h3"));
+        // once a request went out, the host is the plan's own business
+        p.start_at(0);
+        let r = sent(p.next(fail(TransportErrorKind::Connect)));
+        assert_eq!(r.uri().host(), Some("h1"));
+        assert_eq!(done(p.next(ok(r#"{"n":1}"#))).unwrap(), Out { n: 1 });
+        assert_eq!(p.answered_host(), Some(0));
     }
 
     #[test]

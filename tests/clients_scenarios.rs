@@ -361,7 +361,10 @@ async fn sticky_failover_covers_token_fetches(flavor: Flavor) {
     client.call(&GetCardApiTicket).await.expect("first call");
     let dead_after_first = attempts.to(&dead);
     // the token fetch found the primary dead; the call then started at the backup
-    assert_eq!(dead_after_first, 1, "the first call tried the dead primary again");
+    assert_eq!(
+        dead_after_first, 1,
+        "the first call tried the dead primary again"
+    );
     // the second call refreshes the token (42001) and repeats: all on the backup
     client.call(&GetCardApiTicket).await.expect("after refresh");
     client.call(&GetCardApiTicket).await.expect("third call");

@@ -30,8 +30,10 @@ fn ticket_ok() -> ResponseTemplate {
     json(serde_json::json!({"errcode":0,"errmsg":"ok","ticket":"TICKET-x","expires_in":7200}))
 }
 
-/// 42001 mid-run: one refresh, one repeat, success.
-async fn token_expires_mid_run(flavor: Flavor) {
+/// A server where the first token (TOKEN) works for one ticket call, then answers
+/// 42001; the second token (TOKEN2) then serves `later_tickets` ticket calls. Each token
+/// is fetched exactly once.
+async fn token_expiry_server(later_tickets: u64) -> MockServer {
     let server = MockServer::start().await;
     token_mock(TOKEN)
         .up_to_n_times(1)
@@ -54,9 +56,15 @@ async fn token_expires_mid_run(flavor: Flavor) {
         .await;
     ticket_mock(TOKEN2)
         .respond_with(ticket_ok())
-        .expect(1)
+        .expect(later_tickets)
         .mount(&server)
         .await;
+    server
+}
+
+/// 42001 mid-run: one refresh, one repeat, success.
+async fn token_expires_mid_run(flavor: Flavor) {
+    let server = token_expiry_server(1).await;
 
     let client = AnyClient::build(flavor, builder(&server));
     // first call: token fetched, call succeeds
@@ -324,31 +332,7 @@ async fn sticky_failover_skips_a_dead_primary(flavor: Flavor) {
 /// With app credentials: the first call's token fetch fails over, and the call itself
 /// then starts at the backup; later calls (and a token refresh) go straight to it.
 async fn sticky_failover_covers_token_fetches(flavor: Flavor) {
-    let server = MockServer::start().await;
-    token_mock(TOKEN)
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    token_mock(TOKEN2).expect(1).mount(&server).await;
-    ticket_mock(TOKEN)
-        .respond_with(ticket_ok())
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    ticket_mock(TOKEN)
-        .respond_with(json(
-            serde_json::json!({"errcode":42001,"errmsg":"access_token expired"}),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    ticket_mock(TOKEN2)
-        .respond_with(ticket_ok())
-        .expect(2)
-        .mount(&server)
-        .await;
+    let server = token_expiry_server(2).await;
     let dead = dead_base_url();
     let attempts = Attempts::default();
     let client = attempts.client(

@@ -243,19 +243,19 @@ pub fn run(
         merge(&mut batches, record, false);
     }
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        progress.finish();
+        progress.abandon();
         let stored: u64 = batches
             .values()
             .map(|b| b.record.deposited + b.record.already)
             .sum();
-        let resume = if job.journal.is_some() {
-            "; run the same command again to resume"
+        let note = if job.journal.is_some() {
+            format!("{stored} codes are stored and recorded in the journal; run the same command again to resume")
         } else {
-            ""
+            format!("{stored} codes of finished batches are stored")
         };
         return Err(match e {
             CliError::Api { context, source } => CliError::Api {
-                context: format!("{context} ({stored} codes are stored and recorded{resume})"),
+                context: format!("{context} ({note})"),
                 source,
             },
             other => other,

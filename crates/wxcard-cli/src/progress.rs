@@ -75,6 +75,13 @@ impl Progress {
         }
     }
 
+    /// Ends the display after a failure: the bar stays as it was, no final line.
+    pub fn abandon(&self) {
+        if let Self::Bar(bar) = self {
+            bar.abandon();
+        }
+    }
+
     /// Ends the display.
     pub fn finish(&self) {
         match self {

@@ -39,10 +39,20 @@ pub struct Global {
     )]
     pub base_url: String,
     /// The AppID [default: $WECHAT_APPID].
-    #[arg(long, help_heading = "Global options", global = true, value_name = "APPID")]
+    #[arg(
+        long,
+        help_heading = "Global options",
+        global = true,
+        value_name = "APPID"
+    )]
     pub appid: Option<String>,
     /// Read the AppSecret from this file instead of $WECHAT_APPSECRET.
-    #[arg(long, help_heading = "Global options", global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        help_heading = "Global options",
+        global = true,
+        value_name = "FILE"
+    )]
     pub secret_file: Option<PathBuf>,
     /// Run against a sandbox inside this process (nothing leaves the machine).
     #[arg(long, help_heading = "Global options", global = true)]

@@ -1,6 +1,8 @@
 //! The thin commands: count, check, qrcode, landing, html, whitelist, preview.
 
-use crate::cli::{CheckArgs, CountArgs, LandingCreateArgs, PreviewArgs, QrcodeArgs, WhitelistSetArgs};
+use crate::cli::{
+    CheckArgs, CountArgs, LandingCreateArgs, PreviewArgs, QrcodeArgs, WhitelistSetArgs,
+};
 use crate::error::{CliError, exit};
 use crate::input::{CodeFile, LineOptions};
 use crate::output::Output;
@@ -33,7 +35,12 @@ pub fn count(client: &Client, args: &CountArgs, out: &Output) -> Result<i32, Cli
         .map_err(|e| CliError::api("getdepositcount", e))?;
     out.print(
         &json!({"card_id": args.card_id, "deposit_count": count.count}),
-        || format!("card {} holds {} deposited codes\n", args.card_id, count.count),
+        || {
+            format!(
+                "card {} holds {} deposited codes\n",
+                args.card_id, count.count
+            )
+        },
     );
     Ok(exit::OK)
 }
@@ -257,7 +264,10 @@ fn read_arg_file(path: &Path) -> Result<String, CliError> {
 pub fn landing_request(args: &LandingCreateArgs) -> Result<CreateLandingPage, CliError> {
     let text = read_arg_file(&args.spec)?;
     let request: CreateLandingPage = serde_json::from_str(&text).map_err(|e| {
-        CliError::Input(format!("{}: not a landing page spec: {e}", args.spec.display()))
+        CliError::Input(format!(
+            "{}: not a landing page spec: {e}",
+            args.spec.display()
+        ))
     })?;
     validated(request).map_err(|e| CliError::Input(format!("{}: {e}", args.spec.display())))
 }
@@ -283,9 +293,10 @@ pub fn html(client: &Client, card_id: &str, out: &Output) -> Result<i32, CliErro
     let html = client
         .get_article_html(&request)
         .map_err(|e| CliError::api("mpnews/gethtml", e))?;
-    out.print(&json!({"card_id": card_id, "content": html.content}), || {
-        format!("{}\n", html.content)
-    });
+    out.print(
+        &json!({"card_id": card_id, "content": html.content}),
+        || format!("{}\n", html.content),
+    );
     Ok(exit::OK)
 }
 

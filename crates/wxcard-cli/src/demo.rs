@@ -27,8 +27,13 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
             dir.clone()
         }
         None => {
-            temp = tempfile::tempdir()
-                .map_err(|e| CliError::io("creating a temporary directory in", &std::env::temp_dir(), e))?;
+            temp = tempfile::tempdir().map_err(|e| {
+                CliError::io(
+                    "creating a temporary directory in",
+                    &std::env::temp_dir(),
+                    e,
+                )
+            })?;
             temp.path().to_owned()
         }
     };
@@ -41,7 +46,11 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
     // 1. The codes, as a printer would deliver them.
     let path = dir.join("codes.txt");
     write_codes(&path, args.codes)?;
-    say(format!("1. wrote {} codes to {}", args.codes, path.display()));
+    say(format!(
+        "1. wrote {} codes to {}",
+        args.codes,
+        path.display()
+    ));
 
     // 2. The sandbox, over HTTP on a loopback port.
     let sandbox = Sandbox::new();
@@ -81,7 +90,10 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
     let ticket = client
         .create_qr_code(&CreateQrCode::card(QrCard::new(&card_id)).with_expire_seconds(1800))
         .map_err(|e| CliError::api("qrcode/create", e))?;
-    say(format!("4. QR code\n{}", crate::commands::render_qrcode(&ticket)));
+    say(format!(
+        "4. QR code\n{}",
+        crate::commands::render_qrcode(&ticket)
+    ));
     let page = client
         .create_landing_page(&CreateLandingPage::new(
             "https://example.com/banner.png",
@@ -90,7 +102,10 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
             vec![LandingCard::new(&card_id, "https://example.com/thumb.png")],
         ))
         .map_err(|e| CliError::api("landingpage/create", e))?;
-    say(format!("5. landing page {} (page_id {})", page.url, page.page_id));
+    say(format!(
+        "5. landing page {} (page_id {})",
+        page.url, page.page_id
+    ));
     let stored = sandbox.deposited_count(&card_id).unwrap_or(0) as u64;
     say(format!(
         "done in {:.1} s: the sandbox holds {stored} codes for {card_id}; report in {}",

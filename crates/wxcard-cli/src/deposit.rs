@@ -249,7 +249,9 @@ pub fn run(
             .map(|b| b.record.deposited + b.record.already)
             .sum();
         let note = if job.journal.is_some() {
-            format!("{stored} codes are stored and recorded in the journal; run the same command again to resume")
+            format!(
+                "{stored} codes are stored and recorded in the journal; run the same command again to resume"
+            )
         } else {
             format!("{stored} codes of finished batches are stored")
         };
@@ -266,7 +268,9 @@ pub fn run(
     let mut journal = journal.into_inner().unwrap_or_else(|p| p.into_inner());
     let retry: Vec<(u64, Vec<Code>, u64)> = batches
         .values()
-        .filter(|b| b.from_journal && !(b.record.rejected.is_empty() && b.record.missing.is_empty()))
+        .filter(|b| {
+            b.from_journal && !(b.record.rejected.is_empty() && b.record.missing.is_empty())
+        })
         .map(|b| {
             let codes = b
                 .record
@@ -426,17 +430,33 @@ pub fn render(report: &DepositReport) -> String {
             "  (repeats in the file, deposited once)"
         }
     );
-    list(&mut s, report.repeated.iter().map(|r| {
-        format!("line {}: {:?} repeats line {}", r.line, r.code, r.first_line)
-    }));
+    list(
+        &mut s,
+        report.repeated.iter().map(|r| {
+            format!(
+                "line {}: {:?} repeats line {}",
+                r.line, r.code, r.first_line
+            )
+        }),
+    );
     let _ = writeln!(s, "  rejected        {:>9}", report.rejected.len());
-    list(&mut s, report.rejected.iter().map(|u| {
-        format!("line {}: {:?}: {}", u.line, u.code, u.reason)
-    }));
+    list(
+        &mut s,
+        report
+            .rejected
+            .iter()
+            .map(|u| format!("line {}: {:?}: {}", u.line, u.code, u.reason)),
+    );
     let _ = writeln!(s, "  missing         {:>9}", report.missing.len());
-    list(&mut s, report.missing.iter().map(|u| {
-        format!("line {}: {:?}: accepted by WeChat but not found by checkcode", u.line, u.code)
-    }));
+    list(
+        &mut s,
+        report.missing.iter().map(|u| {
+            format!(
+                "line {}: {:?}: accepted by WeChat but not found by checkcode",
+                u.line, u.code
+            )
+        }),
+    );
     if report.resumed_batches > 0 {
         let _ = writeln!(
             s,
@@ -449,10 +469,16 @@ pub fn render(report: &DepositReport) -> String {
     }
     match report.deposit_count {
         Some(n) => {
-            let _ = writeln!(s, "  the card now holds {n} deposited codes (getdepositcount)");
+            let _ = writeln!(
+                s,
+                "  the card now holds {n} deposited codes (getdepositcount)"
+            );
         }
         None => {
-            let _ = writeln!(s, "  the card's deposit count could not be read (getdepositcount failed)");
+            let _ = writeln!(
+                s,
+                "  the card's deposit count could not be read (getdepositcount failed)"
+            );
         }
     }
     if let Some(j) = &report.journal {

@@ -297,7 +297,10 @@ impl Dedup {
         if self.repeated.is_empty() {
             return None;
         }
-        if !self.repeated.contains(&self.hasher.hash_one(code.code.as_str())) {
+        if !self
+            .repeated
+            .contains(&self.hasher.hash_one(code.code.as_str()))
+        {
             return None;
         }
         match self.first.get(&code.code) {
@@ -348,6 +351,14 @@ mod tests {
         assert!(e.to_string().contains("line 2: the code"), "{e}");
         assert!(e.to_string().contains("21 characters"), "{e}");
         // 20 characters, some multi-byte, are fine
-        assert_eq!(read_all("券券券券券券券券券券券券券券券券券券券券\n".as_bytes(), LineOptions::default()).unwrap().len(), 1);
+        assert_eq!(
+            read_all(
+                "券券券券券券券券券券券券券券券券券券券券\n".as_bytes(),
+                LineOptions::default()
+            )
+            .unwrap()
+            .len(),
+            1
+        );
     }
 }

@@ -286,6 +286,9 @@ mod tests {
         assert!(e.to_string().contains("belongs to another import"), "{e}");
         std::fs::write(&path, "hello\n").unwrap();
         let e = Journal::open(&path, &header()).unwrap_err();
-        assert!(e.to_string().contains("not a wxcard deposit journal"), "{e}");
+        assert!(
+            e.to_string().contains("not a wxcard deposit journal"),
+            "{e}"
+        );
     }
 }

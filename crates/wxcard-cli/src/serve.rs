@@ -16,8 +16,7 @@ fn sandbox(args: &ServeArgs) -> Result<Sandbox, CliError> {
         builder = builder.appid(appid);
     }
     if let Some(path) = &args.accept_secret_file {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| CliError::io("reading", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| CliError::io("reading", path, e))?;
         if text.trim().is_empty() {
             return Err(CliError::Usage(format!("{} is empty", path.display())));
         }
@@ -63,7 +62,11 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
         cards.push(json!({"card_id": deposit, "kind": "deposit mode"}));
     }
     let server = card_sandbox::serve(sandbox.clone(), ("127.0.0.1", args.port)).map_err(|e| {
-        CliError::io("listening on", Path::new(&format!("127.0.0.1:{}", args.port)), e)
+        CliError::io(
+            "listening on",
+            Path::new(&format!("127.0.0.1:{}", args.port)),
+            e,
+        )
     })?;
     // The default secret is a published test value; a secret read from a file is not
     // echoed.
@@ -82,7 +85,11 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
                 sandbox.appid()
             );
             for c in &cards {
-                s.push_str(&format!("card    {} ({})\n", c["card_id"].as_str().unwrap_or(""), c["kind"].as_str().unwrap_or("")));
+                s.push_str(&format!(
+                    "card    {} ({})\n",
+                    c["card_id"].as_str().unwrap_or(""),
+                    c["kind"].as_str().unwrap_or("")
+                ));
             }
             s.push_str("Ctrl-C stops it.\n");
             s

@@ -88,7 +88,10 @@ impl Target {
     ///
     /// # Errors
     /// [`CliError::Input`] for a card id the sandbox refuses (empty).
-    pub fn prepare_cards<'a>(&self, card_ids: impl IntoIterator<Item = &'a str>) -> Result<(), CliError> {
+    pub fn prepare_cards<'a>(
+        &self,
+        card_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), CliError> {
         if let Self::InProcess(sandbox) = self {
             for id in card_ids {
                 if sandbox.card(id).is_none() {

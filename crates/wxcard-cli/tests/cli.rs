@@ -79,7 +79,14 @@ fn deposit_imports_verifies_reports_and_a_rerun_sends_nothing() {
     let file = write(dir.path(), "codes.txt", text);
     let report = dir.path().join("report.json");
     s.wxcard()
-        .args(["deposit", "--card-id", &card, "--header", "--skip-blank", "--report"])
+        .args([
+            "deposit",
+            "--card-id",
+            &card,
+            "--header",
+            "--skip-blank",
+            "--report",
+        ])
         .arg(&report)
         .arg(&file)
         .assert()
@@ -103,7 +110,14 @@ fn deposit_imports_verifies_reports_and_a_rerun_sends_nothing() {
     let before = s.sandbox.stats();
     let out = s
         .wxcard()
-        .args(["--json", "deposit", "--card-id", &card, "--header", "--skip-blank"])
+        .args([
+            "--json",
+            "deposit",
+            "--card-id",
+            &card,
+            "--header",
+            "--skip-blank",
+        ])
         .arg(&file)
         .assert()
         .success()
@@ -139,11 +153,19 @@ fn bad_input_names_the_line_and_sends_nothing() {
     let card = s.deposit_card("pCLIbadinput");
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 5] = [
-        ("long.txt", b"A1\nB2\n123456789012345678901\n", "line 3: the code \"123456789012345678901\" has 21 characters; a code has at most 20"),
+        (
+            "long.txt",
+            b"A1\nB2\n123456789012345678901\n",
+            "line 3: the code \"123456789012345678901\" has 21 characters; a code has at most 20",
+        ),
         ("empty.txt", b"", "holds no code"),
         ("header-only.txt", b"code\n", "holds no code"),
         ("utf8.txt", b"A1\nB\xff2\n", "line 2: not valid UTF-8"),
-        ("blank.txt", b"A1\n\nB2\n", "line 2: blank line (pass --skip-blank to skip blank lines)"),
+        (
+            "blank.txt",
+            b"A1\n\nB2\n",
+            "line 2: blank line (pass --skip-blank to skip blank lines)",
+        ),
     ];
     for (name, content, message) in cases {
         let file = write(dir.path(), name, content);
@@ -191,7 +213,9 @@ fn rejected_codes_are_reported_with_reasons_and_exit_1() {
         .assert()
         .code(1)
         .stdout(contains("rejected                1"))
-        .stdout(contains("line 2: \"MUCHTOOLONG1\": WeChat reported it failed"))
+        .stdout(contains(
+            "line 2: \"MUCHTOOLONG1\": WeChat reported it failed",
+        ))
         .stdout(contains("INCOMPLETE"));
     let r = json(&std::fs::read(&report).unwrap());
     assert_eq!(r["rejected"][0]["line"], 2);
@@ -239,7 +263,13 @@ fn wechat_errors_and_unreachable_servers_get_one_line_and_their_exit_code() {
     bare()
         .env("WECHAT_APPID", "wx0000000000000001")
         .env("WECHAT_APPSECRET", SECRET)
-        .args(["--base-url", &format!("http://127.0.0.1:{closed}"), "count", "--card-id", "pX"])
+        .args([
+            "--base-url",
+            &format!("http://127.0.0.1:{closed}"),
+            "count",
+            "--card-id",
+            "pX",
+        ])
         .assert()
         .code(5)
         .stderr(contains("transport failure"));
@@ -337,11 +367,23 @@ fn qrcode_single_and_multiple() {
     let card = s.deposit_card("pCLIqr1");
     let card2 = s.deposit_card("pCLIqr2");
     s.wxcard()
-        .args(["qrcode", "--card-id", &card, "--openid", "oUser1", "--expire", "600", "--outer-str", "poster"])
+        .args([
+            "qrcode",
+            "--card-id",
+            &card,
+            "--openid",
+            "oUser1",
+            "--expire",
+            "600",
+            "--outer-str",
+            "poster",
+        ])
         .assert()
         .success()
         .stdout(contains("ticket "))
-        .stdout(contains("show_qrcode_url  https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket="))
+        .stdout(contains(
+            "show_qrcode_url  https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=",
+        ))
         .stdout(contains("expires          600 s"));
     let out = s
         .wxcard()
@@ -373,12 +415,28 @@ fn qrcode_errors() {
         .code(3)
         .stderr(contains("expire_seconds"));
     s.wxcard()
-        .args(["qrcode", "--card-id", "pX", "--card-id", "pY", "--code", "C1"])
+        .args([
+            "qrcode",
+            "--card-id",
+            "pX",
+            "--card-id",
+            "pY",
+            "--code",
+            "C1",
+        ])
         .assert()
         .code(2)
         .stderr(contains("one --code per --card-id"));
     s.wxcard()
-        .args(["qrcode", "--card-id", "pX", "--card-id", "pY", "--openid", "o"])
+        .args([
+            "qrcode",
+            "--card-id",
+            "pX",
+            "--card-id",
+            "pY",
+            "--openid",
+            "o",
+        ])
         .assert()
         .code(2);
     assert_eq!(s.sandbox.stats().requests, 0);
@@ -387,7 +445,11 @@ fn qrcode_errors() {
         .assert()
         .code(4)
         .stderr(contains("40073"));
-    bare().arg("qrcode").assert().code(2).stderr(contains("--card-id"));
+    bare()
+        .arg("qrcode")
+        .assert()
+        .code(2)
+        .stderr(contains("--card-id"));
 }
 
 // --- landing, html, whitelist, preview -------------------------------------------------
@@ -478,16 +540,22 @@ fn html_whitelist_preview() {
         .code(4);
 
     s.wxcard()
-        .args(["whitelist", "set", "--openid", "o1", "--openid", "o2", "--username", "alice"])
+        .args([
+            "whitelist",
+            "set",
+            "--openid",
+            "o1",
+            "--openid",
+            "o2",
+            "--username",
+            "alice",
+        ])
         .assert()
         .success()
         .stdout("test whitelist set: 2 OpenIDs, 1 WeChat IDs\n");
     let wl = s.sandbox.whitelist();
     assert_eq!((wl.openid.len(), wl.username.len()), (2, 1));
-    s.wxcard()
-        .args(["whitelist", "set"])
-        .assert()
-        .code(2);
+    s.wxcard().args(["whitelist", "set"]).assert().code(2);
     let mut eleven = s.wxcard();
     eleven.args(["whitelist", "set"]);
     for i in 0..11 {
@@ -555,10 +623,12 @@ fn credentials_come_from_the_environment_or_a_file_and_are_never_printed() {
     assert!(!all.contains(SECRET), "{all}");
     // a wrong secret: WeChat's error, with --verbose, never the secret or a token
     let wrong = "wrong-secret-0f9e8d7c6b5a";
-    let (code, all) = run(s
-        .wxcard()
-        .env("WECHAT_APPSECRET", wrong)
-        .args(["--verbose", "count", "--card-id", &card]));
+    let (code, all) = run(s.wxcard().env("WECHAT_APPSECRET", wrong).args([
+        "--verbose",
+        "count",
+        "--card-id",
+        &card,
+    ]));
     assert_eq!(code, Some(4), "{all}");
     assert!(all.contains("40001"), "{all}");
     assert!(!all.contains(wrong), "{all}");
@@ -567,7 +637,13 @@ fn credentials_come_from_the_environment_or_a_file_and_are_never_printed() {
     let file = write(dir.path(), "codes.txt", codes(5));
     let (code, all) = run(s
         .wxcard()
-        .args(["--verbose", "deposit", "--no-journal", "--card-id", "pNoSuchCard"])
+        .args([
+            "--verbose",
+            "deposit",
+            "--no-journal",
+            "--card-id",
+            "pNoSuchCard",
+        ])
         .arg(&file));
     assert_eq!(code, Some(4), "{all}");
     assert!(!all.contains(SECRET), "{all}");
@@ -623,7 +699,15 @@ fn sandbox_serve_answers_over_http() {
     let port_file = dir.path().join("port");
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_wxcard"))
-            .args(["sandbox", "serve", "--port", "0", "--card", "pServed", "--port-file"])
+            .args([
+                "sandbox",
+                "serve",
+                "--port",
+                "0",
+                "--card",
+                "pServed",
+                "--port-file",
+            ])
             .arg(&port_file)
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -662,13 +746,21 @@ fn sandbox_serve_answers_over_http() {
         .stdout("card pServed holds 250 deposited codes\n");
     child.0.kill().unwrap();
     let out = child.0.wait_with_output_ref();
-    assert!(out.contains(&format!("card sandbox listening on {url}")), "{out}");
+    assert!(
+        out.contains(&format!("card sandbox listening on {url}")),
+        "{out}"
+    );
     assert!(out.contains("card    pServed (deposit mode)"), "{out}");
 
     // a port in use: a clear error
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     bare()
-        .args(["sandbox", "serve", "--port", &busy.local_addr().unwrap().port().to_string()])
+        .args([
+            "sandbox",
+            "serve",
+            "--port",
+            &busy.local_addr().unwrap().port().to_string(),
+        ])
         .assert()
         .code(6)
         .stderr(contains("listening on 127.0.0.1:"));
@@ -748,7 +840,11 @@ fn every_subcommand_has_help() {
             .assert()
             .success()
             .stdout(contains(usage))
-            .stdout(contains("Exit code").or(contains("Global options")).or(contains("Commands:")));
+            .stdout(
+                contains("Exit code")
+                    .or(contains("Global options"))
+                    .or(contains("Commands:")),
+            );
     }
     bare()
         .arg("--help")

@@ -32,7 +32,15 @@ fn deposit(base_url: &str, card: &str, file: &Path) -> Command {
     cmd.env_remove("WXCARD_BASE_URL")
         .env("WECHAT_APPID", Sandbox::DEFAULT_APPID)
         .env("WECHAT_APPSECRET", Sandbox::DEFAULT_SECRET)
-        .args(["--base-url", base_url, "--quiet", "--json", "deposit", "--card-id", card])
+        .args([
+            "--base-url",
+            base_url,
+            "--quiet",
+            "--json",
+            "deposit",
+            "--card-id",
+            card,
+        ])
         .arg(file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -41,7 +49,13 @@ fn deposit(base_url: &str, card: &str, file: &Path) -> Command {
 
 /// Starts an import and kills it (SIGKILL) once the card holds `at` codes. Returns the
 /// number of codes stored when it was killed, or `None` when it finished first.
-fn run_and_kill(sandbox: &Sandbox, base_url: &str, card: &str, file: &Path, at: usize) -> Option<usize> {
+fn run_and_kill(
+    sandbox: &Sandbox,
+    base_url: &str,
+    card: &str,
+    file: &Path,
+    at: usize,
+) -> Option<usize> {
     let mut child = deposit(base_url, card, file).spawn().unwrap();
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -110,7 +124,12 @@ fn killed_imports_resume_without_sending_an_accepted_code_twice() {
         let stored = sandbox.deposited_codes(&card).unwrap();
         let mut stored: Vec<&str> = stored.iter().map(String::as_str).collect();
         stored.sort_unstable();
-        assert!(stored.iter().enumerate().all(|(i, c)| *c == format!("K{i:09}")));
+        assert!(
+            stored
+                .iter()
+                .enumerate()
+                .all(|(i, c)| *c == format!("K{i:09}"))
+        );
         // No code was sent to deposit after the sandbox had stored it.
         assert_eq!(sandbox.stats().codes_duplicate, 0, "round {round}");
         // The journal of the killed runs was used: what it proved was not re-checked.

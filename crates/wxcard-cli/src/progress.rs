@@ -39,9 +39,15 @@ impl Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{prefix} [{elapsed_precise}] {wide_bar:.cyan/blue} {human_pos}/{human_len} codes {per_sec} ETA {eta}",
+                "{prefix} [{elapsed_precise}] {wide_bar:.cyan/blue} {human_pos}/{human_len} codes {rate} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} codes/s", state.per_sec());
+                },
+            )
             .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(label.to_owned());
@@ -79,13 +85,17 @@ impl Progress {
     pub fn abandon(&self) {
         if let Self::Bar(bar) = self {
             bar.abandon();
+            eprintln!();
         }
     }
 
     /// Ends the display.
     pub fn finish(&self) {
         match self {
-            Self::Bar(bar) => bar.finish(),
+            Self::Bar(bar) => {
+                bar.finish();
+                eprintln!();
+            }
             Self::Plain(plain) => plain.line(plain.done.load(Ordering::Relaxed)),
             Self::Hidden => {}
         }

@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
+Try it offline: `wxcard demo`, or `wxcard --sandbox COMMAND ...`.
+
 Credentials: the AppID comes from WECHAT_APPID (or --appid), the AppSecret from
 WECHAT_APPSECRET or --secret-file FILE; the secret is never a flag and never printed.
 --sandbox runs the command against a sandbox inside this process instead (no
@@ -111,7 +113,11 @@ command is killed, run it again with the same arguments: recorded batches are ne
 nor checked again, the others are checked before anything is deposited, so no code WeChat
 accepted is sent twice. Codes still rejected or missing are tried again on the next run.
 
-Exit code 1 when any code is rejected or missing at the end.";
+Exit code 1 when any code is rejected or missing at the end.
+
+Example:
+  export WECHAT_APPID=wx1234567890abcdef WECHAT_APPSECRET=...
+  wxcard deposit --card-id pFS7Fjg8kV1IdDz01r4SQwMkuCKc --header codes.csv --report report.json";
 
 /// `wxcard deposit`.
 #[derive(Debug, Args)]
@@ -183,7 +189,11 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 One --card-id makes a QR_CARD code; several make a QR_MULTIPLE_CARD code, where --code may
-be given once per card (in the same order) and --openid, --unique and --outer-id do not apply.")]
+be given once per card (in the same order), --outer-str applies to every card, and --openid,
+--unique and --outer-id do not apply.
+
+Example:
+  wxcard qrcode --card-id pFS7Fjg8kV1IdDz01r4SQwMkuCKc --expire 1800 --outer-str poster-a")]
 pub struct QrcodeArgs {
     /// The card; repeat for a multi-card QR code.
     #[arg(long = "card-id", value_name = "ID", required = true)]

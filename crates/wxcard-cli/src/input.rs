@@ -17,6 +17,9 @@ use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+/// The longest line read (a header may be long; a code has at most 20 characters).
+pub const MAX_LINE_BYTES: u64 = 64 * 1024;
+
 /// How lines are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineOptions {
@@ -129,8 +132,8 @@ impl<R: BufRead> Lines<R> {
     pub fn next_code(&mut self) -> Result<Option<Code>, CliError> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
+            let n = (&mut self.reader)
+                .take(MAX_LINE_BYTES + 1)
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|e| CliError::io("reading", Path::new(&self.name), e))?;
             if n == 0 {
@@ -138,6 +141,13 @@ impl<R: BufRead> Lines<R> {
             }
             self.line += 1;
             let line = self.line;
+            if n as u64 > MAX_LINE_BYTES {
+                // Not read further: a file without line breaks must not fill the memory.
+                return Err(CliError::Input(format!(
+                    "{} line {line}: longer than {MAX_LINE_BYTES} bytes; is this a file of one code per line?",
+                    self.name
+                )));
+            }
             if line == 1 && self.options.header {
                 continue;
             }
@@ -359,6 +369,13 @@ mod tests {
             .unwrap()
             .len(),
             1
+        );
+        // a huge line is refused without being read whole
+        let huge = vec![b'x'; 200_000];
+        let e = read_all(&huge, LineOptions::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1: longer than 65536 bytes"),
+            "{e}"
         );
     }
 }

@@ -47,14 +47,16 @@ fn deposit(base_url: &str, card: &str, file: &Path) -> Command {
     cmd
 }
 
-/// Starts an import and kills it (SIGKILL) once the card holds `at` codes. Returns the
-/// number of codes stored when it was killed, or `None` when it finished first.
+/// Starts an import and kills it (SIGKILL, or SIGINT as Ctrl-C sends) once the card holds
+/// `at` codes. Returns the number of codes stored when it was killed, or `None` when it
+/// finished first.
 fn run_and_kill(
     sandbox: &Sandbox,
     base_url: &str,
     card: &str,
     file: &Path,
     at: usize,
+    interrupt: bool,
 ) -> Option<usize> {
     let mut child = deposit(base_url, card, file).spawn().unwrap();
     loop {
@@ -63,8 +65,17 @@ fn run_and_kill(
         }
         let stored = sandbox.deposited_count(card).unwrap_or(0);
         if stored >= at {
-            child.kill().unwrap(); // SIGKILL on Unix
-            child.wait().unwrap();
+            if interrupt {
+                let sent = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+            } else {
+                child.kill().unwrap(); // SIGKILL on Unix
+            }
+            let status = child.wait().unwrap();
+            assert!(!status.success(), "killed: {status}");
             return Some(sandbox.deposited_count(card).unwrap_or(0));
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -83,8 +94,9 @@ fn killed_imports_resume_without_sending_an_accepted_code_twice() {
 
     let mut rng = SplitMix(0x5EED_2026);
     let mut kill_points = Vec::new();
-    // Six imports, each into its own card with its own journal; the last is killed twice.
-    for round in 0..6 {
+    // Seven imports, each into its own card with its own journal; round 5 is killed twice,
+    // round 6 is interrupted (SIGINT, as Ctrl-C) instead of killed.
+    for round in 0..7 {
         let card = sandbox
             .create_card(CardSpec::deposit_mode().card_id(format!("pKill{round}")))
             .unwrap();
@@ -95,7 +107,7 @@ fn killed_imports_resume_without_sending_an_accepted_code_twice() {
         let mut floor = 0;
         for _ in 0..kills {
             let at = floor + 1 + (rng.next() as usize % (CODES - floor - 1));
-            if let Some(stored) = run_and_kill(&sandbox, &base_url, &card, &file, at) {
+            if let Some(stored) = run_and_kill(&sandbox, &base_url, &card, &file, at, round == 6) {
                 kill_points.push(stored);
                 floor = stored;
             }

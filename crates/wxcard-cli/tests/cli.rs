@@ -235,6 +235,34 @@ fn rejected_codes_are_reported_with_reasons_and_exit_1() {
 }
 
 #[test]
+fn transient_faults_are_retried_and_the_import_completes() {
+    // -1 answers, connections dropped before processing, tokens killed with 42001.
+    let faults = card_sandbox::FaultConfig::seeded(7)
+        .system_busy(card_sandbox::FaultConfig::one_in(15))
+        .drop_before_effect(card_sandbox::FaultConfig::one_in(25))
+        .expire_token_every(37);
+    let s = server_with(
+        Sandbox::builder()
+            .secret(AppSecret::new(SECRET))
+            .faults(faults)
+            .build(),
+    );
+    let card = s.deposit_card("pCLIfaults");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "codes.txt", codes(5000));
+    s.wxcard()
+        .args(["-q", "deposit", "--card-id", &card])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(contains("complete"));
+    assert_eq!(s.sandbox.deposited_count(&card), Some(5000));
+    let faults = s.sandbox.stats().faults;
+    assert!(faults.system_busy > 0 && faults.dropped_before_effect > 0 && faults.token_expired > 0);
+    assert_eq!(s.sandbox.stats().codes_duplicate, 0);
+}
+
+#[test]
 fn wechat_errors_and_unreachable_servers_get_one_line_and_their_exit_code() {
     let s = server();
     let dir = tempfile::tempdir().unwrap();

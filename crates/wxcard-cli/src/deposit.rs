@@ -230,12 +230,13 @@ pub fn run(
             Ok(())
         })();
         drop(tx);
-        if let Err(e) = read {
-            // The file changed since the first pass.
-            fail(CliError::Input(format!(
-                "{} (the file changed while it was imported)",
-                e
-            )));
+        match read {
+            Ok(()) => {}
+            // The first pass accepted every line: the file changed since.
+            Err(CliError::Input(m)) => fail(CliError::Input(format!(
+                "{m} (the file changed while it was imported)"
+            ))),
+            Err(other) => fail(other),
         }
     });
 

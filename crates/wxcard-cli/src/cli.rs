@@ -1,0 +1,340 @@
+//! The command line's grammar (clap derive).
+
+use crate::error::EXIT_CODES_HELP;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Try it offline: `wxcard demo`, or `wxcard --sandbox COMMAND ...`.
+
+Credentials: the AppID comes from WECHAT_APPID (or --appid), the AppSecret from
+WECHAT_APPSECRET or --secret-file FILE; the secret is never a flag and never printed.
+--sandbox runs the command against a sandbox inside this process instead (no
+credentials needed; the cards it names are created in deposit mode).";
+
+/// wxcard: distribute WeChat cards and coupons from the command line.
+///
+/// Imports custom codes (resumable, verified), checks and counts them, creates QR codes
+/// and landing pages, and runs the card sandbox as a local server.
+#[derive(Debug, Parser)]
+#[command(name = "wxcard", version, after_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
+pub struct Cli {
+    /// Where calls go, with which credentials, and how much is printed.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Base URL of the WeChat API (or of a proxy, or of `wxcard sandbox serve`).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "WXCARD_BASE_URL",
+        default_value = card_api::DEFAULT_BASE_URL,
+        value_name = "URL"
+    )]
+    pub base_url: String,
+    /// The AppID [default: $WECHAT_APPID].
+    #[arg(
+        long,
+        help_heading = "Global options",
+        global = true,
+        value_name = "APPID"
+    )]
+    pub appid: Option<String>,
+    /// Read the AppSecret from this file instead of $WECHAT_APPSECRET.
+    #[arg(
+        long,
+        help_heading = "Global options",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub secret_file: Option<PathBuf>,
+    /// Run against a sandbox inside this process (nothing leaves the machine).
+    #[arg(long, help_heading = "Global options", global = true)]
+    pub sandbox: bool,
+    /// Print machine-readable JSON on standard output.
+    #[arg(long, help_heading = "Global options", global = true)]
+    pub json: bool,
+    /// On failure, print the error's causes too (never a secret).
+    #[arg(short, long, help_heading = "Global options", global = true)]
+    pub verbose: bool,
+    /// No progress display.
+    #[arg(short, long, help_heading = "Global options", global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import custom codes from a file into a deposit-mode card, verified and resumable.
+    #[command(after_help = DEPOSIT_HELP)]
+    Deposit(DepositArgs),
+    /// Print how many codes a card holds (getdepositcount).
+    Count(CountArgs),
+    /// Check which codes of a file a card holds (checkcode), with a report.
+    Check(CheckArgs),
+    /// Create a QR code for one card, or for several cards (one QR, several cards).
+    Qrcode(QrcodeArgs),
+    /// Landing pages (card shelves).
+    #[command(subcommand)]
+    Landing(LandingCommand),
+    /// Print the HTML that embeds a card in an article (mpnews).
+    Html(CardArgs),
+    /// The test whitelist.
+    #[command(subcommand)]
+    Whitelist(WhitelistCommand),
+    /// Send a card preview message to one user.
+    Preview(PreviewArgs),
+    /// The card sandbox: an offline stand-in for WeChat.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Import 100,000 generated codes into a local sandbox, verify them, create a QR code
+    /// and a landing page: the whole flow in seconds, with no account.
+    Demo(DemoArgs),
+    // The `push` commands (verify-url, open, seal) go here once the push crate lands.
+}
+
+const DEPOSIT_HELP: &str = "\
+The file holds one code per line (UTF-8; surrounding white space is ignored). It is
+checked first: a bad line (invalid UTF-8, a code over 20 characters, a blank line without
+--skip-blank) stops the command before anything is sent, naming the line. A code that
+repeats an earlier line is reported and deposited once.
+
+Codes go in batches of 1,000; each batch is checked (checkcode), deposited, verified
+(checkcode) and then recorded in the journal (FILE.wxcard-journal unless --journal). If the
+command is killed, run it again with the same arguments: recorded batches are neither sent
+nor checked again, the others are checked before anything is deposited, so no code WeChat
+accepted is sent twice. Codes still rejected or missing are tried again on the next run.
+
+Exit code 1 when any code is rejected or missing at the end.
+
+Example:
+  export WECHAT_APPID=wx1234567890abcdef WECHAT_APPSECRET=...
+  wxcard deposit --card-id pFS7Fjg8kV1IdDz01r4SQwMkuCKc --header codes.csv --report report.json";
+
+/// `wxcard deposit`.
+#[derive(Debug, Args)]
+pub struct DepositArgs {
+    /// The card (created with quantity 0, custom codes, deposit mode).
+    #[arg(long, value_name = "ID")]
+    pub card_id: String,
+    /// The code file, `-` for standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Skip the first line (a header).
+    #[arg(long)]
+    pub header: bool,
+    /// Skip blank lines instead of refusing them.
+    #[arg(long)]
+    pub skip_blank: bool,
+    /// The journal file [default: FILE.wxcard-journal; none for standard input].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_journal")]
+    pub journal: Option<PathBuf>,
+    /// Keep no journal (a killed run starts over, checking every code).
+    #[arg(long)]
+    pub no_journal: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Batches of 1,000 codes in flight at once.
+    #[arg(long, default_value_t = crate::deposit::DEFAULT_CONCURRENCY, value_parser = concurrency, value_name = "N")]
+    pub concurrency: usize,
+}
+
+/// A card.
+#[derive(Debug, Args)]
+pub struct CardArgs {
+    /// The card.
+    #[arg(long, value_name = "ID")]
+    pub card_id: String,
+}
+
+/// `wxcard count`.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// The card.
+    #[arg(long, value_name = "ID")]
+    pub card_id: String,
+}
+
+/// `wxcard check`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit code 1 when any code of the file is not stored.")]
+pub struct CheckArgs {
+    /// The card.
+    #[arg(long, value_name = "ID")]
+    pub card_id: String,
+    /// The code file, `-` for standard input (the same format as for deposit).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Skip the first line (a header).
+    #[arg(long)]
+    pub header: bool,
+    /// Skip blank lines instead of refusing them.
+    #[arg(long)]
+    pub skip_blank: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+/// `wxcard qrcode`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+One --card-id makes a QR_CARD code; several make a QR_MULTIPLE_CARD code, where --code may
+be given once per card (in the same order), --outer-str applies to every card, and --openid,
+--unique and --outer-id do not apply.
+
+Example:
+  wxcard qrcode --card-id pFS7Fjg8kV1IdDz01r4SQwMkuCKc --expire 1800 --outer-str poster-a")]
+pub struct QrcodeArgs {
+    /// The card; repeat for a multi-card QR code.
+    #[arg(long = "card-id", value_name = "ID", required = true)]
+    pub card_ids: Vec<String>,
+    /// The code to bind (a custom-code card); repeat once per card for a multi-card QR code.
+    #[arg(long = "code", value_name = "CODE")]
+    pub codes: Vec<String>,
+    /// Only this user may claim the card.
+    #[arg(long, value_name = "OPENID")]
+    pub openid: Option<String>,
+    /// Lifetime in seconds (60..=1800); without it the QR code is long-lived.
+    #[arg(long, value_name = "SECS")]
+    pub expire: Option<u32>,
+    /// A value of yours returned in the claim event (outer_str).
+    #[arg(long, value_name = "S")]
+    pub outer_str: Option<String>,
+    /// A number of yours returned in the claim event (outer_id).
+    #[arg(long, value_name = "N")]
+    pub outer_id: Option<i64>,
+    /// The QR code may be scanned once (is_unique_code).
+    #[arg(long)]
+    pub unique: bool,
+}
+
+/// `wxcard landing ...`.
+#[derive(Debug, Subcommand)]
+pub enum LandingCommand {
+    /// Create a landing page from a JSON file in WeChat's request format
+    /// (banner, page_title, can_share, scene, card_list of {card_id, thumb_url}).
+    Create(LandingCreateArgs),
+}
+
+/// `wxcard landing create`.
+#[derive(Debug, Args)]
+pub struct LandingCreateArgs {
+    /// The page's JSON, `-` for standard input.
+    #[arg(value_name = "SPEC.json")]
+    pub spec: PathBuf,
+}
+
+/// `wxcard whitelist ...`.
+#[derive(Debug, Subcommand)]
+pub enum WhitelistCommand {
+    /// Replace the test whitelist (at most 10 entries in total).
+    Set(WhitelistSetArgs),
+}
+
+/// `wxcard whitelist set`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("who").required(true).multiple(true).args(["openid", "username"]))]
+pub struct WhitelistSetArgs {
+    /// A tester's OpenID; repeat for more.
+    #[arg(long, value_name = "OPENID")]
+    pub openid: Vec<String>,
+    /// A tester's WeChat ID; repeat for more.
+    #[arg(long, value_name = "NAME")]
+    pub username: Vec<String>,
+}
+
+/// `wxcard preview`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("to").required(true).args(["openid", "wxname"]))]
+pub struct PreviewArgs {
+    /// The card.
+    #[arg(long, value_name = "ID")]
+    pub card_id: String,
+    /// The user's OpenID.
+    #[arg(long, value_name = "OPENID")]
+    pub openid: Option<String>,
+    /// The user's WeChat ID (instead of --openid).
+    #[arg(long, value_name = "NAME")]
+    pub wxname: Option<String>,
+}
+
+/// `wxcard sandbox ...`.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve the sandbox over HTTP on 127.0.0.1 until killed.
+    Serve(ServeArgs),
+}
+
+/// `wxcard sandbox serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Point a client at the printed URL with the printed AppID and secret (the default secret is a
+published test value). Faults are random but repeat with the same --seed.")]
+pub struct ServeArgs {
+    /// The port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 18080, value_name = "N")]
+    pub port: u16,
+    /// Write the port to this file once the server listens (for scripts and tests).
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// Create a deposit-mode card with this id; repeat for more.
+    #[arg(long = "card", value_name = "ID")]
+    pub cards: Vec<String>,
+    /// Create a plain card and a deposit-mode card with generated ids.
+    #[arg(long)]
+    pub demo_cards: bool,
+    /// The AppID the sandbox accepts [default: the sandbox's].
+    #[arg(long = "accept-appid", value_name = "APPID")]
+    pub accept_appid: Option<String>,
+    /// Read the AppSecret the sandbox accepts from this file [default: the sandbox's].
+    #[arg(long = "accept-secret-file", value_name = "FILE")]
+    pub accept_secret_file: Option<PathBuf>,
+    /// Seed of the random faults.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+    /// Answer -1 (system busy) on about one call in N.
+    #[arg(long, value_name = "N")]
+    pub busy_one_in: Option<u32>,
+    /// Answer 45009 (rate limited) on about one call in N.
+    #[arg(long, value_name = "N")]
+    pub rate_limited_one_in: Option<u32>,
+    /// Drop the connection before processing on about one call in N.
+    #[arg(long, value_name = "N")]
+    pub drop_one_in: Option<u32>,
+    /// Every N-th call answers 42001 and kills its access token.
+    #[arg(long, value_name = "N")]
+    pub expire_token_every: Option<u64>,
+    /// Add this latency to every call.
+    #[arg(long, value_name = "MS")]
+    pub latency_ms: Option<u64>,
+}
+
+/// `wxcard demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many codes to generate.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub codes: u64,
+    /// Write the code file, journal and report here instead of a temporary directory
+    /// (kept afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `--concurrency`: 1..=64.
+fn concurrency(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err("a number from 1 to 64".to_owned()),
+    }
+}

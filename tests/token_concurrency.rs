@@ -209,12 +209,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| u8::from_str_radix(&s[i + 1..i + 3], 16).ok())
+            .flatten();
+        if let Some(b) = hex {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -284,7 +285,7 @@ impl Respond for FakeWeChat {
             return errcode(42001, "access_token expired");
         }
         s.accepted += 1;
-        if s.accepted % EXPIRE_EVERY == 0 {
+        if s.accepted.is_multiple_of(EXPIRE_EVERY) {
             // The current token expires, and with it every older one.
             s.live.clear();
             s.expiries += 1;

@@ -6,7 +6,9 @@
 //!
 //! * **Retries** ([`RetryPolicy`]): errcode -1, errcode 45009 (with a longer wait),
 //!   connect failures, timeouts, broken connections and 5xx/429 statuses are retried
-//!   with capped, jittered exponential backoff while attempts remain.
+//!   with capped, jittered exponential backoff while attempts remain. A 429 or 503
+//!   with `Retry-After: N` (seconds) is retried after N s (at least the backoff); when
+//!   N s is longer than the policy's longest delay, the call gives up with that error.
 //! * **Repeatability** ([`Endpoint::repeatable`]): a request that is not repeatable (a
 //!   mass send or customer-service message without `clientmsgid`) is never sent again
 //!   once WeChat may have acted on it: not after a timeout or broken connection, not
@@ -388,13 +390,20 @@ impl<T> CallPlan<T> {
 
     /// Retries after `error` if attempts remain, else returns it.
     fn retry_or(&mut self, error: Error, rate_limited: bool) -> Step<T> {
+        self.retry_after_or(error, rate_limited, Duration::ZERO)
+    }
+
+    /// Retries after `error`, waiting at least `asked`, if attempts remain, else
+    /// returns it.
+    fn retry_after_or(&mut self, error: Error, rate_limited: bool, asked: Duration) -> Step<T> {
         if self.attempt >= self.settings.policy.attempts() {
             return self.finish(Err(error));
         }
         let delay = self
             .settings
             .policy
-            .delay(self.attempt, rate_limited, &mut self.rng);
+            .delay(self.attempt, rate_limited, &mut self.rng)
+            .max(asked);
         self.attempt += 1;
         self.unreachable = 0;
         tracing::debug!(path = self.call.path, attempt = self.attempt, ?delay, error = %error, "retrying");
@@ -449,8 +458,13 @@ impl<T> CallPlan<T> {
                 body: body(),
             };
             if error.is_retryable() && self.call.repeatable {
+                let asked = retry_after(response).unwrap_or(Duration::ZERO);
+                if asked > self.settings.policy.longest_delay() {
+                    // The server asks for a longer wait than the policy allows.
+                    return self.finish(Err(error));
+                }
                 self.next_host();
-                return self.retry_or(error, false);
+                return self.retry_after_or(error, false, asked);
             }
             return self.finish(Err(error));
         }
@@ -487,6 +501,20 @@ impl<T> CallPlan<T> {
             _ => self.finish(Err(wechat.into())),
         }
     }
+}
+
+/// The wait a 429 or 503 answer asks for with `Retry-After: <seconds>`. (The HTTP-date
+/// form is not read: such an answer is retried after the policy's own backoff.)
+fn retry_after(response: &HttpResponse) -> Option<Duration> {
+    let status = response.status();
+    if status != http::StatusCode::TOO_MANY_REQUESTS
+        && status != http::StatusCode::SERVICE_UNAVAILABLE
+    {
+        return None;
+    }
+    let value = response.headers().get(http::header::RETRY_AFTER)?;
+    let secs: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs))
 }
 
 /// `base + path ? access_token & query`, with a JSON content type for bodies.
@@ -851,6 +879,56 @@ mod tests {
         sent(b.next(token("T")));
         let limited = slept(b.next(ok(r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#)));
         assert!(limited > busy);
+    }
+
+    fn status(code: u16, retry_after: Option<&str>) -> Outcome {
+        let mut r = HttpResponse::new(b"busy".to_vec());
+        *r.status_mut() = http::StatusCode::from_u16(code).unwrap();
+        if let Some(v) = retry_after {
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, v.parse().unwrap());
+        }
+        Outcome::Response(Ok(r))
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_the_longest_delay() {
+        let policy = RetryPolicy::new()
+            .base_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_secs(3));
+        for code in [429, 503] {
+            let mut p = plan(true, settings(&["https://h"], policy.clone()));
+            p.next(Outcome::Start);
+            sent(p.next(token("T")));
+            assert_eq!(
+                slept(p.next(status(code, Some("2")))),
+                Duration::from_secs(2)
+            );
+            sent(woke(&mut p));
+            // past the longest delay: give up with the error, nothing more sent
+            let e = done(p.next(status(code, Some("4")))).unwrap_err();
+            assert!(matches!(e, Error::Status { status, .. } if status == code));
+            assert_eq!(p.sends(), 2);
+        }
+        // other statuses, a date, or garbage: the policy's own backoff
+        for (code, value) in [
+            (502, "2"),
+            (429, "Wed, 21 Oct 2026 07:28:00 GMT"),
+            (503, "x"),
+        ] {
+            let mut p = plan(true, settings(&["https://h"], policy.clone().jitter(false)));
+            p.next(Outcome::Start);
+            sent(p.next(token("T")));
+            assert_eq!(
+                slept(p.next(status(code, Some(value)))),
+                Duration::from_millis(10)
+            );
+        }
+        // a non-repeatable call is not retried whatever the header says
+        let mut p = plan(false, settings(&["https://h"], policy));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        assert!(done(p.next(status(503, Some("1")))).is_err());
     }
 
     #[test]

@@ -323,14 +323,11 @@ impl AsyncClient {
                 Either::Right(done) => progress(job.complete(done?)),
             }
         }
-        let count = match self.get_deposit_count(&job.count_request()).await {
-            Ok(count) => Some(count.count),
-            Err(error) => {
-                tracing::warn!(%error, "deposit_all: getdepositcount failed");
-                None
-            }
-        };
-        Ok(job.finish(count))
+        let count = self.get_deposit_count(&job.count_request()).await;
+        if let Err(error) = &count {
+            tracing::warn!(%error, "deposit_all: getdepositcount failed");
+        }
+        Ok(job.finish(count.map(|c| c.count)))
     }
 
     async fn run_chunk(
@@ -343,7 +340,10 @@ impl AsyncClient {
             event = match chunk.next(event) {
                 ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request).await),
                 ChunkStep::Deposit(request) => {
-                    ChunkEvent::Deposited(self.deposit_codes(&request).await)
+                    ChunkEvent::Deposited(match self.core.plan(&request) {
+                        Ok(plan) => self.drive(plan.once()).await,
+                        Err(e) => Err(e),
+                    })
                 }
                 ChunkStep::Done(result) => return result,
             };

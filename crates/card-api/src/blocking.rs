@@ -214,12 +214,16 @@ impl Client {
         }
     }
 
-    /// Imports any number of custom codes into a deposit-mode card (spec §8), in chunks
-    /// of at most 100: `checkcode` first (codes already stored are not sent, so a re-run
-    /// resumes an interrupted import), `deposit` of the rest, repeated within a bound
-    /// ([`DepositOptions`](crate::bulk::DepositOptions)), `checkcode` again to verify,
-    /// codes WeChat failed deposited again then reported; at the end
-    /// `getdepositcount`. Invalid codes (empty, blank, longer than 20 characters) are
+    /// Imports any number of custom codes into a deposit-mode card, in chunks of at
+    /// most 100: `deposit`, then one `checkcode` to verify (a fresh import of N chunks
+    /// makes 2 × N calls and one `getdepositcount` at the end); codes WeChat failed are
+    /// deposited again within a bound ([`DepositOptions`](crate::bulk::DepositOptions)),
+    /// then reported. To resume an interrupted import, run it again with
+    /// [`DepositOptions::resume`](crate::bulk::DepositOptions::resume): each chunk is
+    /// then checked first and codes already stored are not sent again. A deposit whose
+    /// answer was lost is never re-sent blindly: the chunk is checked first. A failed
+    /// final count is reported in
+    /// [`DepositReport::count_error`](crate::bulk::DepositReport::count_error). Invalid codes (empty, blank, longer than 20 characters) are
     /// reported in [`DepositReport::failed`](crate::bulk::DepositReport::failed), never
     /// sent. `progress` is called after each chunk. Memory stays bounded by one chunk:
     /// the codes are read from `codes` as they go, and each chunk is verified right
@@ -260,8 +264,9 @@ impl Client {
     /// assert_eq!(report.deposit_count, Some(250));
     /// // then set the stock to 250 with the modify-stock API
     ///
-    /// // running it again sends nothing
-    /// let again = client.deposit_all(&card_id, (0..250).map(|i| format!("{i:08}")), &DepositOptions::new(), |_| {})?;
+    /// // running it again as a resume sends nothing
+    /// let resume = DepositOptions::new().resume(true);
+    /// let again = client.deposit_all(&card_id, (0..250).map(|i| format!("{i:08}")), &resume, |_| {})?;
     /// assert_eq!((again.deposited, again.already_present, again.deposit_calls), (0, 250, 0));
     /// # Ok(())
     /// # }
@@ -293,14 +298,11 @@ impl Client {
             let done = self.run_chunk(chunk)?;
             progress(job.complete(done));
         }
-        let count = match self.get_deposit_count(&job.count_request()) {
-            Ok(count) => Some(count.count),
-            Err(error) => {
-                tracing::warn!(%error, "deposit_all: getdepositcount failed");
-                None
-            }
-        };
-        Ok(job.finish(count))
+        let count = self.get_deposit_count(&job.count_request());
+        if let Err(error) = &count {
+            tracing::warn!(%error, "deposit_all: getdepositcount failed");
+        }
+        Ok(job.finish(count.map(|c| c.count)))
     }
 
     fn run_chunk(
@@ -312,7 +314,11 @@ impl Client {
         loop {
             event = match chunk.next(event) {
                 ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request)),
-                ChunkStep::Deposit(request) => ChunkEvent::Deposited(self.deposit_codes(&request)),
+                ChunkStep::Deposit(request) => ChunkEvent::Deposited(
+                    self.core
+                        .plan(&request)
+                        .and_then(|plan| self.drive(plan.once())),
+                ),
                 ChunkStep::Done(result) => return result,
             };
         }

@@ -287,6 +287,14 @@ impl<T> CallPlan<T> {
         }
     }
 
+    /// This call is never repeated where WeChat may have acted, whatever its endpoint
+    /// says: the caller finds out what happened itself (`deposit_all` checks a chunk
+    /// whose deposit answer was lost before sending it again).
+    pub(crate) fn once(mut self) -> Self {
+        self.call.repeatable = false;
+        self
+    }
+
     /// The endpoint path, for logs.
     pub fn path(&self) -> &'static str {
         self.call.path

@@ -254,6 +254,8 @@ pub(crate) struct SecretFlow<'a> {
     may_fetch: bool,
     /// The refresh generation when this caller queued for the lock.
     generation: u64,
+    /// Times this caller found the refresh lock busy and waited for its end.
+    rounds: u32,
     waited: u32,
     phase: Phase,
 }
@@ -374,6 +376,13 @@ impl<'a> SecretFlow<'a> {
                     return Ok(SecretStep::Done(Ok(Granted::stored(value))));
                 }
                 self.shared_failure()?;
+                // Still nothing usable (that refresh was for another token): try again
+                // without queueing one behind another, a few times, then queue.
+                self.rounds += 1;
+                if self.rounds < MAX_LOCK_ROUNDS {
+                    self.phase = Phase::Trying;
+                    return Ok(SecretStep::TryLock);
+                }
                 self.phase = Phase::Locking;
                 SecretStep::Lock
             }
@@ -684,6 +693,7 @@ impl Core {
             stale,
             may_fetch: may_fetch || stale.is_none(),
             generation: 0,
+            rounds: 0,
             waited: 0,
             phase: Phase::Start,
         }
@@ -800,6 +810,10 @@ fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
         }
     }
 }
+
+/// How many times a caller finds this process's refresh lock busy and waits for its
+/// end with the others (all waking at once) before it queues for the lock itself.
+const MAX_LOCK_ROUNDS: u32 = 8;
 
 /// The shortest lifetime a fetched token or ticket is kept for, in seconds, whatever
 /// `expires_in` said: WeChat's are 7200 s; an answer of 0 or a few seconds would

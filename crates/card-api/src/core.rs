@@ -1039,6 +1039,96 @@ mod tests {
         ));
     }
 
+    /// Drives `flow` with `event` and carries out store operations until it asks for
+    /// something else; returns that step.
+    fn until_not_store<'a>(
+        flow: &mut SecretFlow<'a>,
+        mut event: SecretEvent,
+        store: &MemoryTokenStore,
+    ) -> SecretStep<'a> {
+        loop {
+            match flow.next(event) {
+                SecretStep::Store(op) => event = SecretEvent::Stored(op.run(store)),
+                other => return other,
+            }
+        }
+    }
+
+    fn good(store: &MemoryTokenStore, value: &str) {
+        let old = store.get(KEY).unwrap().map(|e| e.value);
+        let entry = StoredSecret::new(value, 1_700_000_000_000 + 3_600_000);
+        assert!(store.compare_and_set(KEY, old.as_deref(), entry).unwrap());
+    }
+
+    #[test]
+    fn a_caller_that_may_not_fetch_takes_another_token_or_none() {
+        let (core, store) = setup();
+        good(&store, "OLD");
+        // the store still holds the rejected token: no fetch, Unchanged
+        let mut flow = core.secret(SecretKind::AccessToken, Some("OLD"), false);
+        let step = until_not_store(&mut flow, SecretEvent::Start, &store);
+        assert!(matches!(step, SecretStep::TryLock));
+        let step = until_not_store(&mut flow, SecretEvent::Locked, &store);
+        assert!(
+            matches!(step, SecretStep::Done(Ok(None))),
+            "no second fetch"
+        );
+        // another caller replaced it: taken at no cost
+        good(&store, "NEW");
+        let mut flow = core.secret(SecretKind::AccessToken, Some("OLD"), false);
+        match until_not_store(&mut flow, SecretEvent::Start, &store) {
+            SecretStep::Done(Ok(Some(g))) => assert!(g.value == "NEW" && !g.fetched),
+            _ => panic!("expected the stored token"),
+        }
+    }
+
+    #[test]
+    fn callers_finding_the_lock_busy_wait_together_then_read_the_store() {
+        let (core, store) = setup();
+        good(&store, "OLD");
+        let mut flow = core.secret(SecretKind::AccessToken, Some("OLD"), true);
+        assert!(matches!(
+            until_not_store(&mut flow, SecretEvent::Start, &store),
+            SecretStep::TryLock
+        ));
+        // a refresh is running: wait for its end without taking the lock
+        assert!(matches!(
+            flow.next(SecretEvent::Busy),
+            SecretStep::AwaitUnlock
+        ));
+        good(&store, "NEW"); // what that refresh stored
+        match until_not_store(&mut flow, SecretEvent::Unlocked, &store) {
+            SecretStep::Done(Ok(Some(g))) => assert!(g.value == "NEW" && !g.fetched),
+            _ => panic!("expected the refreshed token"),
+        }
+        // a refresh that ended without replacing it: try again, then queue after
+        // the bounded rounds
+        let mut flow = core.secret(SecretKind::AccessToken, Some("NEW"), true);
+        let mut step = until_not_store(&mut flow, SecretEvent::Start, &store);
+        let mut rounds = 0;
+        while let SecretStep::TryLock = step {
+            rounds += 1;
+            assert!(matches!(
+                flow.next(SecretEvent::Busy),
+                SecretStep::AwaitUnlock
+            ));
+            step = until_not_store(&mut flow, SecretEvent::Unlocked, &store);
+        }
+        assert!(matches!(step, SecretStep::Lock));
+        assert_eq!(rounds, MAX_LOCK_ROUNDS);
+        // once it holds the lock, it fetches, and says so
+        let mut event = SecretEvent::Locked;
+        let granted = loop {
+            event = match flow.next(event) {
+                SecretStep::Store(op) => SecretEvent::Stored(op.run(store.as_ref())),
+                SecretStep::Fetch(_) => SecretEvent::Fetched(fetched("NEWER")),
+                SecretStep::Done(result) => break result.unwrap().unwrap(),
+                _ => panic!("unexpected step"),
+            };
+        };
+        assert!(granted.value == "NEWER" && granted.fetched);
+    }
+
     #[test]
     fn a_fixed_token_needs_no_store() {
         let core = ClientBuilder::new()

@@ -31,7 +31,8 @@ const SECRET: &str = "SECRET-concurrency-77";
 /// Every N-th call expires the token.
 const EXPIRE_EVERY: u64 = 50;
 
-/// The sandbox's expiry interval with `in_flight` calls in flight. The sandbox counts
+/// The sandbox's expiry interval for `flavor` with `in_flight` calls in flight. The
+/// sandbox counts
 /// every request toward the N-th, those answered 42001 included. With 64 in flight
 /// and N = 50 the async client over the in-process sandbox (whose answers never
 /// yield to the executor) can fall into a self-sustaining storm: the dead-token
@@ -39,10 +40,11 @@ const EXPIRE_EVERY: u64 = 50;
 /// most tasks have used it, and in about half of the runs a few dozen of 4,096 calls
 /// meet more than `MAX_TOKEN_ERRORS` (64) dead tokens in a row. Single flight still
 /// holds there (one fetch per expiry). Over HTTP (wiremock below, which counts
-/// accepted calls) 64 in flight with N = 50 passes; for the sandbox at 64 the token
-/// lives 200 calls, longer than the calls in flight can burn in one round.
-fn sandbox_expiry(in_flight: usize) -> u64 {
-    if in_flight > EXPIRE_EVERY as usize {
+/// accepted calls) 64 in flight with N = 50 passes on both clients, and so does the
+/// blocking client over the sandbox; for the async client over the sandbox at 64 the
+/// token lives 200 calls, longer than the calls in flight can burn in one round.
+fn sandbox_expiry(flavor: Flavor, in_flight: usize) -> u64 {
+    if flavor == Flavor::Async && in_flight > EXPIRE_EVERY as usize {
         4 * EXPIRE_EVERY
     } else {
         EXPIRE_EVERY
@@ -525,7 +527,7 @@ fn calls_in_flight_under_expiry(
         .build()
         .expect("runtime");
     let expire_every = match backend {
-        Backend::Sandbox => sandbox_expiry(in_flight),
+        Backend::Sandbox => sandbox_expiry(flavor, in_flight),
         Backend::Wiremock => EXPIRE_EVERY,
     };
     let server = Server::start(backend, &runtime, 97 + in_flight as u64, expire_every);

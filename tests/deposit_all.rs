@@ -15,7 +15,7 @@ fn sandbox(faults: FaultConfig) -> Sandbox {
     Sandbox::builder().faults(faults).build()
 }
 
-fn builder(sandbox: &Sandbox) -> ClientBuilder {
+fn builder() -> ClientBuilder {
     ClientBuilder::new()
         .app_credentials(
             Sandbox::DEFAULT_APPID,
@@ -28,16 +28,27 @@ fn builder(sandbox: &Sandbox) -> ClientBuilder {
                 .rate_limit_delay(Duration::ZERO)
                 .max_delay(Duration::ZERO),
         )
-        .transport(Arc::new(sandbox.clone()))
-        .async_transport(Arc::new(sandbox.clone()))
 }
 
 fn blocking(sandbox: &Sandbox) -> Client {
-    builder(sandbox).build().expect("client")
+    blocking_via(Arc::new(sandbox.clone()))
 }
 
 fn asynchronous(sandbox: &Sandbox) -> AsyncClient {
-    builder(sandbox).build_async().expect("async client")
+    asynchronous_via(Arc::new(sandbox.clone()))
+}
+
+/// The one place this file builds a blocking client.
+fn blocking_via(transport: Arc<dyn BlockingTransport>) -> Client {
+    builder().transport(transport).build().expect("client")
+}
+
+/// The one place this file builds an async client.
+fn asynchronous_via(transport: Arc<dyn AsyncTransport>) -> AsyncClient {
+    builder()
+        .async_transport(transport)
+        .build_async()
+        .expect("async client")
 }
 
 fn codes(n: usize) -> impl Iterator<Item = String> {
@@ -527,22 +538,19 @@ impl AsyncTransport for NoCount {
 fn a_failed_count_is_reported_as_a_failure(flavor: Flavor) {
     let sb = sandbox(FaultConfig::default());
     let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
-    let builder = builder(&sb)
-        .transport(Arc::new(NoCount(sb.clone())))
-        .async_transport(Arc::new(NoCount(sb.clone())));
     let options = DepositOptions::new();
     let report = match flavor {
-        Flavor::Blocking => {
-            builder
-                .build()
-                .expect("client")
-                .deposit_all(&card_id, codes(250), &options, |_| {})
-        }
+        Flavor::Blocking => blocking_via(Arc::new(NoCount(sb.clone()))).deposit_all(
+            &card_id,
+            codes(250),
+            &options,
+            |_| {},
+        ),
         Flavor::Async => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(builder.build_async().expect("client").deposit_all(
+            .block_on(asynchronous_via(Arc::new(NoCount(sb.clone()))).deposit_all(
                 &card_id,
                 codes(250),
                 &options,

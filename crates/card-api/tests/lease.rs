@@ -9,7 +9,7 @@ use card_api::{
     StoreError, StoredSecret, TokenStore,
 };
 use card_model::AppSecret;
-use card_transport::{HttpRequest, HttpResponse, TransportError, async_fn};
+use card_transport::{AsyncTransport, HttpRequest, HttpResponse, TransportError, async_fn};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -117,7 +117,8 @@ fn token_answer(expires_in: u64) -> HttpResponse {
     )
 }
 
-/// A blocking client whose token endpoint runs `token`.
+/// A blocking client whose token endpoint runs `token` (the one place this file
+/// builds one).
 fn blocking(
     clock: &Arc<ManualClock>,
     store: &Arc<CountingStore>,
@@ -128,6 +129,14 @@ fn blocking(
         .token_store(store.clone())
         .transport(Arc::new(transport))
         .build()
+        .unwrap()
+}
+
+/// An async client over `transport` (the one place this file builds one).
+fn asynchronous(builder: ClientBuilder, transport: impl AsyncTransport + 'static) -> AsyncClient {
+    builder
+        .async_transport(Arc::new(transport))
+        .build_async()
         .unwrap()
 }
 
@@ -157,13 +166,12 @@ fn never_answering(clock: &Arc<ManualClock>, store: Option<Arc<CountingStore>>) 
         std::future::pending::<()>().await;
         Ok(token_answer(7200))
     });
-    let builder = builder(clock).async_transport(Arc::new(transport));
-    match store {
+    let builder = builder(clock);
+    let builder = match store {
         Some(store) => builder.token_store(store),
         None => builder,
-    }
-    .build_async()
-    .unwrap()
+    };
+    asynchronous(builder, transport)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -185,11 +193,10 @@ async fn a_dropped_fetch_gives_the_lease_back_with_an_async_store() {
         std::future::pending::<()>().await;
         Ok(token_answer(7200))
     });
-    let client = builder(&clock)
-        .async_token_store(Arc::new(AsyncStore(store.clone())))
-        .async_transport(Arc::new(transport))
-        .build_async()
-        .unwrap();
+    let client = asynchronous(
+        builder(&clock).async_token_store(Arc::new(AsyncStore(store.clone()))),
+        transport,
+    );
     let gone = tokio::time::timeout(Duration::from_millis(20), client.access_token()).await;
     assert!(gone.is_err());
     assert_eq!(store.leases_tried(), 1, "the lease was taken");
@@ -255,11 +262,7 @@ fn queued_callers_share_a_given_up_wait_async() {
             .build()
             .unwrap();
         let transport = async_fn(|_: HttpRequest| async { Ok(token_answer(7200)) });
-        let client = builder(clock)
-            .token_store(store.clone())
-            .async_transport(Arc::new(transport))
-            .build_async()
-            .unwrap();
+        let client = asynchronous(builder(clock).token_store(store.clone()), transport);
         runtime.block_on(async {
             let tasks: Vec<_> = (0..callers)
                 .map(|_| {

@@ -5,6 +5,9 @@ use card_api::bulk::{DepositOptions, DepositReport, FailReason, Progress};
 use card_api::{AsyncClient, Client, ClientBuilder, RetryPolicy};
 use card_model::AppSecret;
 use card_sandbox::{CardSpec, FaultConfig, Sandbox, Stats};
+use card_transport::{
+    AsyncTransport, BlockingTransport, HttpRequest, HttpResponse, TransportError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ fn sandbox(faults: FaultConfig) -> Sandbox {
     Sandbox::builder().faults(faults).build()
 }
 
-fn builder(sandbox: &Sandbox) -> ClientBuilder {
+fn builder() -> ClientBuilder {
     ClientBuilder::new()
         .app_credentials(
             Sandbox::DEFAULT_APPID,
@@ -25,16 +28,27 @@ fn builder(sandbox: &Sandbox) -> ClientBuilder {
                 .rate_limit_delay(Duration::ZERO)
                 .max_delay(Duration::ZERO),
         )
-        .transport(Arc::new(sandbox.clone()))
-        .async_transport(Arc::new(sandbox.clone()))
 }
 
 fn blocking(sandbox: &Sandbox) -> Client {
-    builder(sandbox).build().expect("client")
+    blocking_via(Arc::new(sandbox.clone()))
 }
 
 fn asynchronous(sandbox: &Sandbox) -> AsyncClient {
-    builder(sandbox).build_async().expect("async client")
+    asynchronous_via(Arc::new(sandbox.clone()))
+}
+
+/// The one place this file builds a blocking client.
+fn blocking_via(transport: Arc<dyn BlockingTransport>) -> Client {
+    builder().transport(transport).build().expect("client")
+}
+
+/// The one place this file builds an async client.
+fn asynchronous_via(transport: Arc<dyn AsyncTransport>) -> AsyncClient {
+    builder()
+        .async_transport(transport)
+        .build_async()
+        .expect("async client")
 }
 
 fn codes(n: usize) -> impl Iterator<Item = String> {
@@ -107,6 +121,10 @@ fn hundred_thousand_under_faults(flavor: Flavor) {
     );
     assert_eq!(stats.deposit_calls, report.deposit_calls);
     assert_eq!(stats.deposit_calls, 1000);
+    eprintln!(
+        "{flavor:?}: 100,000 codes under faults: {} API requests, {} token fetches, {:?}",
+        stats.api_calls, stats.tokens_issued, stats.faults
+    );
     // the faults did happen
     assert!(stats.faults.system_busy > 0, "{:?}", stats.faults);
     assert!(stats.faults.rate_limited > 0, "{:?}", stats.faults);
@@ -142,7 +160,8 @@ fn interrupted_import_resumes(flavor: Flavor) {
     assert_eq!(first.deposited, (N / 2) as u64);
     let before = sb.stats();
 
-    let (second, progress) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+    let resume = DepositOptions::new().resume(true);
+    let (second, progress) = run(flavor, &sb, &card_id, codes(N), resume);
     let after = sb.stats();
     assert_eq!(second.already_present, (N / 2) as u64);
     assert_eq!(second.deposited, (N / 2) as u64);
@@ -160,7 +179,7 @@ fn interrupted_import_resumes(flavor: Flavor) {
     assert_eq!(progress.last().map(|p| p.codes_done), Some(N as u64));
 
     // a third run sends nothing at all
-    let (third, _) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+    let (third, _) = run(flavor, &sb, &card_id, codes(N), resume);
     assert_eq!((third.deposited, third.deposit_calls), (0, 0));
     assert_eq!(third.already_present, N as u64);
     assert_eq!(sb.stats().deposit_calls, after.deposit_calls);
@@ -365,4 +384,196 @@ fn async_deposit_all_runs_in_a_spawned_task() {
     let report = runtime.block_on(task).expect("join").expect("deposit_all");
     assert_eq!(report.deposited, 500);
     assert_eq!(sb.stats().codes_stored, 500);
+}
+
+/// A fresh import makes one deposit and one verifying checkcode per chunk, and one
+/// getdepositcount: 100,000 codes, 1,000 chunks, 2,001 API requests (+ 1 token).
+fn fresh_import_traffic(flavor: Flavor) {
+    const N: usize = 100_000;
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let (report, _) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.deposited, N as u64);
+    let stats = sb.stats();
+    eprintln!(
+        "{flavor:?}: fresh import of {N} codes: {} API requests, {} requests in all",
+        stats.api_calls, stats.requests
+    );
+    assert_eq!(stats.deposit_calls, 1_000);
+    assert_eq!(
+        stats.api_calls,
+        2 * 1_000 + 1,
+        "deposit + checkcode per chunk + count"
+    );
+    assert_eq!(stats.requests, stats.api_calls + 1, "and one token fetch");
+}
+
+#[test]
+fn fresh_import_traffic_blocking() {
+    fresh_import_traffic(Flavor::Blocking);
+}
+
+#[test]
+fn fresh_import_traffic_async() {
+    fresh_import_traffic(Flavor::Async);
+}
+
+/// The same codes twice in the input, in chunks that may be in flight together: the
+/// report says what the card holds.
+fn repeated_input_is_reported_as_the_card_holds_it(flavor: Flavor) {
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    // 100 codes, then the same 100
+    let input = codes(100).chain(codes(100));
+    let options = DepositOptions::new().concurrency(4);
+    let (report, _) = run(flavor, &sb, &card_id, input, options);
+    assert_eq!(sb.deposited_count(&card_id), Some(100));
+    assert_eq!(
+        (report.deposited, report.already_present),
+        (100, 100),
+        "{flavor:?}"
+    );
+    assert_eq!(report.deposit_count, Some(100));
+    assert!(report.is_complete());
+
+    // any mix of repeats, near and far apart: deposited is what the card gained, and
+    // every valid input code is accounted for once
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let input: Vec<String> = (0..3_000u64)
+        .map(|i| format!("{:012}", (i * 7_919) % 1_300))
+        .collect();
+    let (report, _) = run(flavor, &sb, &card_id, input.into_iter(), options);
+    assert_eq!(sb.deposited_count(&card_id), Some(1_300));
+    assert_eq!(report.deposited, 1_300, "{flavor:?}");
+    assert_eq!(
+        report.deposited + report.already_present + report.duplicates,
+        report.codes_read
+    );
+    assert_eq!(sb.stats().codes_stored, 1_300);
+}
+
+#[test]
+fn repeated_input_is_reported_as_the_card_holds_it_blocking() {
+    repeated_input_is_reported_as_the_card_holds_it(Flavor::Blocking);
+}
+
+#[test]
+fn repeated_input_is_reported_as_the_card_holds_it_async() {
+    repeated_input_is_reported_as_the_card_holds_it(Flavor::Async);
+}
+
+/// Connections dropped before and after WeChat acted: a deposit whose answer was lost
+/// is checked before anything is sent again, so the sandbox never receives a stored
+/// code a second time, and the report agrees with it.
+fn lost_answers_never_resend_stored_codes(flavor: Flavor) {
+    const N: usize = 20_000;
+    let sb = sandbox(
+        FaultConfig::seeded(23)
+            .drop_after_effect(FaultConfig::one_in(15))
+            .drop_before_effect(FaultConfig::one_in(30))
+            .system_busy(FaultConfig::one_in(97)),
+    );
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let (report, _) = run(flavor, &sb, &card_id, codes(N), DepositOptions::new());
+    let stats = sb.stats();
+    assert!(stats.faults.dropped_after_effect > 10, "{:?}", stats.faults);
+    assert_eq!(
+        stats.codes_duplicate, 0,
+        "{flavor:?}: a stored code was sent again"
+    );
+    assert_eq!(sb.deposited_count(&card_id), Some(N));
+    assert_eq!(report.deposited, N as u64);
+    assert!(report.is_complete(), "{report:?}");
+    eprintln!(
+        "{flavor:?}: {N} codes with lost answers: {} API requests, {:?}",
+        stats.api_calls, stats.faults
+    );
+}
+
+#[test]
+fn lost_answers_never_resend_stored_codes_blocking() {
+    lost_answers_never_resend_stored_codes(Flavor::Blocking);
+}
+
+#[test]
+fn lost_answers_never_resend_stored_codes_async() {
+    lost_answers_never_resend_stored_codes(Flavor::Async);
+}
+
+/// The sandbox, except that getdepositcount answers HTTP 500.
+#[derive(Clone)]
+struct NoCount(Sandbox);
+
+impl NoCount {
+    fn answer(request: &HttpRequest) -> Option<HttpResponse> {
+        (request.uri().path() == "/card/code/getdepositcount").then(|| {
+            let mut r = HttpResponse::new(b"internal error".to_vec());
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        })
+    }
+}
+
+impl BlockingTransport for NoCount {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        match Self::answer(&request) {
+            Some(r) => Ok(r),
+            None => BlockingTransport::send(&self.0, request),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncTransport for NoCount {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        match Self::answer(&request) {
+            Some(r) => Ok(r),
+            None => AsyncTransport::send(&self.0, request).await,
+        }
+    }
+}
+
+fn a_failed_count_is_reported_as_a_failure(flavor: Flavor) {
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let options = DepositOptions::new();
+    let report = match flavor {
+        Flavor::Blocking => blocking_via(Arc::new(NoCount(sb.clone()))).deposit_all(
+            &card_id,
+            codes(250),
+            &options,
+            |_| {},
+        ),
+        Flavor::Async => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(asynchronous_via(Arc::new(NoCount(sb.clone()))).deposit_all(
+                &card_id,
+                codes(250),
+                &options,
+                |_| {},
+            )),
+    }
+    .expect("the chunks are stored: a report");
+    assert_eq!(report.deposited, 250);
+    assert_eq!(report.deposit_count, None);
+    assert!(
+        matches!(report.count_error, Some(card_api::Error::Status { status, .. }) if status == 500),
+        "{:?}",
+        report.count_error
+    );
+    assert!(!report.is_complete());
+}
+
+#[test]
+fn a_failed_count_is_reported_as_a_failure_blocking() {
+    a_failed_count_is_reported_as_a_failure(Flavor::Blocking);
+}
+
+#[test]
+fn a_failed_count_is_reported_as_a_failure_async() {
+    a_failed_count_is_reported_as_a_failure(Flavor::Async);
 }

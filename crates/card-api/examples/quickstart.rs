@@ -30,7 +30,8 @@
 //!   (default: `WECHAT_CARD_ID` alone);
 //! * `WECHAT_PREVIEW_OPENID`: the OpenID that gets the whitelist entry and the preview;
 //! * `WECHAT_CODE_PREFIX` (optional, default `qs`): the imported codes are
-//!   `<prefix>00000000` … (a re-run sends nothing new: `deposit_all` resumes);
+//!   `<prefix>00000000` … (a re-run stores nothing new: its first chunk comes back
+//!   as duplicates, and `deposit_all` then checks each chunk before sending it);
 //! * `WECHAT_CODES` (optional, default 10000): how many codes to import;
 //! * `WECHAT_IMAGE_URL` (optional): an image uploaded with WeChat's image-upload API,
 //!   used as the landing page's banner and the card's thumbnail (WeChat may refuse

@@ -1,7 +1,7 @@
 //! The async client: the call plan executed with `.await` and tokio's timer and locks.
 
 use crate::config::ClientBuilder;
-use crate::core::{self, Core, SecretEvent, SecretStep};
+use crate::core::{self, Core, Granted, LeaseGuard, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
 use crate::store::SecretKind;
@@ -44,8 +44,9 @@ use tracing::Instrument;
 pub struct AsyncClient {
     core: Arc<Core>,
     transport: Arc<dyn AsyncTransport>,
-    /// One refresh at a time per credential kind in this process.
-    flights: Arc<[tokio::sync::Mutex<()>; 2]>,
+    /// One refresh at a time per credential kind in this process (written by the
+    /// refresher; read to wait for its end).
+    flights: Arc<[tokio::sync::RwLock<()>; 2]>,
 }
 
 impl fmt::Debug for AsyncClient {
@@ -54,7 +55,7 @@ impl fmt::Debug for AsyncClient {
     }
 }
 
-type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<String, Error>> + Send + 'a>>;
+type SecretFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Granted>, Error>> + Send + 'a>>;
 
 macro_rules! async_method {
     ($(#[$doc:meta])* $name:ident($request:ty) -> $response:ty) => {
@@ -78,7 +79,7 @@ impl AsyncClient {
         Self {
             core: Arc::new(core),
             transport,
-            flights: Arc::new([tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())]),
+            flights: Arc::new([tokio::sync::RwLock::new(()), tokio::sync::RwLock::new(())]),
         }
     }
 
@@ -103,8 +104,7 @@ impl AsyncClient {
     /// # Errors
     /// When fetching fails.
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
-        self.secret(SecretKind::AccessToken, None)
-            .await
+        core::granted_value(self.secret(SecretKind::AccessToken, None, true).await)
             .map(AccessToken::new)
     }
 
@@ -113,8 +113,7 @@ impl AsyncClient {
     /// # Errors
     /// When fetching fails.
     pub async fn api_ticket(&self) -> Result<ApiTicket, Error> {
-        self.secret(SecretKind::CardApiTicket, None)
-            .await
+        core::granted_value(self.secret(SecretKind::CardApiTicket, None, true).await)
             .map(core::ticket)
     }
 
@@ -146,11 +145,15 @@ impl AsyncClient {
                 Step::Send(request) => {
                     Outcome::Response(self.transport.send(request).instrument(span.clone()).await)
                 }
-                Step::AccessToken { stale } => self.core.token_outcome(
+                Step::AccessToken { stale, may_fetch } => self.core.token_outcome(
                     &mut plan,
-                    self.secret(SecretKind::AccessToken, core::stale_value(stale.as_ref()))
-                        .instrument(span.clone())
-                        .await,
+                    self.secret(
+                        SecretKind::AccessToken,
+                        core::stale_value(stale.as_ref()),
+                        may_fetch,
+                    )
+                    .instrument(span.clone())
+                    .await,
                 ),
                 Step::Sleep(delay) => {
                     tokio::time::sleep(delay).await;
@@ -164,23 +167,44 @@ impl AsyncClient {
     /// A usable credential of `kind` other than `stale`: the core's
     /// [`SecretFlow`](crate::core::SecretFlow), carried out on either kind of store.
     /// Boxed: fetching the ticket drives a call that needs the token.
-    fn secret<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> SecretFuture<'a> {
+    fn secret<'a>(
+        &'a self,
+        kind: SecretKind,
+        stale: Option<&'a str>,
+        may_fetch: bool,
+    ) -> SecretFuture<'a> {
         Box::pin(async move {
-            let mut flow = self.core.secret(kind, stale);
-            let mut event = SecretEvent::Start;
+            let mut flow = self.core.secret(kind, stale, may_fetch);
             let mut _flight = None;
+            // Declared after the flight lock, so dropped before it: the lease is given
+            // back before the next caller in this process looks at the store.
+            let mut lease = LeaseGuard::new(&self.core, kind);
+            let mut event = SecretEvent::Start;
             loop {
-                event = match flow.next(event) {
+                let step = flow.next(event);
+                lease.arm(flow.may_hold_lease());
+                event = match step {
                     SecretStep::Store(op) => SecretEvent::Stored(self.core.store().run(op).await),
                     SecretStep::Lock => {
-                        _flight = Some(self.flights[kind.index()].lock().await);
+                        _flight = Some(self.flights[kind.index()].write().await);
                         SecretEvent::Locked
+                    }
+                    SecretStep::TryLock => match self.flights[kind.index()].try_write() {
+                        Ok(guard) => {
+                            _flight = Some(guard);
+                            SecretEvent::Locked
+                        }
+                        Err(_) => SecretEvent::Busy,
+                    },
+                    SecretStep::AwaitUnlock => {
+                        drop(self.flights[kind.index()].read().await);
+                        SecretEvent::Unlocked
                     }
                     SecretStep::Sleep(delay) => {
                         tokio::time::sleep(delay).await;
                         SecretEvent::Slept
                     }
-                    SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(plan).await),
+                    SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(*plan).await),
                     SecretStep::Done(result) => return result,
                 };
             }
@@ -299,14 +323,11 @@ impl AsyncClient {
                 Either::Right(done) => progress(job.complete(done?)),
             }
         }
-        let count = match self.get_deposit_count(&job.count_request()).await {
-            Ok(count) => Some(count.count),
-            Err(error) => {
-                tracing::warn!(%error, "deposit_all: getdepositcount failed");
-                None
-            }
-        };
-        Ok(job.finish(count))
+        let count = self.get_deposit_count(&job.count_request()).await;
+        if let Err(error) = &count {
+            tracing::warn!(%error, "deposit_all: getdepositcount failed");
+        }
+        Ok(job.finish(count.map(|c| c.count)))
     }
 
     async fn run_chunk(
@@ -319,7 +340,10 @@ impl AsyncClient {
             event = match chunk.next(event) {
                 ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request).await),
                 ChunkStep::Deposit(request) => {
-                    ChunkEvent::Deposited(self.deposit_codes(&request).await)
+                    ChunkEvent::Deposited(match self.core.plan(&request) {
+                        Ok(plan) => self.drive(plan.once()).await,
+                        Err(e) => Err(e),
+                    })
                 }
                 ChunkStep::Done(result) => return result,
             };

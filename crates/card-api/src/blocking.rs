@@ -1,14 +1,14 @@
 //! The blocking client: the call plan executed with `std` threads and sleeps.
 
 use crate::config::ClientBuilder;
-use crate::core::{self, Core, SecretEvent, SecretStep};
+use crate::core::{self, Core, Granted, LeaseGuard, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
 use crate::store::{SecretKind, TokenStore};
 use card_model::{AccessToken, ApiTicket, Endpoint};
 use card_transport::BlockingTransport;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, TryLockError};
 
 /// The blocking client. Cheap to clone (clones share the token cache and transport)
 /// and safe to use from many threads.
@@ -49,8 +49,9 @@ pub struct Client {
     /// The core's store, which [`ClientBuilder::build`] checked is a sync one.
     store: Arc<dyn TokenStore>,
     transport: Arc<dyn BlockingTransport>,
-    /// One refresh at a time per credential kind in this process.
-    flights: Arc<[Mutex<()>; 2]>,
+    /// One refresh at a time per credential kind in this process (written by the
+    /// refresher; read to wait for its end).
+    flights: Arc<[RwLock<()>; 2]>,
 }
 
 impl fmt::Debug for Client {
@@ -86,7 +87,7 @@ impl Client {
             core: Arc::new(core),
             store,
             transport,
-            flights: Arc::new([Mutex::new(()), Mutex::new(())]),
+            flights: Arc::new([RwLock::new(()), RwLock::new(())]),
         }
     }
 
@@ -110,8 +111,7 @@ impl Client {
     /// # Errors
     /// When fetching fails.
     pub fn access_token(&self) -> Result<AccessToken, Error> {
-        self.secret(SecretKind::AccessToken, None)
-            .map(AccessToken::new)
+        core::granted_value(self.secret(SecretKind::AccessToken, None, true)).map(AccessToken::new)
     }
 
     /// The card api_ticket, cached like the access token.
@@ -119,8 +119,7 @@ impl Client {
     /// # Errors
     /// When fetching fails.
     pub fn api_ticket(&self) -> Result<ApiTicket, Error> {
-        self.secret(SecretKind::CardApiTicket, None)
-            .map(core::ticket)
+        core::granted_value(self.secret(SecretKind::CardApiTicket, None, true)).map(core::ticket)
     }
 
     /// A signed `card_ext` (spec §6) for `card_id`, optionally bound to a `code`
@@ -150,9 +149,13 @@ impl Client {
             self.core.observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => Outcome::Response(self.transport.send(request)),
-                Step::AccessToken { stale } => self.core.token_outcome(
+                Step::AccessToken { stale, may_fetch } => self.core.token_outcome(
                     &mut plan,
-                    self.secret(SecretKind::AccessToken, core::stale_value(stale.as_ref())),
+                    self.secret(
+                        SecretKind::AccessToken,
+                        core::stale_value(stale.as_ref()),
+                        may_fetch,
+                    ),
                 ),
                 Step::Sleep(delay) => {
                     std::thread::sleep(delay);
@@ -165,34 +168,62 @@ impl Client {
 
     /// A usable credential of `kind` other than `stale`: the core's
     /// [`SecretFlow`](crate::core::SecretFlow), carried out on the sync store.
-    fn secret(&self, kind: SecretKind, stale: Option<&str>) -> Result<String, Error> {
-        let mut flow = self.core.secret(kind, stale);
-        let mut event = SecretEvent::Start;
+    fn secret(
+        &self,
+        kind: SecretKind,
+        stale: Option<&str>,
+        may_fetch: bool,
+    ) -> Result<Option<Granted>, Error> {
+        let mut flow = self.core.secret(kind, stale, may_fetch);
         let mut _flight = None;
+        // Declared after the flight lock, so dropped before it (a panic included).
+        let mut lease = LeaseGuard::new(&self.core, kind);
+        let mut event = SecretEvent::Start;
         loop {
-            event = match flow.next(event) {
+            let step = flow.next(event);
+            lease.arm(flow.may_hold_lease());
+            event = match step {
                 SecretStep::Store(op) => SecretEvent::Stored(op.run(self.store.as_ref())),
                 SecretStep::Lock => {
                     let flight = &self.flights[kind.index()];
-                    _flight = Some(flight.lock().unwrap_or_else(|p| p.into_inner()));
+                    _flight = Some(flight.write().unwrap_or_else(|p| p.into_inner()));
                     SecretEvent::Locked
+                }
+                SecretStep::TryLock => match self.flights[kind.index()].try_write() {
+                    Ok(guard) => {
+                        _flight = Some(guard);
+                        SecretEvent::Locked
+                    }
+                    Err(TryLockError::Poisoned(p)) => {
+                        _flight = Some(p.into_inner());
+                        SecretEvent::Locked
+                    }
+                    Err(TryLockError::WouldBlock) => SecretEvent::Busy,
+                },
+                SecretStep::AwaitUnlock => {
+                    drop(self.flights[kind.index()].read());
+                    SecretEvent::Unlocked
                 }
                 SecretStep::Sleep(delay) => {
                     std::thread::sleep(delay);
                     SecretEvent::Slept
                 }
-                SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(plan)),
+                SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(*plan)),
                 SecretStep::Done(result) => return result,
             };
         }
     }
 
-    /// Imports any number of custom codes into a deposit-mode card (spec §8), in chunks
-    /// of at most 100: `checkcode` first (codes already stored are not sent, so a re-run
-    /// resumes an interrupted import), `deposit` of the rest, repeated within a bound
-    /// ([`DepositOptions`](crate::bulk::DepositOptions)), `checkcode` again to verify,
-    /// codes WeChat failed deposited again then reported; at the end
-    /// `getdepositcount`. Invalid codes (empty, blank, longer than 20 characters) are
+    /// Imports any number of custom codes into a deposit-mode card, in chunks of at
+    /// most 100: `deposit`, then one `checkcode` to verify (a fresh import of N chunks
+    /// makes 2 × N calls and one `getdepositcount` at the end); codes WeChat failed are
+    /// deposited again within a bound ([`DepositOptions`](crate::bulk::DepositOptions)),
+    /// then reported. To resume an interrupted import, run it again with
+    /// [`DepositOptions::resume`](crate::bulk::DepositOptions::resume): each chunk is
+    /// then checked first and codes already stored are not sent again. A deposit whose
+    /// answer was lost is never re-sent blindly: the chunk is checked first. A failed
+    /// final count is reported in
+    /// [`DepositReport::count_error`](crate::bulk::DepositReport::count_error). Invalid codes (empty, blank, longer than 20 characters) are
     /// reported in [`DepositReport::failed`](crate::bulk::DepositReport::failed), never
     /// sent. `progress` is called after each chunk. Memory stays bounded by one chunk:
     /// the codes are read from `codes` as they go, and each chunk is verified right
@@ -233,8 +264,9 @@ impl Client {
     /// assert_eq!(report.deposit_count, Some(250));
     /// // then set the stock to 250 with the modify-stock API
     ///
-    /// // running it again sends nothing
-    /// let again = client.deposit_all(&card_id, (0..250).map(|i| format!("{i:08}")), &DepositOptions::new(), |_| {})?;
+    /// // running it again as a resume sends nothing
+    /// let resume = DepositOptions::new().resume(true);
+    /// let again = client.deposit_all(&card_id, (0..250).map(|i| format!("{i:08}")), &resume, |_| {})?;
     /// assert_eq!((again.deposited, again.already_present, again.deposit_calls), (0, 250, 0));
     /// # Ok(())
     /// # }
@@ -266,14 +298,11 @@ impl Client {
             let done = self.run_chunk(chunk)?;
             progress(job.complete(done));
         }
-        let count = match self.get_deposit_count(&job.count_request()) {
-            Ok(count) => Some(count.count),
-            Err(error) => {
-                tracing::warn!(%error, "deposit_all: getdepositcount failed");
-                None
-            }
-        };
-        Ok(job.finish(count))
+        let count = self.get_deposit_count(&job.count_request());
+        if let Err(error) = &count {
+            tracing::warn!(%error, "deposit_all: getdepositcount failed");
+        }
+        Ok(job.finish(count.map(|c| c.count)))
     }
 
     fn run_chunk(
@@ -285,7 +314,11 @@ impl Client {
         loop {
             event = match chunk.next(event) {
                 ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request)),
-                ChunkStep::Deposit(request) => ChunkEvent::Deposited(self.deposit_codes(&request)),
+                ChunkStep::Deposit(request) => ChunkEvent::Deposited(
+                    self.core
+                        .plan(&request)
+                        .and_then(|plan| self.drive(plan.once())),
+                ),
                 ChunkStep::Done(result) => return result,
             };
         }

@@ -13,14 +13,24 @@
 //!   [`DepositReport::duplicates`]), and cuts the rest into [`ChunkJob`]s of at most
 //!   [`MAX_CODES_PER_CALL`] codes. It merges finished chunks into the report and makes
 //!   the [`Progress`] values.
-//! * [`ChunkJob`] is the life of one chunk: `checkcode` first (codes already stored
-//!   are not sent again, which is what makes a re-run resume an interrupted import),
-//!   `deposit` of the missing ones, then `checkcode` again to verify. After a failed
-//!   call it checks again before depositing again, so a code WeChat has accepted is
+//! * [`ChunkJob`] is the life of one chunk. A fresh import costs two calls per chunk:
+//!   `deposit`, then one `checkcode` to verify. When resuming
+//!   ([`DepositOptions::resume`]), or once a deposit answer shows that the card already
+//!   held some of the input (WeChat's `duplicate_code`: a resume without the flag, or
+//!   the same codes in two chunks), each chunk is checked *before* it is sent too, so
+//!   codes already stored are not sent again. A deposit whose outcome is unknown (its
+//!   answer was lost, or WeChat answered -1 or a 5xx) is not repeated blindly: the
+//!   client's own retry does not re-send it inside `deposit_all`, and the chunk checks
+//!   what WeChat holds before depositing the rest, so a code WeChat has accepted is
 //!   never sent a second time by this chunk. Codes still missing after an accepted
 //!   deposit are deposited again up to [`DepositOptions::fail_retries`] times, then
 //!   reported. A call that keeps failing (after the client's own retries) is repeated
 //!   up to [`DepositOptions::max_rounds`] times, then the import stops with that error.
+//! * Counting follows WeChat's answers, so a report agrees with what the card holds
+//!   whatever the input's duplicates: a code is *deposited* when this run's deposit
+//!   stored it, *already present* when it was stored before (found by the pre-check,
+//!   or answered as a duplicate). After a deposit whose answer was lost, the codes the
+//!   check finds are counted as deposited by this run.
 //!
 //! Memory stays bounded by the chunks in flight: no list of all codes is kept. This is
 //! why verification is done per chunk (the `checkcode` right after its deposit) rather
@@ -49,6 +59,7 @@ pub struct DepositOptions {
     concurrency: usize,
     max_rounds: u32,
     fail_retries: u32,
+    resume: bool,
 }
 
 impl Default for DepositOptions {
@@ -57,6 +68,7 @@ impl Default for DepositOptions {
             concurrency: DEFAULT_CONCURRENCY,
             max_rounds: 5,
             fail_retries: 2,
+            resume: false,
         }
     }
 }
@@ -69,6 +81,7 @@ impl DepositOptions {
 
     /// Chunks in flight on the async client (at least 1; the blocking client runs one
     /// at a time). Default [`DEFAULT_CONCURRENCY`], chosen for WeChat's rate limits.
+    #[must_use]
     pub fn concurrency(mut self, chunks: usize) -> Self {
         self.concurrency = chunks.max(1);
         self
@@ -77,6 +90,7 @@ impl DepositOptions {
     /// How many times one chunk's call may fail with a repeatable error (after the
     /// client's own [`RetryPolicy`](crate::RetryPolicy)) before the import stops with
     /// that error (at least 1; default 5).
+    #[must_use]
     pub fn max_rounds(mut self, rounds: u32) -> Self {
         self.max_rounds = rounds.max(1);
         self
@@ -84,8 +98,21 @@ impl DepositOptions {
 
     /// How many times codes still missing after an accepted deposit (WeChat's
     /// `fail_code`) are deposited again before they are reported (default 2).
+    #[must_use]
     pub fn fail_retries(mut self, retries: u32) -> Self {
         self.fail_retries = retries;
+        self
+    }
+
+    /// Whether this run resumes an import (or repeats one): each chunk is then checked
+    /// with `checkcode` before it is sent, and codes already stored are not sent again
+    /// (default `false`: a fresh import, one `deposit` and one verifying `checkcode` per
+    /// chunk). Without it, a run that meets codes the card already holds sends one
+    /// chunk of them again (WeChat answers them as duplicates and stores nothing) and
+    /// checks every later chunk first.
+    #[must_use]
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
         self
     }
 
@@ -129,14 +156,16 @@ pub struct FailedCode {
 }
 
 /// What a `deposit_all` run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct DepositReport {
     /// Input codes read.
     pub codes_read: u64,
     /// Codes this run stored (sent, then found by `checkcode`).
     pub deposited: u64,
-    /// Codes found already stored before sending (a resumed or repeated import).
+    /// Codes the card held before this run sent them: found by the pre-check of a
+    /// resumed import, or answered as duplicates (the same code earlier in the input,
+    /// or stored by an earlier run).
     pub already_present: u64,
     /// Codes repeated inside one chunk of the input (sent once).
     pub duplicates: u64,
@@ -146,8 +175,10 @@ pub struct DepositReport {
     /// not find, after [`DepositOptions::fail_retries`] more deposits.
     pub verified_missing: Vec<String>,
     /// The card's stored codes per `getdepositcount` at the end; `None` when that call
-    /// failed (the rest of the report stands).
+    /// failed (see [`count_error`](Self::count_error); the rest of the report stands).
     pub deposit_count: Option<u64>,
+    /// Why the final `getdepositcount` failed, when it did.
+    pub count_error: Option<Error>,
     /// Chunks processed.
     pub chunks: u64,
     /// Deposit calls that WeChat accepted (errcode 0).
@@ -155,9 +186,27 @@ pub struct DepositReport {
 }
 
 impl DepositReport {
-    /// Whether every valid input code is stored: nothing failed and nothing missing.
+    /// Whether every valid input code is stored (nothing failed and nothing missing)
+    /// and the final count succeeded.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.verified_missing.is_empty()
+        self.failed.is_empty() && self.verified_missing.is_empty() && self.count_error.is_none()
+    }
+}
+
+impl Clone for DepositReport {
+    fn clone(&self) -> Self {
+        Self {
+            codes_read: self.codes_read,
+            deposited: self.deposited,
+            already_present: self.already_present,
+            duplicates: self.duplicates,
+            failed: self.failed.clone(),
+            verified_missing: self.verified_missing.clone(),
+            deposit_count: self.deposit_count,
+            count_error: self.count_error.as_ref().map(Error::shared_copy),
+            chunks: self.chunks,
+            deposit_calls: self.deposit_calls,
+        }
     }
 }
 
@@ -171,6 +220,8 @@ pub struct DepositJob {
     seen: HashSet<String>,
     report: DepositReport,
     codes_done: u64,
+    /// Whether new chunks are checked before they are sent.
+    pre_check: bool,
 }
 
 impl DepositJob {
@@ -197,6 +248,7 @@ impl DepositJob {
             seen: HashSet::with_capacity(MAX_CODES_PER_CALL),
             report: DepositReport::default(),
             codes_done: 0,
+            pre_check: options.resume,
         })
     }
 
@@ -237,7 +289,12 @@ impl DepositJob {
         }
         self.seen.clear();
         let codes = std::mem::replace(&mut self.filling, Vec::with_capacity(MAX_CODES_PER_CALL));
-        Some(ChunkJob::new(self.card_id.clone(), codes, &self.options))
+        Some(ChunkJob::new(
+            self.card_id.clone(),
+            codes,
+            &self.options,
+            self.pre_check,
+        ))
     }
 
     /// Merges a finished chunk into the report; the progress to report.
@@ -249,6 +306,10 @@ impl DepositJob {
         r.deposit_calls += chunk.deposit_calls;
         r.failed.extend(chunk.failed);
         r.verified_missing.extend(chunk.missing);
+        if chunk.answered_duplicates > 0 {
+            // The card holds some of the input already: check the next chunks first.
+            self.pre_check = true;
+        }
         self.codes_done += chunk.codes as u64;
         self.progress()
     }
@@ -267,9 +328,12 @@ impl DepositJob {
         GetDepositCount::new(&*self.card_id)
     }
 
-    /// The report, with the final count (`None` when the count call failed).
-    pub fn finish(mut self, deposit_count: Option<u64>) -> DepositReport {
-        self.report.deposit_count = deposit_count;
+    /// The report, with the result of the final count.
+    pub fn finish(mut self, deposit_count: Result<u64, Error>) -> DepositReport {
+        match deposit_count {
+            Ok(count) => self.report.deposit_count = Some(count),
+            Err(error) => self.report.count_error = Some(error),
+        }
         self.report
     }
 }
@@ -290,6 +354,8 @@ pub struct ChunkResult {
     pub failed: Vec<FailedCode>,
     /// Codes accepted but not found.
     pub missing: Vec<String>,
+    /// Codes WeChat answered as duplicates (already stored when they arrived).
+    pub answered_duplicates: u64,
 }
 
 /// What a [`ChunkJob`] wants done next.
@@ -322,8 +388,15 @@ pub struct ChunkJob {
     /// Codes not yet found stored.
     pending: Vec<String>,
     result: ChunkResult,
-    /// Whether a deposit of this chunk may have reached WeChat.
+    /// Whether the chunk is checked before its first deposit.
+    pre_check: bool,
+    /// Whether a deposit of this chunk may have reached WeChat (codes found later
+    /// are then counted as deposited, unless answered as duplicates).
     sent: bool,
+    /// `sent` before the last deposit, restored when that one certainly was not sent.
+    sent_before: bool,
+    /// Duplicates WeChat answered since the last check.
+    duplicates: u64,
     /// Failed calls so far.
     errors: u32,
     /// Deposits of this chunk that WeChat accepted.
@@ -336,7 +409,12 @@ pub struct ChunkJob {
 }
 
 impl ChunkJob {
-    fn new(card_id: Arc<str>, codes: Vec<String>, options: &DepositOptions) -> Self {
+    fn new(
+        card_id: Arc<str>,
+        codes: Vec<String>,
+        options: &DepositOptions,
+        pre_check: bool,
+    ) -> Self {
         Self {
             card_id,
             result: ChunkResult {
@@ -344,7 +422,10 @@ impl ChunkJob {
                 ..ChunkResult::default()
             },
             pending: codes,
+            pre_check,
             sent: false,
+            sent_before: false,
+            duplicates: 0,
             errors: 0,
             accepted: 0,
             last_failed: 0,
@@ -363,12 +444,19 @@ impl ChunkJob {
         ChunkStep::Check(CheckCodes::new(&*self.card_id, self.pending.clone()))
     }
 
+    fn deposit(&mut self) -> ChunkStep {
+        self.sent_before = self.sent;
+        self.sent = true;
+        ChunkStep::Deposit(DepositCodes::new(&*self.card_id, self.pending.clone()))
+    }
+
     fn finish(&mut self, result: Result<(), Error>) -> ChunkStep {
         self.done = true;
         ChunkStep::Done(result.map(|()| std::mem::take(&mut self.result)))
     }
 
-    /// Counts a failed call; the next step (check again, or stop).
+    /// Counts a failed call; the next step: check what WeChat holds (never deposit
+    /// blindly after a failure), or stop.
     fn failed_call(&mut self, error: Error) -> ChunkStep {
         self.errors += 1;
         let repeatable = error.is_retryable() || error.is_token_error();
@@ -386,16 +474,22 @@ impl ChunkJob {
             )));
         }
         match event {
-            ChunkEvent::Start => self.check(),
+            ChunkEvent::Start if self.pre_check => self.check(),
+            ChunkEvent::Start => self.deposit(),
             ChunkEvent::Checked(Err(e)) => self.failed_call(e),
             ChunkEvent::Deposited(Err(e)) => {
-                self.sent |= e.maybe_sent();
+                if !e.maybe_sent() {
+                    // Certainly not sent (a connect failure on every host, say).
+                    self.sent = self.sent_before;
+                }
                 self.failed_call(e)
             }
             ChunkEvent::Deposited(Ok(answer)) => {
-                self.sent = true;
                 self.accepted += 1;
                 self.result.deposit_calls += 1;
+                let dup = answer.duplicate_code.as_ref().map_or(0, |t| t.count());
+                self.duplicates += dup;
+                self.result.answered_duplicates += dup;
                 self.last_failed = answer.fail_code.as_ref().map_or(0, |t| t.count());
                 self.check()
             }
@@ -405,18 +499,20 @@ impl ChunkJob {
                 self.pending.retain(|c| !exist.contains(c.as_str()));
                 let found = (before - self.pending.len()) as u64;
                 if self.sent {
-                    self.result.deposited += found;
+                    // Found after a deposit: stored by it, except those WeChat called
+                    // duplicates (stored before they arrived).
+                    let dup = self.duplicates.min(found);
+                    self.result.already_present += dup;
+                    self.result.deposited += found - dup;
                 } else {
                     self.result.already_present += found;
                 }
+                self.duplicates = 0;
                 if self.pending.is_empty() {
                     return self.finish(Ok(()));
                 }
                 if self.accepted <= self.fail_retries {
-                    return ChunkStep::Deposit(DepositCodes::new(
-                        &*self.card_id,
-                        self.pending.clone(),
-                    ));
+                    return self.deposit();
                 }
                 let left = std::mem::take(&mut self.pending);
                 if self.last_failed > 0 {
@@ -456,70 +552,148 @@ mod tests {
         chunks.extend(job.flush());
         let sizes: Vec<usize> = chunks.iter().map(|c| c.pending().len()).collect();
         assert_eq!(sizes, [100, 100, 50]);
-        let report = job.finish(None);
+        let report = job.finish(Ok(0));
         assert_eq!(report.duplicates, 1);
         assert_eq!(report.failed.len(), 1);
         assert!(matches!(report.failed[0].reason, FailReason::Invalid(_)));
         assert_eq!(report.codes_read, 252);
     }
 
-    #[test]
-    fn chunk_checks_deposits_verifies_and_retries_failures() {
-        let mut job = DepositJob::new("card", DepositOptions::new(), (3, Some(3))).unwrap();
-        for c in ["a", "b"] {
-            assert!(job.push(c.into()).is_none());
+    fn deposited(succ: u64, dup: u64, fail: u64) -> ChunkEvent {
+        let tally = |n| (n > 0).then_some(CodeTally::Count(n));
+        ChunkEvent::Deposited(Ok(DepositResult::new(tally(succ), tally(dup), tally(fail))))
+    }
+
+    fn exist(check: &CheckCodes, stored: &[&str]) -> ChunkEvent {
+        let (yes, no) = check
+            .code
+            .iter()
+            .cloned()
+            .partition(|c| stored.contains(&c.as_str()));
+        ChunkEvent::Checked(Ok(CodeCheck::new(yes, no)))
+    }
+
+    fn chunk_of(codes: &[&str], options: DepositOptions) -> (DepositJob, ChunkJob) {
+        let mut job = DepositJob::new("card", options, (codes.len(), Some(codes.len()))).unwrap();
+        for c in codes {
+            assert!(job.push((*c).into()).is_none());
         }
-        job.push("c".into());
-        let mut chunk = job.flush().unwrap();
-        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Start) else {
+        let chunk = job.flush().unwrap();
+        (job, chunk)
+    }
+
+    #[test]
+    fn a_fresh_chunk_is_deposited_then_verified_once() {
+        let (mut job, mut chunk) = chunk_of(&["a", "b", "c"], DepositOptions::new());
+        let ChunkStep::Deposit(dep) = chunk.next(ChunkEvent::Start) else {
+            panic!("a fresh chunk is not checked first")
+        };
+        assert_eq!(dep.code, ["a", "b", "c"]);
+        let ChunkStep::Check(check) = chunk.next(deposited(3, 0, 0)) else {
             panic!()
         };
-        assert_eq!(check.code, ["a", "b", "c"]);
-        let step = chunk.next(ChunkEvent::Checked(Ok(CodeCheck::new(
-            vec!["a".into()],
-            vec!["b".into(), "c".into()],
-        ))));
-        let ChunkStep::Deposit(dep) = step else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b", "c"])) else {
+            panic!()
+        };
+        assert_eq!((r.deposited, r.already_present, r.deposit_calls), (3, 0, 1));
+        let p = job.complete(r);
+        assert_eq!((p.chunks_done, p.codes_done, p.total), (1, 3, Some(3)));
+        let report = job.finish(Ok(3));
+        assert!(report.is_complete());
+    }
+
+    #[test]
+    fn chunk_retries_failed_codes_then_reports_them() {
+        let (_, mut chunk) = chunk_of(&["a", "b", "c"], DepositOptions::new().resume(true));
+        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Start) else {
+            panic!("a resumed chunk is checked first")
+        };
+        let ChunkStep::Deposit(dep) = chunk.next(exist(&check, &["a"])) else {
             panic!()
         };
         assert_eq!(dep.code, ["b", "c"]);
         // WeChat fails "c" every time
-        let mut step = chunk.next(ChunkEvent::Deposited(Ok(DepositResult::new(
-            Some(CodeTally::Count(1)),
-            None,
-            Some(CodeTally::Count(1)),
-        ))));
+        let mut step = chunk.next(deposited(1, 0, 1));
         let mut deposits = 1;
         loop {
-            match step {
-                ChunkStep::Check(c) => {
-                    assert!(!c.code.contains(&"b".to_owned()) || deposits == 1);
-                    step = chunk.next(ChunkEvent::Checked(Ok(CodeCheck::new(
-                        c.code.iter().filter(|x| *x == "b").cloned().collect(),
-                        vec!["c".into()],
-                    ))));
-                }
+            step = match step {
+                ChunkStep::Check(c) => chunk.next(exist(&c, &["a", "b"])),
                 ChunkStep::Deposit(d) => {
                     assert_eq!(d.code, ["c"]);
                     deposits += 1;
-                    step = chunk.next(ChunkEvent::Deposited(Ok(DepositResult::new(
-                        None,
-                        None,
-                        Some(CodeTally::Count(1)),
-                    ))));
+                    chunk.next(deposited(0, 0, 1))
                 }
                 ChunkStep::Done(r) => {
                     let r = r.unwrap();
                     assert_eq!((r.already_present, r.deposited, r.deposit_calls), (1, 1, 3));
                     assert_eq!(r.failed.len(), 1);
                     assert_eq!(r.failed[0].code, "c");
-                    let p = job.complete(r);
-                    assert_eq!((p.chunks_done, p.codes_done, p.total), (1, 3, Some(3)));
                     break;
                 }
-            }
+            };
         }
         assert_eq!(deposits, 3);
+    }
+
+    #[test]
+    fn a_deposit_whose_answer_was_lost_is_checked_before_anything_is_sent_again() {
+        let (_, mut chunk) = chunk_of(&["a", "b"], DepositOptions::new());
+        assert!(matches!(
+            chunk.next(ChunkEvent::Start),
+            ChunkStep::Deposit(_)
+        ));
+        let lost = Error::transport(card_transport::TransportError::from_kind(
+            card_transport::TransportErrorKind::Io,
+        ));
+        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Deposited(Err(lost))) else {
+            panic!("a lost answer is checked, not re-sent")
+        };
+        // WeChat had stored both: nothing is sent again, and they count as this run's
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b"])) else {
+            panic!()
+        };
+        assert_eq!((r.deposited, r.already_present, r.deposit_calls), (2, 0, 0));
+    }
+
+    #[test]
+    fn codes_answered_as_duplicates_are_already_present_and_switch_to_checking_first() {
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        for c in ["a", "b"] {
+            job.push(c.into());
+        }
+        let mut chunk = job.flush().unwrap();
+        assert!(matches!(
+            chunk.next(ChunkEvent::Start),
+            ChunkStep::Deposit(_)
+        ));
+        let ChunkStep::Check(check) = chunk.next(deposited(1, 1, 0)) else {
+            panic!()
+        };
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b"])) else {
+            panic!()
+        };
+        assert_eq!((r.deposited, r.already_present), (1, 1));
+        job.complete(r);
+        // the card held some of the input: the next chunk is checked first
+        job.push("c".into());
+        let mut next = job.flush().unwrap();
+        assert!(matches!(next.next(ChunkEvent::Start), ChunkStep::Check(_)));
+    }
+
+    #[test]
+    fn a_failed_count_is_reported() {
+        let job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        let report = job.finish(Err(Error::WeChat(card_model::WeChatError::new(-1, "busy"))));
+        assert_eq!(report.deposit_count, None);
+        assert!(!report.is_complete());
+        assert_eq!(
+            report
+                .clone()
+                .count_error
+                .and_then(|e| e.errcode())
+                .map(|c| c.as_i64()),
+            Some(-1)
+        );
     }
 
     #[test]
@@ -528,11 +702,10 @@ mod tests {
         let mut job = DepositJob::new("card", options, (0, None)).unwrap();
         job.push("a".into());
         let mut chunk = job.flush().unwrap();
-        chunk.next(ChunkEvent::Start);
-        chunk.next(ChunkEvent::Checked(Ok(CodeCheck::new(
-            vec![],
-            vec!["a".into()],
-        ))));
+        assert!(matches!(
+            chunk.next(ChunkEvent::Start),
+            ChunkStep::Deposit(_)
+        ));
         let busy = || Error::WeChat(card_model::WeChatError::new(-1, "system error"));
         // the deposit may have been applied: check again rather than re-send
         let step = chunk.next(ChunkEvent::Deposited(Err(busy())));

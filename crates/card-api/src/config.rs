@@ -141,7 +141,7 @@ pub struct ClientBuilder {
     store: Option<StoreHandle>,
     clock: Option<Arc<dyn Clock>>,
     seed: Option<u64>,
-    lease_ttl: Duration,
+    lease_ttl: Option<Duration>,
     lease_poll: Duration,
     namespace: Option<String>,
     holder: Option<String>,
@@ -180,11 +180,11 @@ impl ClientBuilder {
             token_source: None,
             retry: RetryPolicy::new(),
             refresh_margin: Duration::from_secs(300),
-            transport: TransportConfig::default(),
+            transport: default_transport(),
             store: None,
             clock: None,
             seed: None,
-            lease_ttl: Duration::from_secs(30),
+            lease_ttl: None,
             lease_poll: Duration::from_millis(50),
             namespace: None,
             holder: None,
@@ -281,7 +281,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Settings (timeouts, body limit) for the default transports.
+    /// Settings (timeouts, body limit) for the default transports. The client's
+    /// default is a 2 s connect timeout and a 5 s timeout per exchange (WeChat answers
+    /// in well under a second): with the default [`RetryPolicy`] a call that cannot
+    /// succeed gives up within [`RetryPolicy::worst_case`] (29 s with one host; about
+    /// 15.6 s against a silent server), twice that when the token must be fetched
+    /// first.
     #[must_use]
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -323,10 +328,15 @@ impl ClientBuilder {
     }
 
     /// How long a refresh lease lasts, and how often a caller waiting for another
-    /// server's refresh looks at the store again. Defaults: 30 s, 50 ms.
+    /// server's refresh looks at the store again. Defaults: the longest a token fetch
+    /// can take ([`RetryPolicy::worst_case`] with this client's timeouts and hosts,
+    /// plus 1 s), so that no other server starts a fetch while one is still running,
+    /// and 50 ms. A shorter lease makes waiting servers give up sooner, at the risk of
+    /// a second fetch when a fetch is slow. The lease is given back as soon as the
+    /// fetch ends, however it ends (an error, a panic, a dropped future).
     #[must_use]
     pub fn refresh_lease(mut self, ttl: Duration, poll: Duration) -> Self {
-        self.lease_ttl = ttl;
+        self.lease_ttl = Some(ttl);
         self.lease_poll = poll;
         self
     }
@@ -416,13 +426,18 @@ impl ClientBuilder {
             TokenSource::Fixed(_) => "fixed".to_owned(),
             TokenSource::Credentials { appid, .. } => appid.clone(),
         });
+        let lease_ttl = self.lease_ttl.unwrap_or_else(|| {
+            self.retry
+                .worst_case(&self.transport, hosts.len())
+                .saturating_add(Duration::from_secs(1))
+        });
         let config = ClientConfig {
             hosts: hosts.into(),
             token_source,
             retry: self.retry,
             refresh_margin: self.refresh_margin,
             transport: self.transport,
-            lease_ttl: self.lease_ttl,
+            lease_ttl,
             lease_poll: self.lease_poll.max(Duration::from_millis(1)),
             namespace,
         };
@@ -439,6 +454,16 @@ impl ClientBuilder {
             self.seed,
             self.holder,
         ))
+    }
+}
+
+/// The client's default transport settings: timeouts a request handler can wait for
+/// (see [`ClientBuilder::transport_config`]).
+fn default_transport() -> TransportConfig {
+    TransportConfig {
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        ..TransportConfig::default()
     }
 }
 
@@ -491,6 +516,34 @@ mod tests {
         );
         let b = ClientBuilder::new().access_token(AccessToken::new("TOKEN-abc"));
         assert!(!format!("{b:#?}").contains("TOKEN-abc"));
+    }
+
+    #[test]
+    fn the_default_lease_outlives_the_longest_fetch() {
+        let builder = ClientBuilder::new()
+            .app_credentials("wx", AppSecret::new("s"))
+            .failover(["https://b1", "https://b2"]);
+        let config = builder.clone().core().unwrap().config.clone();
+        let fetch = config.retry.worst_case(&config.transport, 3);
+        assert!(
+            config.lease_ttl > fetch,
+            "{:?} vs {fetch:?}",
+            config.lease_ttl
+        );
+        assert_eq!(config.transport.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.transport.timeout, Duration::from_secs(5));
+        // a slower policy moves the lease with it; an explicit lease is kept
+        let slow = builder
+            .clone()
+            .retry(RetryPolicy::new().max_attempts(6))
+            .core()
+            .unwrap();
+        assert!(slow.config.lease_ttl > config.lease_ttl);
+        let set = builder
+            .refresh_lease(Duration::from_secs(3), Duration::from_millis(10))
+            .core()
+            .unwrap();
+        assert_eq!(set.config.lease_ttl, Duration::from_secs(3));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::config::{ClientConfig, TokenEndpoint, TokenSource};
 use crate::error::{Error, StoreError};
-use crate::plan::{CallPlan, Outcome, PlanSettings, Prepared, Step};
+use crate::plan::{CallPlan, Outcome, PlanSettings, Prepared, Step, TokenReply};
 use crate::retry::Jitter;
 use crate::store::{Clock, SecretKind, StoreHandle, StoredSecret, TokenStore};
 use card_model::token::{GetAccessToken, GetCardApiTicket, GetStableAccessToken};
@@ -131,16 +131,41 @@ impl StoreHandle {
 pub(crate) enum SecretStep<'a> {
     /// Carry out this store operation; answer [`SecretEvent::Stored`].
     Store(StoreOp<'a>),
-    /// Take this process's refresh lock of the credential kind and hold it until
-    /// [`Done`](Self::Done); answer [`SecretEvent::Locked`].
+    /// Take this process's refresh lock of the credential kind if it is free, and
+    /// hold it until [`Done`](Self::Done); answer [`SecretEvent::Locked`], or
+    /// [`SecretEvent::Busy`] when another caller holds it (then do not wait for it).
+    TryLock,
+    /// Wait until the caller that holds the refresh lock gives it back (do not take
+    /// it: every caller waiting so wakes at once); answer [`SecretEvent::Unlocked`].
+    AwaitUnlock,
+    /// Take this process's refresh lock of the credential kind, waiting for it, and
+    /// hold it until [`Done`](Self::Done); answer [`SecretEvent::Locked`].
     Lock,
     /// Another server holds the refresh lease: wait this long; answer
     /// [`SecretEvent::Slept`].
     Sleep(Duration),
     /// This caller holds the lease: drive this plan; answer [`SecretEvent::Fetched`].
-    Fetch(CallPlan<Fetched>),
-    /// The credential to use, or why there is none.
-    Done(Result<String, Error>),
+    Fetch(Box<CallPlan<Fetched>>),
+    /// The credential to use (`None`: `may_fetch` was false and the store holds
+    /// nothing but the stale one), or why there is none.
+    Done(Result<Option<Granted>, Error>),
+}
+
+/// A credential a [`SecretFlow`] ends with.
+pub(crate) struct Granted {
+    /// The token or ticket.
+    pub value: String,
+    /// Whether this flow fetched it (rather than finding it in the store).
+    pub fetched: bool,
+}
+
+impl Granted {
+    fn stored(value: String) -> Option<Self> {
+        Some(Self {
+            value,
+            fetched: false,
+        })
+    }
 }
 
 /// What happened to the last [`SecretStep`].
@@ -151,6 +176,10 @@ pub(crate) enum SecretEvent {
     Stored(Result<StoreReply, StoreError>),
     /// The refresh lock is held.
     Locked,
+    /// [`SecretStep::TryLock`]: another caller holds the lock.
+    Busy,
+    /// [`SecretStep::AwaitUnlock`] is over.
+    Unlocked,
     /// The wait is over.
     Slept,
     /// What the fetch returned.
@@ -163,6 +192,12 @@ enum Phase {
     Start,
     /// The first read of the cache.
     Lookup,
+    /// Trying this process's refresh lock.
+    Trying,
+    /// Waiting for the refresh in progress in this process to end.
+    Queued,
+    /// Reading the cache after the refresh this caller waited for.
+    Rechecking,
     /// Waiting for this process's refresh lock.
     Locking,
     /// Reading the cache again under the lock (or after a wait).
@@ -182,7 +217,7 @@ enum Phase {
     /// Giving the lease back, then answering `then`; `finished` when a refresh ended
     /// (its outcome is recorded for the callers that waited for it).
     Releasing {
-        then: Result<String, Error>,
+        then: Result<Granted, Error>,
         finished: bool,
     },
     /// Done.
@@ -215,8 +250,12 @@ pub(crate) struct SecretFlow<'a> {
     core: &'a Core,
     kind: SecretKind,
     stale: Option<&'a str>,
+    /// Whether this flow may fetch to replace `stale` (see [`Step::AccessToken`]).
+    may_fetch: bool,
     /// The refresh generation when this caller queued for the lock.
     generation: u64,
+    /// Times this caller found the refresh lock busy and waited for its end.
+    rounds: u32,
     waited: u32,
     phase: Phase,
 }
@@ -233,12 +272,38 @@ impl<'a> SecretFlow<'a> {
         self.core.key(self.kind)
     }
 
+    /// The failure of a refresh (or of a lease wait) that ended in this process since
+    /// this caller queued: it is this caller's too.
+    fn shared_failure(&self) -> Result<(), Error> {
+        let record = self.core.record(self.kind);
+        match (record.generation != self.generation, &record.failure) {
+            (true, Some(failure)) => Err(failure.shared_copy()),
+            _ => Ok(()),
+        }
+    }
+
     fn get(&mut self, phase: Phase) -> SecretStep<'a> {
         self.phase = phase;
         SecretStep::Store(StoreOp::Get { key: self.key() })
     }
 
-    fn release(&mut self, then: Result<String, Error>, finished: bool) -> SecretStep<'a> {
+    /// Whether this caller may hold the store's refresh lease now: from asking for it
+    /// until its release was carried out (giving back a lease one does not hold does
+    /// nothing). While it does, the client keeps a drop guard that
+    /// gives the lease back on any other way out (a panic, a dropped future).
+    pub fn may_hold_lease(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Leasing
+                | Phase::Rereading
+                | Phase::Fetching { .. }
+                | Phase::Storing { .. }
+                | Phase::Converging { .. }
+                | Phase::Releasing { .. }
+        )
+    }
+
+    fn release(&mut self, then: Result<Granted, Error>, finished: bool) -> SecretStep<'a> {
         self.phase = Phase::Releasing { then, finished };
         SecretStep::Store(StoreOp::ReleaseLease {
             key: self.key(),
@@ -257,6 +322,14 @@ impl<'a> SecretFlow<'a> {
             Err(e) => return self.release(Err(e), true),
         };
         let new = StoredSecret::new(f.value.clone(), self.core.use_until(f.expires_in));
+        if f.expires_in < MIN_EXPIRES_IN {
+            tracing::warn!(
+                expires_in = f.expires_in,
+                floor = MIN_EXPIRES_IN,
+                "{} came with a very short lifetime; it is kept for the floor",
+                self.kind.as_str()
+            );
+        }
         self.phase = Phase::Storing { value: f.value };
         SecretStep::Store(StoreOp::CompareAndSet {
             key: self.key(),
@@ -276,31 +349,54 @@ impl<'a> SecretFlow<'a> {
                 if let (SecretKind::AccessToken, TokenSource::Fixed(token)) =
                     (self.kind, &core.config.token_source)
                 {
-                    return Ok(SecretStep::Done(Ok(token.expose().to_owned())));
+                    return Ok(SecretStep::Done(Ok(Granted::stored(
+                        token.expose().to_owned(),
+                    ))));
                 }
                 self.get(Phase::Lookup)
             }
             (Phase::Lookup, SecretEvent::Stored(reply)) => {
                 if let (Some(value), _) = usable(reply, self.stale)? {
-                    return Ok(SecretStep::Done(Ok(value)));
+                    return Ok(SecretStep::Done(Ok(Granted::stored(value))));
                 }
                 // Before queueing: a refresh that ends meanwhile was waited for.
                 self.generation = core.record(self.kind).generation;
+                self.phase = Phase::Trying;
+                SecretStep::TryLock
+            }
+            (Phase::Trying, SecretEvent::Busy) => {
+                // A refresh is in progress here: wait for its end along with every
+                // other caller waiting for it, rather than one after another.
+                self.phase = Phase::Queued;
+                SecretStep::AwaitUnlock
+            }
+            (Phase::Queued, SecretEvent::Unlocked) => self.get(Phase::Rechecking),
+            (Phase::Rechecking, SecretEvent::Stored(reply)) => {
+                if let (Some(value), _) = usable(reply, self.stale)? {
+                    return Ok(SecretStep::Done(Ok(Granted::stored(value))));
+                }
+                self.shared_failure()?;
+                // Still nothing usable (that refresh was for another token): try again
+                // without queueing one behind another, a few times, then queue.
+                self.rounds += 1;
+                if self.rounds < MAX_LOCK_ROUNDS {
+                    self.phase = Phase::Trying;
+                    return Ok(SecretStep::TryLock);
+                }
                 self.phase = Phase::Locking;
                 SecretStep::Lock
             }
-            (Phase::Locking, SecretEvent::Locked) | (Phase::Waiting, SecretEvent::Slept) => {
-                self.get(Phase::Reading)
-            }
+            (Phase::Trying | Phase::Locking, SecretEvent::Locked)
+            | (Phase::Waiting, SecretEvent::Slept) => self.get(Phase::Reading),
             (Phase::Reading, SecretEvent::Stored(reply)) => {
                 if let (Some(value), _) = usable(reply, self.stale)? {
-                    return Ok(SecretStep::Done(Ok(value)));
+                    return Ok(SecretStep::Done(Ok(Granted::stored(value))));
                 }
-                let record = core.record(self.kind);
-                if let (true, Some(failure)) =
-                    (record.generation != self.generation, &record.failure)
-                {
-                    return Err(failure.shared_copy());
+                self.shared_failure()?;
+                if !self.may_fetch {
+                    // The store holds nothing better than the rejected token, and this
+                    // caller may not fetch again.
+                    return Ok(SecretStep::Done(Ok(None)));
                 }
                 self.phase = Phase::Leasing;
                 SecretStep::Store(StoreOp::TryLease {
@@ -317,24 +413,36 @@ impl<'a> SecretFlow<'a> {
                 let polls =
                     core.config.lease_ttl.as_millis() / core.config.lease_poll.as_millis().max(1);
                 if u128::from(self.waited) > polls + 1 {
-                    return Err(StoreError::new(format!(
+                    let error: Error = StoreError::new(format!(
                         "gave up waiting for another holder's refresh of {}",
                         self.kind.as_str()
                     ))
-                    .into());
+                    .into();
+                    // Shared with the callers queued behind this one, as a failed fetch
+                    // is: they do not start a wait of their own.
+                    let mut record = core.record(self.kind);
+                    record.generation += 1;
+                    record.failure = Some(error.shared_copy());
+                    return Err(error);
                 }
                 self.waited += 1;
                 self.phase = Phase::Waiting;
                 SecretStep::Sleep(core.config.lease_poll)
             }
             (Phase::Rereading, SecretEvent::Stored(reply)) => match usable(reply, self.stale)? {
-                (Some(value), _) => self.release(Ok(value), false),
+                (Some(value), _) => self.release(
+                    Ok(Granted {
+                        value,
+                        fetched: false,
+                    }),
+                    false,
+                ),
                 (None, entry) => {
                     let observed = entry.map(|e| e.value);
                     match core.refresh_plan(self.kind) {
                         Ok(plan) => {
                             self.phase = Phase::Fetching { observed };
-                            SecretStep::Fetch(plan)
+                            SecretStep::Fetch(Box::new(plan))
                         }
                         Err(e) => self.fetched(observed, Err(e)),
                     }
@@ -345,14 +453,23 @@ impl<'a> SecretFlow<'a> {
             }
             (Phase::Storing { value }, SecretEvent::Stored(reply)) => {
                 match reply.and_then(StoreReply::flag) {
-                    Ok(true) => self.release(Ok(value), true),
+                    Ok(true) => self.release(
+                        Ok(Granted {
+                            value,
+                            fetched: true,
+                        }),
+                        true,
+                    ),
                     Ok(false) => self.get(Phase::Converging { value }),
                     Err(e) => self.release(Err(e.into()), true),
                 }
             }
             (Phase::Converging { value }, SecretEvent::Stored(reply)) => {
                 // Someone else stored one meanwhile: converge on it while it is good.
-                let then = usable(reply, None).map(|(good, _)| good.unwrap_or(value));
+                let then = usable(reply, None).map(|(good, _)| Granted {
+                    value: good.unwrap_or(value),
+                    fetched: true,
+                });
                 self.release(then, true)
             }
             (Phase::Releasing { then, finished }, SecretEvent::Stored(reply)) => {
@@ -364,7 +481,7 @@ impl<'a> SecretFlow<'a> {
                     record.generation += 1;
                     record.failure = then.as_ref().err().map(Error::shared_copy);
                 }
-                SecretStep::Done(then)
+                SecretStep::Done(then.map(Some))
             }
             _ => {
                 return Err(StoreError::new(
@@ -545,9 +662,11 @@ impl Core {
         (fresh && Some(entry.value.as_str()) != stale).then(|| entry.value.clone())
     }
 
-    /// When a credential WeChat gave for `expires_in` seconds stops being used.
+    /// When a credential WeChat gave for `expires_in` seconds stops being used. A
+    /// lifetime under [`MIN_EXPIRES_IN`] (0, or a few seconds: a server's mistake) is
+    /// taken as that floor, so that such an answer does not mean a fetch per call.
     fn use_until(&self, expires_in: u64) -> u64 {
-        let life = Duration::from_secs(expires_in);
+        let life = Duration::from_secs(expires_in.max(MIN_EXPIRES_IN));
         let margin = self.config.refresh_margin.min(life / 2);
         self.clock
             .unix_millis()
@@ -562,12 +681,19 @@ impl Core {
 
     /// The way to a usable credential of `kind` other than `stale`; start it with
     /// [`SecretEvent::Start`].
-    pub fn secret<'a>(&'a self, kind: SecretKind, stale: Option<&'a str>) -> SecretFlow<'a> {
+    pub fn secret<'a>(
+        &'a self,
+        kind: SecretKind,
+        stale: Option<&'a str>,
+        may_fetch: bool,
+    ) -> SecretFlow<'a> {
         SecretFlow {
             core: self,
             kind,
             stale,
+            may_fetch: may_fetch || stale.is_none(),
             generation: 0,
+            rounds: 0,
             waited: 0,
             phase: Phase::Start,
         }
@@ -639,10 +765,16 @@ impl Core {
     pub fn token_outcome<T>(
         &self,
         plan: &mut CallPlan<T>,
-        value: Result<String, Error>,
+        value: Result<Option<Granted>, Error>,
     ) -> Outcome {
         plan.start_at(self.preferred_host.load(Ordering::Relaxed));
-        Outcome::Token(value.map(AccessToken::new))
+        Outcome::Token(value.map(|granted| match granted {
+            Some(Granted { value, fetched }) => TokenReply::Token {
+                token: AccessToken::new(value),
+                fetched,
+            },
+            None => TokenReply::Unchanged,
+        }))
     }
 
     pub fn observe<T>(&self, span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
@@ -677,6 +809,81 @@ fn observe<T>(span: &tracing::Span, plan: &CallPlan<T>, step: &Step<T>) {
             }
         }
     }
+}
+
+/// How many times a caller finds this process's refresh lock busy and waits for its
+/// end with the others (all waking at once) before it queues for the lock itself.
+const MAX_LOCK_ROUNDS: u32 = 8;
+
+/// The shortest lifetime a fetched token or ticket is kept for, in seconds, whatever
+/// `expires_in` said: WeChat's are 7200 s; an answer of 0 or a few seconds would
+/// otherwise mean a fetch on every call. A credential that really dies sooner is
+/// replaced on its first token error, as any other.
+pub(crate) const MIN_EXPIRES_IN: u64 = 60;
+
+/// Gives a refresh lease back when dropped while armed: a lease holder that panics,
+/// or whose future is dropped (a timeout, a web handler whose client went away), does
+/// not leave every other server waiting for the lease to expire. The clients arm it
+/// while [`SecretFlow::may_hold_lease`] says so.
+pub(crate) struct LeaseGuard<'a> {
+    core: &'a Core,
+    kind: SecretKind,
+    armed: bool,
+}
+
+impl<'a> LeaseGuard<'a> {
+    pub fn new(core: &'a Core, kind: SecretKind) -> Self {
+        Self {
+            core,
+            kind,
+            armed: false,
+        }
+    }
+
+    pub fn arm(&mut self, armed: bool) {
+        self.armed = armed;
+    }
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let key = self.core.key(self.kind);
+        let holder = &self.core.holder;
+        match &self.core.store {
+            StoreHandle::Sync(store) => {
+                if let Err(error) = store.release_lease(key, holder) {
+                    tracing::warn!(%error, "could not release the refresh lease; it will expire");
+                }
+            }
+            #[cfg(feature = "async")]
+            StoreHandle::Async(store) => {
+                // Drop cannot await: the release runs as a task of the current runtime.
+                let (store, key, holder) = (Arc::clone(store), key.to_owned(), holder.clone());
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(async move {
+                            if let Err(error) = store.release_lease(&key, &holder).await {
+                                tracing::warn!(%error, "could not release the refresh lease; it will expire");
+                            }
+                        });
+                    }
+                    Err(_) => {
+                        tracing::warn!("no runtime to release the refresh lease; it will expire");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The value of a finished [`SecretFlow`] that was allowed to fetch.
+pub(crate) fn granted_value(result: Result<Option<Granted>, Error>) -> Result<String, Error> {
+    result?
+        .map(|g| g.value)
+        .ok_or_else(|| Error::Config("internal: no credential and no fetch allowed".into()))
 }
 
 /// The value of a stale token, for the credential cache.
@@ -724,13 +931,14 @@ mod tests {
         loop {
             event = match flow.next(event) {
                 SecretStep::Store(op) => SecretEvent::Stored(op.run(store)),
-                SecretStep::Lock => SecretEvent::Locked,
+                SecretStep::Lock | SecretStep::TryLock => SecretEvent::Locked,
+                SecretStep::AwaitUnlock => SecretEvent::Unlocked,
                 SecretStep::Sleep(_) => {
                     sleeps += 1;
                     SecretEvent::Slept
                 }
                 SecretStep::Fetch(_) => SecretEvent::Fetched(fetch()),
-                SecretStep::Done(result) => return (result, sleeps),
+                SecretStep::Done(result) => return (granted_value(result), sleeps),
             };
         }
     }
@@ -745,7 +953,7 @@ mod tests {
     #[test]
     fn the_lease_holder_fetches_stores_and_gives_the_lease_back() {
         let (core, store) = setup();
-        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let mut flow = core.secret(SecretKind::AccessToken, None, true);
         let (result, sleeps) = run(&mut flow, SecretEvent::Start, &store, || fetched("NEW"));
         assert_eq!((result.unwrap().as_str(), sleeps), ("NEW", 0));
         assert_eq!(store.get(KEY).unwrap().unwrap().value, "NEW");
@@ -755,7 +963,7 @@ mod tests {
                 .unwrap()
         );
         // A second caller finds it in the cache.
-        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let mut flow = core.secret(SecretKind::AccessToken, None, true);
         let (result, _) = run(&mut flow, SecretEvent::Start, &store, || {
             panic!("no fetch expected")
         });
@@ -770,7 +978,7 @@ mod tests {
                 .try_lease(KEY, "other", Duration::from_secs(60))
                 .unwrap()
         );
-        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let mut flow = core.secret(SecretKind::AccessToken, None, true);
         let (result, sleeps) = run(&mut flow, SecretEvent::Start, &store, || {
             panic!("no fetch expected")
         });
@@ -782,14 +990,14 @@ mod tests {
     #[test]
     fn a_caller_queued_behind_a_failed_refresh_shares_its_failure() {
         let (core, store) = setup();
-        let mut first = core.secret(SecretKind::AccessToken, None);
-        let mut second = core.secret(SecretKind::AccessToken, None);
+        let mut first = core.secret(SecretKind::AccessToken, None, true);
+        let mut second = core.secret(SecretKind::AccessToken, None, true);
         for flow in [&mut first, &mut second] {
             let SecretStep::Store(op) = flow.next(SecretEvent::Start) else {
                 panic!("a lookup first");
             };
             let event = SecretEvent::Stored(op.run(store.as_ref()));
-            assert!(matches!(flow.next(event), SecretStep::Lock));
+            assert!(matches!(flow.next(event), SecretStep::TryLock));
         }
         let (result, _) = run(&mut first, SecretEvent::Locked, &store, || {
             Err(Error::Config("fetch failed".into()))
@@ -810,7 +1018,7 @@ mod tests {
     #[test]
     fn events_out_of_order_end_the_flow_with_an_error() {
         let (core, _) = setup();
-        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let mut flow = core.secret(SecretKind::AccessToken, None, true);
         assert!(matches!(
             flow.next(SecretEvent::Slept),
             SecretStep::Done(Err(Error::Store(_)))
@@ -819,7 +1027,7 @@ mod tests {
             flow.next(SecretEvent::Start),
             SecretStep::Done(Err(Error::Store(_)))
         ));
-        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let mut flow = core.secret(SecretKind::AccessToken, None, true);
         assert!(matches!(
             flow.next(SecretEvent::Start),
             SecretStep::Store(_)
@@ -831,16 +1039,106 @@ mod tests {
         ));
     }
 
+    /// Drives `flow` with `event` and carries out store operations until it asks for
+    /// something else; returns that step.
+    fn until_not_store<'a>(
+        flow: &mut SecretFlow<'a>,
+        mut event: SecretEvent,
+        store: &MemoryTokenStore,
+    ) -> SecretStep<'a> {
+        loop {
+            match flow.next(event) {
+                SecretStep::Store(op) => event = SecretEvent::Stored(op.run(store)),
+                other => return other,
+            }
+        }
+    }
+
+    fn good(store: &MemoryTokenStore, value: &str) {
+        let old = store.get(KEY).unwrap().map(|e| e.value);
+        let entry = StoredSecret::new(value, 1_700_000_000_000 + 3_600_000);
+        assert!(store.compare_and_set(KEY, old.as_deref(), entry).unwrap());
+    }
+
+    #[test]
+    fn a_caller_that_may_not_fetch_takes_another_token_or_none() {
+        let (core, store) = setup();
+        good(&store, "OLD");
+        // the store still holds the rejected token: no fetch, Unchanged
+        let mut flow = core.secret(SecretKind::AccessToken, Some("OLD"), false);
+        let step = until_not_store(&mut flow, SecretEvent::Start, &store);
+        assert!(matches!(step, SecretStep::TryLock));
+        let step = until_not_store(&mut flow, SecretEvent::Locked, &store);
+        assert!(
+            matches!(step, SecretStep::Done(Ok(None))),
+            "no second fetch"
+        );
+        // another caller replaced it: taken at no cost
+        good(&store, "NEW");
+        let mut flow = core.secret(SecretKind::AccessToken, Some("OLD"), false);
+        match until_not_store(&mut flow, SecretEvent::Start, &store) {
+            SecretStep::Done(Ok(Some(g))) => assert!(g.value == "NEW" && !g.fetched),
+            _ => panic!("expected the stored token"),
+        }
+    }
+
+    #[test]
+    fn callers_finding_the_lock_busy_wait_together_then_read_the_store() {
+        let (core, store) = setup();
+        good(&store, "OLD");
+        let mut flow = core.secret(SecretKind::AccessToken, Some("OLD"), true);
+        assert!(matches!(
+            until_not_store(&mut flow, SecretEvent::Start, &store),
+            SecretStep::TryLock
+        ));
+        // a refresh is running: wait for its end without taking the lock
+        assert!(matches!(
+            flow.next(SecretEvent::Busy),
+            SecretStep::AwaitUnlock
+        ));
+        good(&store, "NEW"); // what that refresh stored
+        match until_not_store(&mut flow, SecretEvent::Unlocked, &store) {
+            SecretStep::Done(Ok(Some(g))) => assert!(g.value == "NEW" && !g.fetched),
+            _ => panic!("expected the refreshed token"),
+        }
+        // a refresh that ended without replacing it: try again, then queue after
+        // the bounded rounds
+        let mut flow = core.secret(SecretKind::AccessToken, Some("NEW"), true);
+        let mut step = until_not_store(&mut flow, SecretEvent::Start, &store);
+        let mut rounds = 0;
+        while let SecretStep::TryLock = step {
+            rounds += 1;
+            assert!(matches!(
+                flow.next(SecretEvent::Busy),
+                SecretStep::AwaitUnlock
+            ));
+            step = until_not_store(&mut flow, SecretEvent::Unlocked, &store);
+        }
+        assert!(matches!(step, SecretStep::Lock));
+        assert_eq!(rounds, MAX_LOCK_ROUNDS);
+        // once it holds the lock, it fetches, and says so
+        let mut event = SecretEvent::Locked;
+        let granted = loop {
+            event = match flow.next(event) {
+                SecretStep::Store(op) => SecretEvent::Stored(op.run(store.as_ref())),
+                SecretStep::Fetch(_) => SecretEvent::Fetched(fetched("NEWER")),
+                SecretStep::Done(result) => break result.unwrap().unwrap(),
+                _ => panic!("unexpected step"),
+            };
+        };
+        assert!(granted.value == "NEWER" && granted.fetched);
+    }
+
     #[test]
     fn a_fixed_token_needs_no_store() {
         let core = ClientBuilder::new()
             .access_token(AccessToken::new("FIXED"))
             .core()
             .unwrap();
-        let mut flow = core.secret(SecretKind::AccessToken, None);
+        let mut flow = core.secret(SecretKind::AccessToken, None, true);
         assert!(matches!(
             flow.next(SecretEvent::Start),
-            SecretStep::Done(Ok(t)) if t == "FIXED"
+            SecretStep::Done(Ok(Some(ref t))) if t.value == "FIXED"
         ));
     }
 }

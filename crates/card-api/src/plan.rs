@@ -6,7 +6,9 @@
 //!
 //! * **Retries** ([`RetryPolicy`]): errcode -1, errcode 45009 (with a longer wait),
 //!   connect failures, timeouts, broken connections and 5xx/429 statuses are retried
-//!   with capped, jittered exponential backoff while attempts remain.
+//!   with capped, jittered exponential backoff while attempts remain. A 429 or 503
+//!   with `Retry-After: N` (seconds) is retried after N s (at least the backoff); when
+//!   N s is longer than the policy's longest delay, the call gives up with that error.
 //! * **Repeatability** ([`Endpoint::repeatable`]): a request that is not repeatable (a
 //!   mass send or customer-service message without `clientmsgid`) is never sent again
 //!   once WeChat may have acted on it: not after a timeout or broken connection, not
@@ -14,9 +16,19 @@
 //!   busy" does not prove the send was dropped, so we stay conservative). It *is* sent
 //!   again after a connect/TLS failure (nothing was sent), after a token error and after
 //!   45009 (WeChat refused the call without acting).
-//! * **Token errors** (40001, 40014, 42001): the plan asks for a fresh token, naming the
-//!   one that failed (the store replaces it only if it still holds it), and repeats the
-//!   call once. A second token error is returned. This costs no retry attempt.
+//! * **The token after a wait**: before the first request and after every backoff
+//!   sleep the plan asks for the store's current token (a store read), never reusing
+//!   the one it held before the wait: other callers may have replaced it meanwhile.
+//! * **Token errors** (40001, 40014, 42001): the plan asks for another token, naming the
+//!   one that failed, and repeats the call; this costs no retry attempt. If the store
+//!   already holds another token (a concurrent caller replaced the failed one), the
+//!   call takes it at no cost. Otherwise the failed token is replaced by a fetch
+//!   (compare-and-set: only if the store still holds it), and that is the call's one
+//!   refresh: a token error after the call's own fetch is returned unless another
+//!   token can be had without fetching, or WeChat said the token this call fetched
+//!   has expired (42001: it was valid; see [`MAX_TOKEN_FETCHES`]). At most
+//!   [`MAX_TOKEN_ERRORS`] token errors are absorbed per call, so a server that rejects
+//!   every token ends the call.
 //! * **Failover**: hosts are tried in order. A connect or TLS failure moves to the next
 //!   host at once, without consuming an attempt, until every host failed in the round;
 //!   a timeout moves to the next host only when the request is repeatable (it is a
@@ -42,11 +54,17 @@ use std::time::Duration;
 pub enum Step<T> {
     /// Send this request and report [`Outcome::Response`].
     Send(HttpRequest),
-    /// Get an access token and report [`Outcome::Token`]. With `stale`, the token that
-    /// WeChat just rejected: drop it if the store still holds it, and get a fresh one.
+    /// Get the access token to use now and report [`Outcome::Token`]: the store's
+    /// current one, fetched if it holds none that is usable. With `stale`, the token that
+    /// WeChat just rejected: use the store's token if it is another one (another caller
+    /// replaced it already: that costs nothing), else replace it.
     AccessToken {
         /// The rejected token, if any.
         stale: Option<AccessToken>,
+        /// Whether this step may fetch a new token to replace `stale` (see
+        /// [`MAX_TOKEN_FETCHES`]). When false and the store still holds `stale`, the
+        /// answer is [`TokenReply::Unchanged`].
+        may_fetch: bool,
     },
     /// Wait this long and report [`Outcome::Slept`].
     Sleep(Duration),
@@ -58,9 +76,11 @@ impl<T> fmt::Debug for Step<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Send(r) => write!(f, "Send({})", card_transport::redacted_target(r)),
-            Self::AccessToken { stale } => {
-                write!(f, "AccessToken {{ stale: {} }}", stale.is_some())
-            }
+            Self::AccessToken { stale, may_fetch } => write!(
+                f,
+                "AccessToken {{ stale: {}, may_fetch: {may_fetch} }}",
+                stale.is_some()
+            ),
             Self::Sleep(d) => write!(f, "Sleep({d:?})"),
             Self::Done(Ok(_)) => f.write_str("Done(Ok(..))"),
             Self::Done(Err(e)) => write!(f, "Done(Err({e:?}))"),
@@ -75,7 +95,7 @@ pub enum Outcome {
     /// The result of [`Step::Send`].
     Response(Result<HttpResponse, TransportError>),
     /// The result of [`Step::AccessToken`].
-    Token(Result<AccessToken, Error>),
+    Token(Result<TokenReply, Error>),
     /// [`Step::Sleep`] is over.
     Slept,
 }
@@ -89,12 +109,53 @@ impl fmt::Debug for Outcome {
                 write!(f, "Response({}, {} bytes)", r.status(), r.body().len())
             }
             Self::Response(Err(e)) => write!(f, "Response(Err({:?}))", e.kind()),
-            Self::Token(Ok(_)) => f.write_str("Token(Ok([redacted]))"),
+            Self::Token(Ok(TokenReply::Token { fetched, .. })) => {
+                write!(f, "Token(Ok([redacted], fetched: {fetched}))")
+            }
+            Self::Token(Ok(TokenReply::Unchanged)) => f.write_str("Token(Ok(Unchanged))"),
             Self::Token(Err(e)) => write!(f, "Token(Err({e:?}))"),
             Self::Slept => f.write_str("Slept"),
         }
     }
 }
+
+/// The answer to [`Step::AccessToken`].
+pub enum TokenReply {
+    /// The token to use.
+    Token {
+        /// The token.
+        token: AccessToken,
+        /// Whether this step fetched it from WeChat (rather than finding it in the
+        /// store, where another caller may have put it).
+        fetched: bool,
+    },
+    /// The step could not fetch (`may_fetch` was false) and the store holds no token
+    /// other than the rejected one.
+    Unchanged,
+}
+
+impl TokenReply {
+    /// A token found in the store, not fetched by this step.
+    pub fn stored(token: AccessToken) -> Self {
+        Self::Token {
+            token,
+            fetched: false,
+        }
+    }
+}
+
+/// How many token errors one call absorbs at most. Taking a token another caller
+/// stored meanwhile costs no attempt and no fetch; the bound only guarantees that a
+/// call ends against a server that rejects every token while other callers keep
+/// replacing it.
+pub const MAX_TOKEN_ERRORS: u32 = 64;
+
+/// How many token fetches one call triggers at most to replace a token that failed
+/// (besides a fetch because the store held no usable token at all): one, and, when WeChat answers a token this call fetched itself with 42001
+/// ("expired": it was valid and has expired, as happens when tokens expire every few
+/// calls under load), a few more for those real expiries. A token this call fetched
+/// that is called *invalid* (40001, 40014) is never fetched again by this call.
+pub const MAX_TOKEN_FETCHES: u32 = 4;
 
 /// A call ready to go: everything taken from the endpoint, no token yet.
 #[derive(Clone)]
@@ -157,7 +218,15 @@ pub struct CallPlan<T> {
     unreachable: usize,
     /// The host that gave the last HTTP answer.
     answered: Option<usize>,
-    refreshed: bool,
+    /// Fetches this call triggered to replace a token that failed (its refreshes; a
+    /// fetch because the store held no token at all is not one).
+    fetches: u32,
+    /// Whether the pending [`Step::AccessToken`] named a rejected token.
+    replacing: bool,
+    /// Token errors met so far.
+    token_errors: u32,
+    /// The last token error, returned when no other token can be had.
+    token_error: Option<card_model::WeChatError>,
     token: Option<AccessToken>,
     errcode: Option<i64>,
     done: bool,
@@ -170,7 +239,8 @@ impl<T> fmt::Debug for CallPlan<T> {
             .field("host", &self.host)
             .field("attempt", &self.attempt)
             .field("sends", &self.sends)
-            .field("refreshed", &self.refreshed)
+            .field("fetches", &self.fetches)
+            .field("token_errors", &self.token_errors)
             .finish_non_exhaustive()
     }
 }
@@ -207,11 +277,22 @@ impl<T> CallPlan<T> {
             sends: 0,
             unreachable: 0,
             answered: None,
-            refreshed: false,
+            fetches: 0,
+            replacing: false,
+            token_errors: 0,
+            token_error: None,
             token: None,
             errcode: None,
             done: false,
         }
+    }
+
+    /// This call is never repeated where WeChat may have acted, whatever its endpoint
+    /// says: the caller finds out what happened itself (`deposit_all` checks a chunk
+    /// whose deposit answer was lost before sending it again).
+    pub(crate) fn once(mut self) -> Self {
+        self.call.repeatable = false;
+        self
     }
 
     /// The endpoint path, for logs.
@@ -255,13 +336,25 @@ impl<T> CallPlan<T> {
             )));
         }
         match outcome {
-            Outcome::Start if self.call.auth == Auth::AccessToken && self.token.is_none() => {
-                Step::AccessToken { stale: None }
+            // After a wait, the token held before it may have been replaced by other
+            // callers meanwhile: ask for the current one (a store read).
+            Outcome::Start | Outcome::Slept if self.call.auth == Auth::AccessToken => {
+                self.token = None;
+                self.current_token()
             }
             Outcome::Start | Outcome::Slept => self.send(),
-            Outcome::Token(Ok(token)) => {
+            Outcome::Token(Ok(TokenReply::Token { token, fetched })) => {
+                self.fetches += u32::from(fetched && self.replacing);
+                self.replacing = false;
                 self.token = Some(token);
                 self.send()
+            }
+            Outcome::Token(Ok(TokenReply::Unchanged)) => {
+                let error = self.token_error.take().map_or_else(
+                    || Error::Config("no access token could be had".into()),
+                    Error::WeChat,
+                );
+                self.finish(Err(error))
             }
             Outcome::Token(Err(e)) => self.finish(Err(e)),
             Outcome::Response(Err(e)) => self.on_transport_error(e),
@@ -274,9 +367,16 @@ impl<T> CallPlan<T> {
         Step::Done(result)
     }
 
+    fn current_token(&self) -> Step<T> {
+        Step::AccessToken {
+            stale: None,
+            may_fetch: true,
+        }
+    }
+
     fn send(&mut self) -> Step<T> {
         if self.call.auth == Auth::AccessToken && self.token.is_none() {
-            return Step::AccessToken { stale: None };
+            return self.current_token();
         }
         let Some(base) = self.settings.hosts.get(self.host) else {
             return self.finish(Err(Error::Config("no host to send the request to".into())));
@@ -298,13 +398,20 @@ impl<T> CallPlan<T> {
 
     /// Retries after `error` if attempts remain, else returns it.
     fn retry_or(&mut self, error: Error, rate_limited: bool) -> Step<T> {
+        self.retry_after_or(error, rate_limited, Duration::ZERO)
+    }
+
+    /// Retries after `error`, waiting at least `asked`, if attempts remain, else
+    /// returns it.
+    fn retry_after_or(&mut self, error: Error, rate_limited: bool, asked: Duration) -> Step<T> {
         if self.attempt >= self.settings.policy.attempts() {
             return self.finish(Err(error));
         }
         let delay = self
             .settings
             .policy
-            .delay(self.attempt, rate_limited, &mut self.rng);
+            .delay(self.attempt, rate_limited, &mut self.rng)
+            .max(asked);
         self.attempt += 1;
         self.unreachable = 0;
         tracing::debug!(path = self.call.path, attempt = self.attempt, ?delay, error = %error, "retrying");
@@ -359,8 +466,13 @@ impl<T> CallPlan<T> {
                 body: body(),
             };
             if error.is_retryable() && self.call.repeatable {
+                let asked = retry_after(response).unwrap_or(Duration::ZERO);
+                if asked > self.settings.policy.longest_delay() {
+                    // The server asks for a longer wait than the policy allows.
+                    return self.finish(Err(error));
+                }
                 self.next_host();
-                return self.retry_or(error, false);
+                return self.retry_after_or(error, false, asked);
             }
             return self.finish(Err(error));
         }
@@ -376,12 +488,19 @@ impl<T> CallPlan<T> {
         if wechat.is_token_error()
             && self.call.auth == Auth::AccessToken
             && self.settings.can_refresh
-            && !self.refreshed
+            && self.token_errors < MAX_TOKEN_ERRORS
         {
-            // WeChat refused the call without acting: safe to repeat, once.
-            self.refreshed = true;
+            // WeChat refused the call without acting: safe to repeat with another
+            // token. Taking one that another caller stored is free; fetching one is
+            // this call's one refresh.
+            let may_fetch = self.fetches == 0
+                || (wechat.code == ErrCode::AccessTokenExpired && self.fetches < MAX_TOKEN_FETCHES);
+            self.token_errors += 1;
+            self.token_error = Some(wechat);
+            self.replacing = true;
             return Step::AccessToken {
                 stale: self.token.take(),
+                may_fetch,
             };
         }
         match wechat.code {
@@ -390,6 +509,20 @@ impl<T> CallPlan<T> {
             _ => self.finish(Err(wechat.into())),
         }
     }
+}
+
+/// The wait a 429 or 503 answer asks for with `Retry-After: <seconds>`. (The HTTP-date
+/// form is not read: such an answer is retried after the policy's own backoff.)
+fn retry_after(response: &HttpResponse) -> Option<Duration> {
+    let status = response.status();
+    if status != http::StatusCode::TOO_MANY_REQUESTS
+        && status != http::StatusCode::SERVICE_UNAVAILABLE
+    {
+        return None;
+    }
+    let value = response.headers().get(http::header::RETRY_AFTER)?;
+    let secs: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs))
 }
 
 /// `base + path ? access_token & query`, with a JSON content type for bodies.
@@ -477,7 +610,14 @@ mod tests {
     }
 
     fn token(t: &str) -> Outcome {
-        Outcome::Token(Ok(AccessToken::new(t)))
+        Outcome::Token(Ok(TokenReply::stored(AccessToken::new(t))))
+    }
+
+    fn fetched(t: &str) -> Outcome {
+        Outcome::Token(Ok(TokenReply::Token {
+            token: AccessToken::new(t),
+            fetched: true,
+        }))
     }
 
     #[track_caller]
@@ -496,6 +636,18 @@ mod tests {
         }
     }
 
+    /// After a sleep: the plan asks for the current token; it gets `T`.
+    #[track_caller]
+    fn woke<T>(p: &mut CallPlan<T>) -> Step<T> {
+        match p.next(Outcome::Slept) {
+            Step::AccessToken {
+                stale: None,
+                may_fetch: true,
+            } => p.next(token("T")),
+            other => panic!("expected AccessToken, got {other:?}"),
+        }
+    }
+
     #[track_caller]
     fn slept<T>(step: Step<T>) -> Duration {
         match step {
@@ -509,7 +661,10 @@ mod tests {
         let mut p = plan(true, settings(&["https://h1"], RetryPolicy::new()));
         assert!(matches!(
             p.next(Outcome::Start),
-            Step::AccessToken { stale: None }
+            Step::AccessToken {
+                stale: None,
+                may_fetch: true
+            }
         ));
         let r = sent(p.next(token("T/ok+1")));
         assert_eq!(r.method(), http::Method::POST);
@@ -534,28 +689,137 @@ mod tests {
         p.next(Outcome::Start);
         sent(p.next(token("OLD")));
         match p.next(ok(r#"{"errcode":42001,"errmsg":"access_token expired"}"#)) {
-            Step::AccessToken { stale: Some(t) } => assert_eq!(t.expose(), "OLD"),
+            Step::AccessToken {
+                stale: Some(t),
+                may_fetch: true,
+            } => assert_eq!(t.expose(), "OLD"),
             other => panic!("{other:?}"),
         }
-        let r = sent(p.next(token("NEW")));
+        let r = sent(p.next(fetched("NEW")));
         assert!(r.uri().query().unwrap().contains("access_token=NEW"));
         assert_eq!(done(p.next(ok(r#"{"n":2}"#))).unwrap(), Out { n: 2 });
         assert_eq!(p.sends(), 2);
     }
 
     #[test]
-    fn a_second_token_error_is_returned() {
+    fn a_token_error_after_the_calls_own_fetch_is_returned() {
         let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
         p.next(Outcome::Start);
         sent(p.next(token("A")));
         assert!(matches!(
             p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#)),
-            Step::AccessToken { stale: Some(_) }
+            Step::AccessToken {
+                stale: Some(_),
+                may_fetch: true
+            }
         ));
-        sent(p.next(token("B")));
-        let e = done(p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#))).unwrap_err();
+        sent(p.next(fetched("B")));
+        // the call fetched once and WeChat calls B invalid: it may only take a token
+        // someone else stored
+        assert!(matches!(
+            p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#)),
+            Step::AccessToken {
+                stale: Some(_),
+                may_fetch: false
+            }
+        ));
+        let e = done(p.next(Outcome::Token(Ok(TokenReply::Unchanged)))).unwrap_err();
         assert!(e.is_token_error());
+        assert_eq!(e.errcode().map(|c| c.as_i64()), Some(40001));
         assert_eq!(p.sends(), 2);
+    }
+
+    /// A token the call fetched that WeChat then calls expired did live: replacing it
+    /// is a real expiry, allowed up to the bound of fetches per call.
+    #[test]
+    fn an_expired_own_token_may_be_replaced_within_the_bound() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        // the first token, fetched because the store had none: not a refresh
+        sent(p.next(fetched("F0")));
+        for i in 1..=MAX_TOKEN_FETCHES {
+            assert!(matches!(
+                p.next(ok(r#"{"errcode":42001}"#)),
+                Step::AccessToken {
+                    stale: Some(_),
+                    may_fetch: true
+                }
+            ));
+            sent(p.next(fetched(&format!("F{i}"))));
+        }
+        assert!(matches!(
+            p.next(ok(r#"{"errcode":42001}"#)),
+            Step::AccessToken {
+                stale: Some(_),
+                may_fetch: false
+            }
+        ));
+        // another caller's token is still free
+        sent(p.next(token("OTHER")));
+        assert_eq!(done(p.next(ok(r#"{"n":9}"#))).unwrap(), Out { n: 9 });
+    }
+
+    /// Other callers replacing the token is free: however many times it happens, the
+    /// call neither fetches nor spends an attempt, within the safety bound.
+    #[test]
+    fn tokens_replaced_by_other_callers_cost_nothing() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::disabled()));
+        p.next(Outcome::Start);
+        sent(p.next(token("T0")));
+        for i in 1..=MAX_TOKEN_ERRORS {
+            match p.next(ok(r#"{"errcode":42001}"#)) {
+                Step::AccessToken {
+                    stale: Some(_),
+                    may_fetch: true,
+                } => {}
+                other => panic!("{i}: {other:?}"),
+            }
+            let r = sent(p.next(token(&format!("T{i}"))));
+            assert!(
+                r.uri()
+                    .query()
+                    .unwrap()
+                    .contains(&format!("access_token=T{i}"))
+            );
+        }
+        let e = done(p.next(ok(r#"{"errcode":42001}"#))).unwrap_err();
+        assert!(e.is_token_error());
+    }
+
+    /// The bug this guards against: a call that slept through a backoff resent with the
+    /// token it held before the sleep, which other callers had replaced meanwhile.
+    #[test]
+    fn after_a_backoff_sleep_the_current_token_is_asked_for() {
+        let mut p = plan(true, settings(&["https://h"], RetryPolicy::new()));
+        p.next(Outcome::Start);
+        sent(p.next(token("OLD")));
+        slept(p.next(ok(r#"{"errcode":-1}"#)));
+        assert!(matches!(
+            p.next(Outcome::Slept),
+            Step::AccessToken {
+                stale: None,
+                may_fetch: true
+            }
+        ));
+        let r = sent(p.next(token("CURRENT")));
+        assert!(r.uri().query().unwrap().contains("access_token=CURRENT"));
+        // and the token error budget is untouched: a 42001 now is still free
+        assert!(matches!(
+            p.next(ok(r#"{"errcode":42001}"#)),
+            Step::AccessToken {
+                may_fetch: true,
+                ..
+            }
+        ));
+        sent(p.next(fetched("NEW")));
+        assert_eq!(done(p.next(ok(r#"{"n":4}"#))).unwrap(), Out { n: 4 });
+        // a call without a token sleeps and resends as before
+        let req = card_model::token::GetAccessToken::new("wx", card_model::AppSecret::new("s"));
+        let mut p =
+            CallPlan::for_endpoint(&req, settings(&["https://h"], RetryPolicy::new())).unwrap();
+        sent(p.next(Outcome::Start));
+        slept(p.next(ok(r#"{"errcode":-1}"#)));
+        sent(p.next(Outcome::Slept));
     }
 
     #[test]
@@ -589,9 +853,9 @@ mod tests {
         p.next(Outcome::Start);
         sent(p.next(token("T")));
         slept(p.next(ok(r#"{"errcode":-1,"errmsg":"system error"}"#)));
-        sent(p.next(Outcome::Slept));
+        sent(woke(&mut p));
         slept(p.next(ok(r#"{"errcode":-1,"errmsg":"system error"}"#)));
-        sent(p.next(Outcome::Slept));
+        sent(woke(&mut p));
         assert_eq!(done(p.next(ok(r#"{"n":3}"#))).unwrap(), Out { n: 3 });
         assert_eq!(p.sends(), 3);
     }
@@ -605,7 +869,7 @@ mod tests {
         p.next(Outcome::Start);
         sent(p.next(token("T")));
         slept(p.next(ok(r#"{"errcode":-1}"#)));
-        sent(p.next(Outcome::Slept));
+        sent(woke(&mut p));
         let e = done(p.next(ok(r#"{"errcode":-1}"#))).unwrap_err();
         assert_eq!(e.errcode(), Some(ErrCode::SystemBusy));
         assert_eq!(p.sends(), 2);
@@ -623,6 +887,56 @@ mod tests {
         sent(b.next(token("T")));
         let limited = slept(b.next(ok(r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#)));
         assert!(limited > busy);
+    }
+
+    fn status(code: u16, retry_after: Option<&str>) -> Outcome {
+        let mut r = HttpResponse::new(b"busy".to_vec());
+        *r.status_mut() = http::StatusCode::from_u16(code).unwrap();
+        if let Some(v) = retry_after {
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, v.parse().unwrap());
+        }
+        Outcome::Response(Ok(r))
+    }
+
+    #[test]
+    fn retry_after_is_honoured_within_the_longest_delay() {
+        let policy = RetryPolicy::new()
+            .base_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_secs(3));
+        for code in [429, 503] {
+            let mut p = plan(true, settings(&["https://h"], policy.clone()));
+            p.next(Outcome::Start);
+            sent(p.next(token("T")));
+            assert_eq!(
+                slept(p.next(status(code, Some("2")))),
+                Duration::from_secs(2)
+            );
+            sent(woke(&mut p));
+            // past the longest delay: give up with the error, nothing more sent
+            let e = done(p.next(status(code, Some("4")))).unwrap_err();
+            assert!(matches!(e, Error::Status { status, .. } if status == code));
+            assert_eq!(p.sends(), 2);
+        }
+        // other statuses, a date, or garbage: the policy's own backoff
+        for (code, value) in [
+            (502, "2"),
+            (429, "Wed, 21 Oct 2026 07:28:00 GMT"),
+            (503, "x"),
+        ] {
+            let mut p = plan(true, settings(&["https://h"], policy.clone().jitter(false)));
+            p.next(Outcome::Start);
+            sent(p.next(token("T")));
+            assert_eq!(
+                slept(p.next(status(code, Some(value)))),
+                Duration::from_millis(10)
+            );
+        }
+        // a non-repeatable call is not retried whatever the header says
+        let mut p = plan(false, settings(&["https://h"], policy));
+        p.next(Outcome::Start);
+        sent(p.next(token("T")));
+        assert!(done(p.next(status(503, Some("1")))).is_err());
     }
 
     #[test]
@@ -678,7 +992,7 @@ mod tests {
         sent(p.next(token("T")));
         sent(p.next(fail(TransportErrorKind::Connect)));
         slept(p.next(fail(TransportErrorKind::Connect)));
-        let r = sent(p.next(Outcome::Slept));
+        let r = sent(woke(&mut p));
         assert_eq!(r.uri().host(), Some("h1"));
         let r = sent(p.next(fail(TransportErrorKind::Connect)));
         assert_eq!(r.uri().host(), Some("h2"));
@@ -692,7 +1006,7 @@ mod tests {
         p.next(Outcome::Start);
         sent(p.next(token("T")));
         slept(p.next(fail(TransportErrorKind::Timeout)));
-        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h2"));
+        assert_eq!(sent(woke(&mut p)).uri().host(), Some("h2"));
 
         let mut p = plan(false, settings(&hosts, RetryPolicy::new()));
         p.next(Outcome::Start);
@@ -785,7 +1099,8 @@ mod tests {
             ok(r#"{"access_token":"TOKEN-abc","expires_in":7200}"#),
             token("TOKEN-abc"),
             Step::<()>::AccessToken {
-                stale: Some(AccessToken::new("TOKEN-abc"))
+                stale: Some(AccessToken::new("TOKEN-abc")),
+                may_fetch: true,
             },
         );
         assert!(!shown.contains("TOKEN-abc"), "{shown}");
@@ -831,11 +1146,17 @@ mod tests {
                 match p.next(outcome) {
                     Step::Done(_) => break,
                     Step::Sleep(_) => outcome = Outcome::Slept,
-                    Step::AccessToken { stale } => {
-                        if stale.is_some() {
+                    Step::AccessToken { stale, may_fetch } => {
+                        // the store still holds the stale token half of the time
+                        let held = stale.is_some() && rng.next_u64() % 2 == 0;
+                        outcome = if held && may_fetch {
                             refreshes += 1;
-                        }
-                        outcome = token("T");
+                            fetched("F")
+                        } else if held {
+                            Outcome::Token(Ok(TokenReply::Unchanged))
+                        } else {
+                            token("T")
+                        };
                     }
                     Step::Send(_) => {
                         assert!(repeatable || !acted, "run {run}: unsafe repeat");
@@ -846,9 +1167,12 @@ mod tests {
                     }
                 }
             }
-            assert!(refreshes <= 1, "run {run}: {refreshes} refreshes");
             assert!(
-                p.sends() <= attempts * u32::try_from(n_hosts).unwrap() + 1,
+                refreshes <= MAX_TOKEN_FETCHES,
+                "run {run}: {refreshes} refreshes"
+            );
+            assert!(
+                p.sends() <= attempts * u32::try_from(n_hosts).unwrap() + MAX_TOKEN_ERRORS,
                 "run {run}"
             );
         }
@@ -940,7 +1264,7 @@ mod tests {
         );
         // every host failed in the round: a retry round, from the start host again
         slept(p.next(fail(TransportErrorKind::Connect)));
-        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h3"));
+        assert_eq!(sent(woke(&mut p)).uri().host(), Some("h3"));
         sent(p.next(fail(TransportErrorKind::Connect)));
         sent(p.next(fail(TransportErrorKind::Connect)));
         let e = done(p.next(fail(TransportErrorKind::Connect))).unwrap_err();
@@ -968,7 +1292,7 @@ mod tests {
         *r.status_mut() = http::StatusCode::BAD_GATEWAY;
         slept(p.next(Outcome::Response(Ok(r))));
         assert_eq!(p.answered_host(), Some(1));
-        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h1"));
+        assert_eq!(sent(woke(&mut p)).uri().host(), Some("h1"));
         assert!(
             done(p.next(fail(TransportErrorKind::Timeout)))
                 .unwrap_err()
@@ -981,7 +1305,7 @@ mod tests {
         p.next(Outcome::Start);
         sent(p.next(token("T")));
         slept(p.next(fail(TransportErrorKind::Timeout)));
-        assert_eq!(sent(p.next(Outcome::Slept)).uri().host(), Some("h2"));
+        assert_eq!(sent(woke(&mut p)).uri().host(), Some("h2"));
         done(p.next(ok(r#"{"n":1}"#))).unwrap();
         assert_eq!(p.answered_host(), Some(1));
     }

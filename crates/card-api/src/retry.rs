@@ -40,13 +40,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// 3 attempts, 200 ms base delay, 2 s base delay after 45009, at most 10 s, jitter on.
+    /// 3 attempts, 200 ms base delay, 2 s base delay after 45009, at most 4 s between
+    /// two attempts, jitter on. See [`worst_case`](Self::worst_case) for how long a
+    /// call can take with these.
     pub fn new() -> Self {
         Self {
             max_attempts: 3,
             base_delay: Duration::from_millis(200),
             rate_limit_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(4),
             jitter: true,
         }
     }
@@ -78,7 +80,8 @@ impl RetryPolicy {
         self
     }
 
-    /// The longest delay between two attempts.
+    /// The longest delay between two attempts (default 4 s); also the longest
+    /// `Retry-After` honoured: a server asking for more makes the call give up.
     #[must_use]
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
@@ -95,6 +98,51 @@ impl RetryPolicy {
     /// Total attempts per call.
     pub fn attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// The longest delay between two attempts ([`max_delay`](Self::max_delay)). A
+    /// server's `Retry-After` asking for more makes the call give up.
+    pub(crate) fn longest_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// The longest one call can take with `transport`'s timeouts and `hosts` hosts:
+    /// every attempt waits out each host's connect timeout and then the whole
+    /// exchange, and every retry waits the longest delay allowed (a server's
+    /// `Retry-After` may ask for up to [`max_delay`](Self::max_delay)). A call that
+    /// must first fetch the access token (an empty or expired cache) can take this
+    /// twice: once for the fetch, once for the call.
+    ///
+    /// With the defaults ([`RetryPolicy::new`] and the client's 2 s connect and 5 s
+    /// exchange timeouts) and one host: 3 × (2 s + 5 s) + 2 × 4 s = 29 s. A server
+    /// that accepts the connection and stays silent holds a call 3 × 5 s plus the
+    /// backoff (about 15.6 s); one that cannot be reached, 3 × 2 s plus the backoff.
+    ///
+    /// ```
+    /// use card_api::RetryPolicy;
+    /// use card_transport::TransportConfig;
+    /// use std::time::Duration;
+    ///
+    /// let transport = TransportConfig {
+    ///     connect_timeout: Duration::from_secs(2),
+    ///     timeout: Duration::from_secs(5),
+    ///     ..TransportConfig::default()
+    /// };
+    /// assert_eq!(RetryPolicy::new().worst_case(&transport, 1), Duration::from_secs(29));
+    /// ```
+    pub fn worst_case(
+        &self,
+        transport: &card_transport::TransportConfig,
+        hosts: usize,
+    ) -> Duration {
+        let hosts = u32::try_from(hosts.max(1)).unwrap_or(u32::MAX);
+        let round = transport
+            .connect_timeout
+            .saturating_mul(hosts)
+            .saturating_add(transport.timeout);
+        round
+            .saturating_mul(self.max_attempts)
+            .saturating_add(self.max_delay.saturating_mul(self.max_attempts - 1))
     }
 
     /// The delay before retry number `retry` (1 for the first retry), drawing jitter
@@ -169,7 +217,7 @@ mod tests {
         let p = RetryPolicy::new().jitter(false);
         let mut rng = Jitter::new(0);
         assert!(p.delay(1, true, &mut rng) > p.delay(1, false, &mut rng));
-        assert_eq!(p.delay(u32::MAX, false, &mut rng), Duration::from_secs(10));
+        assert_eq!(p.delay(u32::MAX, false, &mut rng), Duration::from_secs(4));
         assert_eq!(RetryPolicy::new().max_attempts(0).attempts(), 1);
     }
 }

@@ -128,6 +128,8 @@ pub fn run(
         None => (None, Vec::new()),
     };
     let journal_path = journal.as_ref().map(|j| j.path().display().to_string());
+    // A batch an earlier run may have sent is checked before it is deposited again.
+    let resume = journal.as_ref().is_some_and(Journal::continues_earlier_run);
     let mut batches: BTreeMap<u64, BatchState> = BTreeMap::new();
     for record in old {
         merge(&mut batches, record, true);
@@ -170,7 +172,7 @@ pub fn run(
                     if stop.load(Ordering::SeqCst) {
                         continue; // drain
                     }
-                    match deposit_batch(client, job.card_id, &batch, progress) {
+                    match deposit_batch(client, job.card_id, &batch, resume, progress) {
                         Ok(record) => {
                             let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
                             if let Some(j) = journal.as_mut() {
@@ -288,7 +290,7 @@ pub fn run(
         .collect();
     for (index, codes, first_line) in retry {
         let batch = Batch { index, codes };
-        let mut record = deposit_batch(client, job.card_id, &batch, &Progress::Hidden)
+        let mut record = deposit_batch(client, job.card_id, &batch, true, &Progress::Hidden)
             .map_err(|e| CliError::api("deposit of earlier rejected or missing codes", e))?;
         record.retry = true;
         record.first_line = first_line;
@@ -355,13 +357,14 @@ fn deposit_batch(
     client: &Client,
     card_id: &str,
     batch: &Batch,
+    resume: bool,
     progress: &Progress,
 ) -> Result<Record, card_api::Error> {
     let mut reported = 0u64;
     let report = client.deposit_all(
         card_id,
         batch.codes.iter().map(|c| c.code.clone()),
-        &DepositOptions::new(),
+        &DepositOptions::new().resume(resume),
         |p| {
             progress.inc(p.codes_done.saturating_sub(reported));
             reported = p.codes_done;

@@ -15,7 +15,8 @@
 //!
 //! On a new run, a batch with a record is not sent or checked again: the record proves
 //! its codes stored. A batch without a record may have been cut anywhere, even after
-//! WeChat stored some of its codes; `deposit_all` checks such a batch's codes with
+//! WeChat stored some of its codes; a run that finds an earlier run's journal has
+//! `deposit_all` resume (`DepositOptions::resume`): it checks such a batch's codes with
 //! `checkcode` before it deposits the ones WeChat does not have, so a code WeChat
 //! accepted is never sent twice. A line cut by a kill mid-write (no final newline) is
 //! the only thing ever removed from the file.
@@ -112,6 +113,7 @@ pub struct Record {
 pub struct Journal {
     file: File,
     path: PathBuf,
+    earlier_run: bool,
 }
 
 impl Journal {
@@ -143,6 +145,7 @@ impl Journal {
         let mut journal = Self {
             file,
             path: path.to_owned(),
+            earlier_run: false,
         };
         let mut lines = text[..complete].lines().enumerate();
         match lines.next() {
@@ -152,6 +155,7 @@ impl Journal {
                 sync_dir(path);
             }
             Some((_, first)) => {
+                journal.earlier_run = true;
                 let found: Header = serde_json::from_str(first).map_err(|_| {
                     CliError::Local(format!(
                         "{} is not a wxcard deposit journal; pass another --journal path",
@@ -195,6 +199,13 @@ impl Journal {
             .write_all(line.as_bytes())
             .and_then(|()| self.file.sync_data())
             .map_err(|e| CliError::io("writing the journal", &self.path, e))
+    }
+
+    /// Whether an earlier run of this import wrote the journal (its header was there):
+    /// then batches it does not record may have been sent, so they are checked before
+    /// anything is deposited again.
+    pub fn continues_earlier_run(&self) -> bool {
+        self.earlier_run
     }
 
     /// Appends a record and flushes it to disk.

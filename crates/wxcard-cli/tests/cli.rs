@@ -239,7 +239,7 @@ fn transient_faults_are_retried_and_the_import_completes() {
     // -1 answers, connections dropped before processing, tokens killed with 42001.
     let faults = card_sandbox::FaultConfig::seeded(7)
         .system_busy(card_sandbox::FaultConfig::one_in(15))
-        .drop_before_effect(card_sandbox::FaultConfig::one_in(25))
+        .drop_before_effect(card_sandbox::FaultConfig::one_in(10))
         .expire_token_every(37);
     let s = server_with(
         Sandbox::builder()
@@ -258,7 +258,10 @@ fn transient_faults_are_retried_and_the_import_completes() {
         .stdout(contains("complete"));
     assert_eq!(s.sandbox.deposited_count(&card), Some(5000));
     let faults = s.sandbox.stats().faults;
-    assert!(faults.system_busy > 0 && faults.dropped_before_effect > 0 && faults.token_expired > 0);
+    assert!(
+        faults.system_busy > 0 && faults.dropped_before_effect > 0 && faults.token_expired > 0,
+        "{faults:?}"
+    );
     assert_eq!(s.sandbox.stats().codes_duplicate, 0);
 }
 

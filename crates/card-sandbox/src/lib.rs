@@ -100,14 +100,21 @@ mod codes;
 mod engine;
 mod event;
 mod fault;
-mod records;
+pub mod records;
+#[cfg(feature = "server")]
 mod server;
 
 pub use clock::Clock;
 pub use event::{Claim, DEFAULT_OPENID};
 pub use fault::{Fault, FaultConfig};
-pub use records::*;
-pub use server::{ServerConfig, ServerHandle, serve, serve_with};
+// `records::QrCard` and `records::LandingPage` stay in their module: card-model has
+// request types of those names.
+pub use records::{
+    CardInfo, CardSpec, Channel, FaultCounts, GET_CUSTOM_CODE_MODE_DEPOSIT, QrTicket, SentMessage,
+    Stats, Whitelist,
+};
+#[cfg(feature = "server")]
+pub use server::{ServeArgs, ServerConfig, ServerHandle, serve, serve_with};
 
 use card_model::{AccessToken, ApiTicket, AppSecret};
 use card_transport::{
@@ -116,6 +123,7 @@ use card_transport::{
 };
 use engine::{Config, Processed, Reply, State};
 use fault::Faults;
+use records::LandingPage;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -164,7 +172,9 @@ impl Default for SandboxBuilder {
                 original_id: "gh_5a4e44424f58".to_owned(),
                 token_ttl: 7200,
                 token_grace: 300,
+                token_len: Sandbox::DEFAULT_TOKEN_LEN,
                 max_code_len: 128,
+                seed: None,
             },
             clock: Clock::system(),
             faults: FaultConfig::default(),
@@ -207,6 +217,21 @@ impl SandboxBuilder {
     /// WeChat).
     pub fn token_grace(mut self, secs: i64) -> Self {
         self.config.token_grace = secs;
+        self
+    }
+
+    /// The length of issued access tokens, 32 to 512 characters (default
+    /// [`Sandbox::DEFAULT_TOKEN_LEN`]; WeChat's are about as long and it asks clients to
+    /// reserve 512).
+    pub fn token_len(mut self, chars: usize) -> Self {
+        self.config.token_len = chars.clamp(32, 512);
+        self
+    }
+
+    /// Makes tokens, tickets and generated card ids the same from one run to the next.
+    /// Without a seed each new sandbox issues different ones.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
         self
     }
 
@@ -263,6 +288,8 @@ impl Sandbox {
     pub const DEFAULT_APPID: &'static str = "wx5a4e44424f580001";
     /// The AppSecret a default sandbox accepts.
     pub const DEFAULT_SECRET: &'static str = "sandbox-app-secret-0123456789abcdef";
+    /// The length of an access token unless [`SandboxBuilder::token_len`] says otherwise.
+    pub const DEFAULT_TOKEN_LEN: usize = 140;
 
     /// A sandbox with default settings: the system clock, no faults.
     pub fn new() -> Self {
@@ -415,16 +442,33 @@ impl Sandbox {
         self.lock().landing_pages.clone()
     }
 
-    /// Counters: requests, tokens, deposits, faults.
+    /// Counters: requests, errors, tokens, deposits, faults.
     pub fn stats(&self) -> Stats {
         self.lock().stats
+    }
+
+    /// Requests per endpoint path (for example `"/card/code/deposit"`), admin routes
+    /// included; requests to unknown paths count under `"other"`.
+    pub fn requests_by_endpoint(&self) -> std::collections::BTreeMap<String, u64> {
+        self.lock()
+            .by_endpoint
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect()
+    }
+
+    /// Back to empty: no cards, codes, tokens, tickets, records or counters, and no
+    /// faults (random, periodic or scripted). The AppID, secret, other settings and the
+    /// clock stay.
+    pub fn reset(&self) {
+        self.lock().reset();
     }
 
     // --- credentials and time -----------------------------------------------------------
 
     /// Issues an access token as `/cgi-bin/token` would (superseding the previous one).
     pub fn issue_token(&self) -> AccessToken {
-        AccessToken::new(self.lock().issue_token(false))
+        AccessToken::new(self.lock().issue_token())
     }
 
     /// The current card `api_ticket` (issued on first use, renewed when expired), the one

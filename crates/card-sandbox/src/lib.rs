@@ -8,11 +8,12 @@
 //! * [`Sandbox`] is a [`BlockingTransport`] and an [`AsyncTransport`]: hand a clone to a
 //!   client and keep another to set up cards and read back what happened. Clones share one
 //!   state. Requests are routed by URL path; the host is ignored, so any base URL works.
-//! * [`serve`] runs it as an HTTP/1.1 server on a loopback port (the `card-sandbox` binary
-//!   does that: `cargo run -p card-sandbox -- --port 18080`), for any HTTP client in any
-//!   language.
-//! * Faults on demand, deterministic from a seed: [`FaultConfig`] (random) and
-//!   [`Sandbox::push_fault`] (scripted).
+//! * `serve` runs it as an HTTP/1.1 server on a loopback port (feature `server`, on by
+//!   default; the `card-sandbox` binary does that: `cargo run -p card-sandbox -- --port
+//!   18080`), for any HTTP client in any language. Without the feature the crate is the
+//!   in-process transport only and compiles no async runtime.
+//! * Faults on demand, deterministic: [`FaultConfig`] (every N-th call, or random from a
+//!   seed) and [`Sandbox::push_fault`] (scripted), changeable at runtime.
 //! * [`Sandbox::user_get_card_event`] renders the XML push WeChat sends when a card is
 //!   claimed (with `card_model::event`, so the parser reads it back).
 //!
@@ -70,29 +71,55 @@
 //!
 //! ## Tokens
 //!
+//! Tokens are [`Sandbox::DEFAULT_TOKEN_LEN`] characters long (WeChat's are about as long;
+//! clients should reserve 512) and differ from one sandbox to the next unless
+//! [`SandboxBuilder::seed`] is given.
+//!
 //! Each `/cgi-bin/token` call issues a new token valid for `expires_in` (7200 s) on the
 //! sandbox [`Clock`]; the previous one stays valid for the grace period
 //! ([`SandboxBuilder::token_grace`], 300 s by default as on WeChat; set 0 to make a
 //! superseded token fail at once). With a [`Clock::manual`] clock nothing expires until
 //! [`Sandbox::advance`] moves time.
 //!
+//! `/cgi-bin/stable_token` keeps its own token, apart from `/cgi-bin/token`'s: the same
+//! token while it has more than 5 minutes left (`expires_in` counts down); in its last 5
+//! minutes a call gets a new one and the old one keeps working until it expires, so every
+//! answer leaves at least 300 s. `force_refresh: true` issues a new token and the previous
+//! one stops working at once; a second forced refresh less than 30 s after the previous
+//! one returns the current token unchanged. (WeChat also caps forced refreshes at 20 a
+//! day; the sandbox does not.)
+//!
 //! ## Faults
 //!
-//! Faults apply to endpoints that carry an access token, never to the token endpoints or
-//! the admin routes. A `-1`, `45009` or `42001` fault answers *instead of* processing the
+//! Faults apply to endpoints that carry an access token ("API calls"), never to the token
+//! endpoints or the admin routes. Periodic faults ([`FaultConfig::expire_token_every`],
+//! [`FaultConfig::system_busy_every`], [`FaultConfig::rate_limited_every`]) answer on exact
+//! calls counted from when the configuration was set; random ones are drawn from a seeded
+//! PRNG; scripted ones ([`Sandbox::push_fault`]) come first. A `-1`, `45009` or `42001` fault answers *instead of* processing the
 //! request, so a retry is honest (a deposit is applied once). A dropped connection comes in
 //! two kinds: before the effect (nothing happened) and after it (the effect is applied and
 //! the answer is lost, as real networks do). Latency delays the answer: the blocking
 //! transport sleeps, the async transport waits on a timer thread without blocking the
-//! executor, the HTTP server sleeps in the connection's thread.
+//! executor, the HTTP server waits on its runtime's timer.
 //!
 //! ## Admin routes (no token, never faulted)
 //!
-//! `POST /sandbox/cards` `{"card_id"?, "use_custom_code"?, "get_custom_code_mode"?,
-//! "quantity"?}` creates a card and answers its `card_id`; `POST /sandbox/clock`
-//! `{"now"?, "advance"?}` sets the clock (setting `now` makes it manual);
-//! `POST /sandbox/events/user_get_card` `{"card_id", "code", "outer_id"?, "openid"?,
-//! "outer_str"?}` answers the event XML; `GET /sandbox/state` summarises the state.
+//! | Route | Does |
+//! |---|---|
+//! | `POST /sandbox/reset` | back to empty: cards, codes, tokens, records, counters, faults |
+//! | `GET /sandbox/cards` | lists the cards |
+//! | `POST /sandbox/cards` | `{"card_id"?, "use_custom_code"?, "get_custom_code_mode"?, "quantity"?}` creates a card (answers `card_id`); `{"cards": [...]}` creates several (answers `card_ids`) |
+//! | `GET /sandbox/faults` | the fault configuration, scripted faults waiting, API calls counted |
+//! | `POST /sandbox/faults` | replaces the fault configuration (absent fields are off) and appends `script` |
+//! | `PATCH /sandbox/faults` | changes only the given fault fields |
+//! | `DELETE /sandbox/faults` | no faults, no scripted faults |
+//! | `GET /sandbox/counters` | requests (in all and per endpoint), API calls, errors answered, faults by kind, tokens issued, deposit calls, codes received / stored / duplicate / failed, largest batch |
+//! | `GET /sandbox/sends` | the `wxcard` messages accepted, in order |
+//! | `GET`, `POST /sandbox/clock` | reads the clock; `{"now"?, "advance"?}` sets it (setting `now` makes it manual) |
+//! | `POST /sandbox/events/user_get_card` | `{"card_id", "code", "outer_id"?, "openid"?, "outer_str"?}` answers the event XML |
+//! | `GET /sandbox/state` | a summary: time, cards, counts of records, whitelist |
+//!
+//! The crate's README shows each with `curl`.
 #![deny(missing_docs)]
 
 mod clock;

@@ -24,6 +24,11 @@ use std::time::Duration;
 /// let sandbox = cli.serve.sandbox();
 /// assert_eq!(sandbox.faults().expire_token_every, Some(50));
 /// assert_eq!(sandbox.faults().system_busy_every, Some(97));
+///
+/// // A secret given on the command line stays out of Debug output.
+/// let cli = Cli::parse_from(["x", "--secret", "s3cr3t-value"]);
+/// assert!(!format!("{:?}", cli.serve).contains("s3cr3t-value"));
+/// assert_eq!(cli.serve.sandbox().secret().expose(), "s3cr3t-value");
 /// ```
 #[derive(Debug, Clone, clap::Args)]
 #[non_exhaustive]
@@ -38,8 +43,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = Sandbox::DEFAULT_APPID)]
     pub appid: String,
     /// AppSecret the token endpoints accept (default: the published test secret).
-    #[arg(long, env = "CARD_SANDBOX_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    #[arg(long, env = "CARD_SANDBOX_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub secret: Option<AppSecret>,
     /// Seconds a superseded access token keeps working.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub token_grace: i64,
@@ -124,7 +129,7 @@ impl ServeArgs {
             .token_grace(self.token_grace)
             .faults(self.faults());
         if let Some(secret) = &self.secret {
-            builder = builder.secret(AppSecret::new(secret.clone()));
+            builder = builder.secret(secret.clone());
         }
         if let Some(seed) = self.seed {
             builder = builder.seed(seed);
@@ -176,6 +181,11 @@ impl ServeArgs {
         server.shutdown();
         Ok(())
     }
+}
+
+/// An AppSecret from the command line, kept out of `Debug`.
+fn parse_secret(s: &str) -> Result<AppSecret, std::convert::Infallible> {
+    Ok(AppSecret::new(s))
 }
 
 /// Writes the port to a temporary file beside `path`, then renames it, so a reader never

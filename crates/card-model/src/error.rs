@@ -4,7 +4,8 @@ use std::fmt;
 
 macro_rules! err_codes {
     ($( $(#[$doc:meta])* $name:ident = $code:literal, )*) => {
-        /// A WeChat `errcode`. The codes the spec lists are named; any other is kept as
+        /// A WeChat `errcode`. Every code of the card-distribution API is named (the SDK
+        /// decodes with this table and the sandbox answers from it); any other is kept as
         /// [`ErrCode::Other`] with its number, so nothing is lost when WeChat adds codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -75,8 +76,7 @@ err_codes! {
     CardAlreadyConsumed = 40099,
     /// 40100: invalid time range.
     InvalidTimeRange = 40100,
-    /// 40109: more than 100 codes in one deposit or checkcode call (documented on the
-    /// seed page only).
+    /// 40109: more than 100 codes in one deposit or checkcode call.
     TooManyCodes = 40109,
     /// 40116: invalid code.
     InvalidCode2 = 40116,

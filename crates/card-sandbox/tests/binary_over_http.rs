@@ -130,12 +130,12 @@ impl Sandbox {
         v["access_token"].as_str().expect("a token").to_owned()
     }
 
-    /// Stops the binary with SIGTERM and returns what it printed.
+    /// Stops the binary with a signal (`"TERM"`, `"INT"`) and returns what it printed.
     #[cfg(unix)]
-    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+    fn terminate(mut self, signal: &str) -> (std::process::ExitStatus, String) {
         let mut child = self.child.take().expect("running");
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
@@ -146,7 +146,7 @@ impl Sandbox {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("card-sandbox did not stop on SIGTERM");
+                panic!("card-sandbox did not stop on SIG{signal}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -358,7 +358,7 @@ fn every_admin_route_over_plain_http() {
 
     #[cfg(unix)]
     {
-        let (exit, out) = sb.terminate();
+        let (exit, out) = sb.terminate("TERM");
         assert!(exit.success(), "{exit:?}");
         assert!(out.contains("listening on http://127.0.0.1:"), "{out}");
         assert!(out.contains("stopping"), "{out}");
@@ -382,4 +382,11 @@ fn seeded_runs_issue_the_same_tokens_and_fresh_runs_differ() {
     let (tc, td) = (c.token(), d.token());
     assert_ne!(tc, td);
     assert_ne!(tc, a.token());
+    // Ctrl-C (SIGINT) stops it cleanly too.
+    #[cfg(unix)]
+    {
+        let (exit, out) = d.terminate("INT");
+        assert!(exit.success(), "{exit:?}");
+        assert!(out.contains("stopping"), "{out}");
+    }
 }

@@ -412,7 +412,9 @@ fn drippers(server: &card_sandbox::ServerHandle, n: usize) -> Vec<TcpStream> {
 #[test]
 fn slow_drip_clients_do_not_lock_others_out() {
     let sb = sandbox();
-    let server = serve(sb.clone(), "127.0.0.1:0").unwrap();
+    // A deadline far beyond the test's needs: here the drippers must stay connected.
+    let config = ServerConfig::default().request_timeout(std::time::Duration::from_secs(120));
+    let server = serve_with(sb.clone(), "127.0.0.1:0", config).unwrap();
     let mut slow = drippers(&server, 256);
     // While all 256 are connected and mid-head, a normal client is served, repeatedly.
     for _ in 0..3 {

@@ -228,6 +228,7 @@ impl State {
         let uri = request.uri();
         let Some(route) = Route::from_path(uri.path()) else {
             *self.by_endpoint.entry("other").or_default() += 1;
+            self.stats.errors_answered += 1;
             let body = json!({"errcode": 404, "errmsg": "sandbox: no such endpoint"});
             return Processed::now(Reply::Respond(json_response(404, &body)));
         };

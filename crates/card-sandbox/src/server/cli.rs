@@ -218,3 +218,56 @@ fn wait_for_stop_signal() -> std::io::Result<()> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn defaults_match_the_command_line_defaults() {
+        let parsed = Cli::try_parse_from(["x"]).unwrap().serve;
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", ServeArgs::default()));
+        let config = parsed.server_config();
+        let default = ServerConfig::default();
+        assert_eq!(config.max_connections, default.max_connections);
+        assert_eq!(config.request_timeout, default.request_timeout);
+    }
+
+    #[test]
+    fn options_reach_the_sandbox() {
+        let args = Cli::try_parse_from([
+            "x",
+            "--seed",
+            "9",
+            "--rate-limited-every",
+            "3",
+            "--drop-one-in",
+            "4",
+            "--latency-ms",
+            "2",
+            "--token-grace",
+            "0",
+            "--appid",
+            "wxOther",
+        ])
+        .unwrap()
+        .serve;
+        let f = args.faults();
+        assert_eq!(f.seed, 9);
+        assert_eq!(f.rate_limited_every, Some(3));
+        assert_eq!(f.drop_before_effect, 0.25);
+        assert_eq!(f.latency, Duration::from_millis(2));
+        let sandbox = args.sandbox();
+        assert_eq!(sandbox.appid(), "wxOther");
+        assert_eq!(sandbox.secret().expose(), Sandbox::DEFAULT_SECRET);
+        assert!(Cli::try_parse_from(["x", "--port", "70000"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--nonsense"]).is_err());
+    }
+}

@@ -61,8 +61,8 @@
 //! unknown token or one superseded longer ago than the grace period, 42001 for an expired
 //! or fault-killed one. A wrong method answers 43001/43002; an empty body 44002; a body
 //! that is not a JSON object 47001. An unknown path answers **HTTP 404** with
-//! `{"errcode":404,...}`. Where the spec names no code (a bad `expire_seconds`, too long a
-//! whitelist, an unknown card), the sandbox uses WeChat's generic ones (40097 "invalid
+//! `{"errcode":404,...}`. Where WeChat documents no specific code (a bad `expire_seconds`,
+//! too long a whitelist, an unknown card), the sandbox uses WeChat's generic ones (40097 "invalid
 //! args", 40073 "invalid card id"). Error `errmsg`s end with `rid: ...`, as WeChat's do.
 //!
 //! The deposit answer's `succ_code`, `duplicate_code` and `fail_code` are **counts**. A code
@@ -95,8 +95,9 @@
 //! endpoints or the admin routes. Periodic faults ([`FaultConfig::expire_token_every`],
 //! [`FaultConfig::system_busy_every`], [`FaultConfig::rate_limited_every`]) answer on exact
 //! calls counted from when the configuration was set; random ones are drawn from a seeded
-//! PRNG; scripted ones ([`Sandbox::push_fault`]) come first. A `-1`, `45009` or `42001` fault answers *instead of* processing the
-//! request, so a retry is honest (a deposit is applied once). A dropped connection comes in
+//! PRNG; scripted ones ([`Sandbox::push_fault`]) come first. A `-1`, `45009` or `42001`
+//! fault answers *instead of* processing the request, so a retry is honest (a deposit is
+//! applied once). A dropped connection comes in
 //! two kinds: before the effect (nothing happened) and after it (the effect is applied and
 //! the answer is lost, as real networks do). Latency delays the answer: the blocking
 //! transport sleeps, the async transport waits on a timer thread without blocking the
@@ -134,8 +135,8 @@ mod server;
 pub use clock::Clock;
 pub use event::{Claim, DEFAULT_OPENID};
 pub use fault::{Fault, FaultConfig};
-// `records::QrCard` and `records::LandingPage` stay in their module: card-model has
-// request types of those names.
+// `records::QrCard`, `records::LandingPage` and `records::LandingCard` stay in their
+// module: card-model has request types of those names.
 pub use records::{
     CardInfo, CardSpec, Channel, FaultCounts, GET_CUSTOM_CODE_MODE_DEPOSIT, QrTicket, SentMessage,
     Stats, Whitelist,

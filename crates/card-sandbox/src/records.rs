@@ -36,7 +36,7 @@ impl CardSpec {
         }
     }
 
-    /// A custom-code card in deposit mode with stock 0, as the spec's section 8 creates it.
+    /// A custom-code card in deposit mode with stock 0, as the deposit workflow creates it.
     pub fn deposit_mode() -> Self {
         Self {
             card_id: None,

@@ -60,10 +60,10 @@ pub struct ServeArgs {
     /// Every N-th API call answers 45009.
     #[arg(long, value_name = "N")]
     pub rate_limited_every: Option<u64>,
-    /// Answer -1 on about one API call in N (random, from the seed).
+    /// Answer -1 on about one API call in N (random, from --seed).
     #[arg(long, value_name = "N")]
     pub busy_one_in: Option<u32>,
-    /// Answer 45009 on about one API call in N (random, from the seed).
+    /// Answer 45009 on about one API call in N (random, from --seed).
     #[arg(long, value_name = "N")]
     pub rate_limited_one_in: Option<u32>,
     /// Drop the connection before processing on about one API call in N.

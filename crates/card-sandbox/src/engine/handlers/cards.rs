@@ -116,7 +116,7 @@ impl State {
             }
             _ => return Err(err(ErrCode::InvalidActionInfo, "invalid action_name")),
         };
-        // Top level (documented), or inside `card` as the seed's outer_id example has it.
+        // Top level (documented), or inside `card` as WeChat's outer_id example has it.
         let expire = field(body, "expire_seconds")
             .or_else(|| inner.and_then(|c| field(c, "expire_seconds")));
         let expire_seconds = match expire {

@@ -4,7 +4,8 @@ use std::fmt;
 
 macro_rules! err_codes {
     ($( $(#[$doc:meta])* $name:ident = $code:literal, )*) => {
-        /// A WeChat `errcode`. The codes the spec lists are named; any other is kept as
+        /// A WeChat `errcode`. Every code of the card-distribution API is named (the SDK
+        /// decodes with this table and the sandbox answers from it); any other is kept as
         /// [`ErrCode::Other`] with its number, so nothing is lost when WeChat adds codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -41,8 +42,12 @@ err_codes! {
     Ok = 0,
     /// 40001: wrong AppSecret, or the access_token is invalid or not the latest.
     InvalidCredential = 40001,
+    /// 40002: invalid `grant_type` (the token endpoints take `client_credential`).
+    InvalidGrantType = 40002,
     /// 40003: invalid OpenID.
     InvalidOpenId = 40003,
+    /// 40008: invalid message type (a message endpoint was given an unsupported `msgtype`).
+    InvalidMessageType = 40008,
     /// 40013: invalid AppID.
     InvalidAppId = 40013,
     /// 40014: invalid access_token (expired, or issued for another account).
@@ -57,18 +62,21 @@ err_codes! {
     InvalidCardType = 40071,
     /// 40072: invalid encoding method.
     InvalidEncoding = 40072,
+    /// 40073: invalid card id (no such card on this account).
+    InvalidCardId = 40073,
     /// 40078: invalid card status.
     InvalidCardStatus = 40078,
     /// 40079: invalid time.
     InvalidTime = 40079,
     /// 40080: invalid `card_ext`.
     InvalidCardExt = 40080,
+    /// 40097: invalid arguments (a value out of its range or of the wrong kind).
+    InvalidArgs = 40097,
     /// 40099: the card was already redeemed.
     CardAlreadyConsumed = 40099,
     /// 40100: invalid time range.
     InvalidTimeRange = 40100,
-    /// 40109: more than 100 codes in one deposit or checkcode call (documented on the
-    /// seed page only).
+    /// 40109: more than 100 codes in one deposit or checkcode call.
     TooManyCodes = 40109,
     /// 40116: invalid code.
     InvalidCode2 = 40116,
@@ -76,18 +84,30 @@ err_codes! {
     InvalidQuantity = 40122,
     /// 40127: the card was deleted by the user, or is being gifted.
     CardDeletedOrGifting = 40127,
+    /// 40130: invalid OpenID list size (a mass send by OpenID takes 2 to 10,000).
+    InvalidOpenIdListSize = 40130,
     /// 40164: the caller's IP is not in the IP whitelist.
     IpNotWhitelisted = 40164,
     /// 41001: the access_token parameter is missing.
     MissingAccessToken = 41001,
+    /// 41002: the `appid` parameter is missing.
+    MissingAppId = 41002,
+    /// 41004: the `secret` parameter is missing.
+    MissingSecret = 41004,
     /// 41011: a required field is missing.
     MissingField = 41011,
     /// 41012: the `card_id` parameter is missing.
     MissingCardId = 41012,
     /// 42001: the access_token expired.
     AccessTokenExpired = 42001,
+    /// 43001: the endpoint requires GET.
+    RequireGet = 43001,
+    /// 43002: the endpoint requires POST.
+    RequirePost = 43002,
     /// 43003: HTTPS required.
     HttpsRequired = 43003,
+    /// 44002: the POST body is empty.
+    EmptyPostData = 44002,
     /// 45009: API call quota or frequency exceeded.
     RateLimited = 45009,
     /// 45015: reply time limit exceeded (customer-service window).
@@ -102,6 +122,15 @@ err_codes! {
     ClaimLimitReached = 45033,
     /// 45047: customer-service downlink message count exceeded.
     CustomerServiceLimit = 45047,
+    /// 45065: a mass send with this `clientmsgid` was already submitted (the answer
+    /// carries the first send's `msg_id`).
+    ClientMsgIdExists = 45065,
+    /// 45066: a mass send with the same `clientmsgid` is being retried too soon.
+    ClientMsgIdRetryTooSoon = 45066,
+    /// 45067: the `clientmsgid` is longer than allowed.
+    ClientMsgIdTooLong = 45067,
+    /// 47001: the body is not well-formed JSON or lacks the expected shape.
+    DataFormatError = 47001,
     /// 48001: API not authorized for this account, or the wrong kind of token.
     ApiUnauthorized = 48001,
 }
@@ -182,6 +211,22 @@ mod tests {
         }
         assert_eq!(ErrCode::from_i64(99999), ErrCode::Other(99999));
         assert_eq!(ErrCode::from_i64(40109), ErrCode::TooManyCodes);
+        assert_eq!(ErrCode::from_i64(40073), ErrCode::InvalidCardId);
+    }
+
+    #[test]
+    fn every_card_code_of_the_spec_is_named() {
+        // The return codes of the card-distribution spec, and the ones its endpoints answer.
+        for n in [
+            -1, 0, 40001, 40002, 40003, 40008, 40013, 40014, 40033, 40053, 40056, 40071, 40072,
+            40073, 40078, 40079, 40080, 40097, 40099, 40100, 40109, 40116, 40122, 40127, 40130,
+            40164, 41001, 41002, 41004, 41011, 41012, 42001, 43001, 43002, 43003, 44002, 45009,
+            45015, 45021, 45030, 45031, 45033, 45047, 45065, 45066, 45067, 47001, 48001,
+        ] {
+            let code = ErrCode::from_i64(n);
+            assert!(!matches!(code, ErrCode::Other(_)), "{n} is not named");
+            assert_eq!(code.as_i64(), n);
+        }
     }
 
     #[test]

@@ -31,28 +31,38 @@ pub enum Fault {
     Latency(Duration),
 }
 
-/// Random faults, drawn deterministically from `seed`.
+/// Faults of API calls: periodic ones (every N-th call) and random ones drawn
+/// deterministically from `seed`.
 ///
-/// Each API call draws from the PRNG in a fixed order, so the same sequence of calls
-/// against the same configuration meets the same faults. Probabilities are in `0.0..=1.0`;
-/// [`FaultConfig::one_in`] turns "about 1 call in 97" into one.
+/// An API call is a request to any endpoint that carries an access token. Calls are
+/// counted from when the configuration was set, so "expire every 50, -1 every 97" answers
+/// 42001 on calls 50, 100, 150, ... and -1 on calls 97, 194, ... exactly. Each call also
+/// draws from the PRNG in a fixed order, so the same sequence of calls against the same
+/// configuration meets the same random faults. Probabilities are in `0.0..=1.0`;
+/// [`FaultConfig::one_in`] turns "about 1 call in 97" into one. When two faults fall on
+/// one call, 42001 wins over -1, and -1 over 45009.
 ///
 /// ```
 /// use card_sandbox::FaultConfig;
 ///
 /// let faults = FaultConfig::seeded(7)
 ///     .expire_token_every(50)
-///     .system_busy(FaultConfig::one_in(97))
+///     .system_busy_every(97)
 ///     .rate_limited(FaultConfig::one_in(200));
 /// assert_eq!(faults.expire_token_every, Some(50));
+/// assert_eq!(faults.system_busy_every, Some(97));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FaultConfig {
     /// The PRNG seed.
     pub seed: u64,
-    /// Every N-th authenticated API call answers 42001 and kills its token.
+    /// Every N-th API call answers 42001 and kills its token.
     pub expire_token_every: Option<u64>,
+    /// Every N-th API call answers -1 (no effect).
+    pub system_busy_every: Option<u64>,
+    /// Every N-th API call answers 45009 (no effect).
+    pub rate_limited_every: Option<u64>,
     /// Probability of answering -1 (no effect).
     pub system_busy: f64,
     /// Probability of answering 45009 (no effect).
@@ -82,6 +92,8 @@ impl FaultConfig {
         Self {
             seed,
             expire_token_every: None,
+            system_busy_every: None,
+            rate_limited_every: None,
             system_busy: 0.0,
             rate_limited: 0.0,
             drop_before_effect: 0.0,
@@ -100,6 +112,18 @@ impl FaultConfig {
     /// Sets [`expire_token_every`](Self::expire_token_every) (0 turns it off).
     pub fn expire_token_every(mut self, n: u64) -> Self {
         self.expire_token_every = (n > 0).then_some(n);
+        self
+    }
+
+    /// Sets [`system_busy_every`](Self::system_busy_every) (0 turns it off).
+    pub fn system_busy_every(mut self, n: u64) -> Self {
+        self.system_busy_every = (n > 0).then_some(n);
+        self
+    }
+
+    /// Sets [`rate_limited_every`](Self::rate_limited_every) (0 turns it off).
+    pub fn rate_limited_every(mut self, n: u64) -> Self {
+        self.rate_limited_every = (n > 0).then_some(n);
         self
     }
 
@@ -222,6 +246,11 @@ impl Faults {
         self.queue.len()
     }
 
+    /// API calls counted since the configuration was set.
+    pub(crate) fn calls(&self) -> u64 {
+        self.authed_calls
+    }
+
     /// Decides the faults of the next API call. A scripted fault, if any, replaces the
     /// random draw for that call (the PRNG does not advance), so scripts stay exact.
     pub(crate) fn plan(&mut self) -> Plan {
@@ -239,14 +268,14 @@ impl Faults {
             return plan;
         }
         let c = &self.config;
-        plan.expire_token = c
-            .expire_token_every
-            .is_some_and(|n| n > 0 && self.authed_calls % n == 0);
+        let calls = self.authed_calls;
+        let every = |n: Option<u64>| n.is_some_and(|n| n > 0 && calls % n == 0);
+        plan.expire_token = every(c.expire_token_every);
         // Always draw the same number of values per call, so one knob does not shift the
         // sequence of another.
         plan.drop_before = self.rng.chance(c.drop_before_effect);
-        plan.busy = self.rng.chance(c.system_busy);
-        plan.rate_limited = self.rng.chance(c.rate_limited);
+        plan.busy = self.rng.chance(c.system_busy) | every(c.system_busy_every);
+        plan.rate_limited = self.rng.chance(c.rate_limited) | every(c.rate_limited_every);
         plan.drop_after = self.rng.chance(c.drop_after_effect);
         let jitter = self.rng.next_f64();
         plan.latency = c.latency.saturating_add(c.latency_jitter.mul_f64(jitter));
@@ -289,6 +318,28 @@ mod tests {
         let first = scripted.plan();
         assert!(first.rate_limited && !first.busy);
         assert_eq!(plain.plan(), scripted.plan());
+    }
+
+    #[test]
+    fn periodic_faults_fall_on_exact_calls() {
+        let cfg = FaultConfig::seeded(0)
+            .expire_token_every(50)
+            .system_busy_every(97)
+            .rate_limited_every(300);
+        let mut f = Faults::new(cfg);
+        let plans: Vec<Plan> = (0..970).map(|_| f.plan()).collect();
+        let at = |pick: fn(&Plan) -> bool| -> Vec<usize> {
+            (0..plans.len())
+                .filter(|&i| pick(&plans[i]))
+                .map(|i| i + 1)
+                .collect()
+        };
+        assert_eq!(
+            at(|p| p.expire_token),
+            (1..=19).map(|k| k * 50).collect::<Vec<_>>()
+        );
+        assert_eq!(at(|p| p.busy), (1..=10).map(|k| k * 97).collect::<Vec<_>>());
+        assert_eq!(at(|p| p.rate_limited), vec![300, 600, 900]);
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //! * [`Sandbox`] is a [`BlockingTransport`] and an [`AsyncTransport`]: hand a clone to a
 //!   client and keep another to set up cards and read back what happened. Clones share one
 //!   state. Requests are routed by URL path; the host is ignored, so any base URL works.
-//! * [`serve`] runs it as an HTTP/1.1 server on a loopback port (the `card-sandbox` binary
-//!   does that: `cargo run -p card-sandbox -- --port 18080`), for any HTTP client in any
-//!   language.
-//! * Faults on demand, deterministic from a seed: [`FaultConfig`] (random) and
-//!   [`Sandbox::push_fault`] (scripted).
+//! * `serve` runs it as an HTTP/1.1 server on a loopback port (feature `server`, on by
+//!   default; the `card-sandbox` binary does that: `cargo run -p card-sandbox -- --port
+//!   18080`), for any HTTP client in any language. Without the feature the crate is the
+//!   in-process transport only and compiles no async runtime.
+//! * Faults on demand, deterministic: [`FaultConfig`] (every N-th call, or random from a
+//!   seed) and [`Sandbox::push_fault`] (scripted), changeable at runtime.
 //! * [`Sandbox::user_get_card_event`] renders the XML push WeChat sends when a card is
 //!   claimed (with `card_model::event`, so the parser reads it back).
 //!
@@ -60,8 +61,8 @@
 //! unknown token or one superseded longer ago than the grace period, 42001 for an expired
 //! or fault-killed one. A wrong method answers 43001/43002; an empty body 44002; a body
 //! that is not a JSON object 47001. An unknown path answers **HTTP 404** with
-//! `{"errcode":404,...}`. Where the spec names no code (a bad `expire_seconds`, too long a
-//! whitelist, an unknown card), the sandbox uses WeChat's generic ones (40097 "invalid
+//! `{"errcode":404,...}`. Where WeChat documents no specific code (a bad `expire_seconds`,
+//! too long a whitelist, an unknown card), the sandbox uses WeChat's generic ones (40097 "invalid
 //! args", 40073 "invalid card id"). Error `errmsg`s end with `rid: ...`, as WeChat's do.
 //!
 //! The deposit answer's `succ_code`, `duplicate_code` and `fail_code` are **counts**. A code
@@ -70,29 +71,56 @@
 //!
 //! ## Tokens
 //!
+//! Tokens are [`Sandbox::DEFAULT_TOKEN_LEN`] characters long (WeChat's are about as long;
+//! clients should reserve 512) and differ from one sandbox to the next unless
+//! [`SandboxBuilder::seed`] is given.
+//!
 //! Each `/cgi-bin/token` call issues a new token valid for `expires_in` (7200 s) on the
 //! sandbox [`Clock`]; the previous one stays valid for the grace period
 //! ([`SandboxBuilder::token_grace`], 300 s by default as on WeChat; set 0 to make a
 //! superseded token fail at once). With a [`Clock::manual`] clock nothing expires until
 //! [`Sandbox::advance`] moves time.
 //!
+//! `/cgi-bin/stable_token` keeps its own token, apart from `/cgi-bin/token`'s: the same
+//! token while it has more than 5 minutes left (`expires_in` counts down); in its last 5
+//! minutes a call gets a new one and the old one keeps working until it expires, so every
+//! answer leaves at least 300 s. `force_refresh: true` issues a new token and the previous
+//! one stops working at once; a second forced refresh less than 30 s after the previous
+//! one returns the current token unchanged. (WeChat also caps forced refreshes at 20 a
+//! day; the sandbox does not.)
+//!
 //! ## Faults
 //!
-//! Faults apply to endpoints that carry an access token, never to the token endpoints or
-//! the admin routes. A `-1`, `45009` or `42001` fault answers *instead of* processing the
-//! request, so a retry is honest (a deposit is applied once). A dropped connection comes in
+//! Faults apply to endpoints that carry an access token ("API calls"), never to the token
+//! endpoints or the admin routes. Periodic faults ([`FaultConfig::expire_token_every`],
+//! [`FaultConfig::system_busy_every`], [`FaultConfig::rate_limited_every`]) answer on exact
+//! calls counted from when the configuration was set; random ones are drawn from a seeded
+//! PRNG; scripted ones ([`Sandbox::push_fault`]) come first. A `-1`, `45009` or `42001`
+//! fault answers *instead of* processing the request, so a retry is honest (a deposit is
+//! applied once). A dropped connection comes in
 //! two kinds: before the effect (nothing happened) and after it (the effect is applied and
 //! the answer is lost, as real networks do). Latency delays the answer: the blocking
 //! transport sleeps, the async transport waits on a timer thread without blocking the
-//! executor, the HTTP server sleeps in the connection's thread.
+//! executor, the HTTP server waits on its runtime's timer.
 //!
 //! ## Admin routes (no token, never faulted)
 //!
-//! `POST /sandbox/cards` `{"card_id"?, "use_custom_code"?, "get_custom_code_mode"?,
-//! "quantity"?}` creates a card and answers its `card_id`; `POST /sandbox/clock`
-//! `{"now"?, "advance"?}` sets the clock (setting `now` makes it manual);
-//! `POST /sandbox/events/user_get_card` `{"card_id", "code", "outer_id"?, "openid"?,
-//! "outer_str"?}` answers the event XML; `GET /sandbox/state` summarises the state.
+//! | Route | Does |
+//! |---|---|
+//! | `POST /sandbox/reset` | back to empty: cards, codes, tokens, records, counters, faults |
+//! | `GET /sandbox/cards` | lists the cards |
+//! | `POST /sandbox/cards` | `{"card_id"?, "use_custom_code"?, "get_custom_code_mode"?, "quantity"?}` creates a card (answers `card_id`); `{"cards": [...]}` creates several (answers `card_ids`) |
+//! | `GET /sandbox/faults` | the fault configuration, scripted faults waiting, API calls counted |
+//! | `POST /sandbox/faults` | replaces the fault configuration (absent fields are off) and appends `script` |
+//! | `PATCH /sandbox/faults` | changes only the given fault fields |
+//! | `DELETE /sandbox/faults` | no faults, no scripted faults |
+//! | `GET /sandbox/counters` | requests (in all and per endpoint), API calls, errors answered, faults by kind, tokens issued, deposit calls, codes received / stored / duplicate / failed, largest batch |
+//! | `GET /sandbox/sends` | the `wxcard` messages accepted, in order |
+//! | `GET`, `POST /sandbox/clock` | reads the clock; `{"now"?, "advance"?}` sets it (setting `now` makes it manual) |
+//! | `POST /sandbox/events/user_get_card` | `{"card_id", "code", "outer_id"?, "openid"?, "outer_str"?}` answers the event XML |
+//! | `GET /sandbox/state` | a summary: time, cards, counts of records, whitelist |
+//!
+//! The crate's README shows each with `curl`.
 #![deny(missing_docs)]
 
 mod clock;
@@ -100,14 +128,21 @@ mod codes;
 mod engine;
 mod event;
 mod fault;
-mod records;
+pub mod records;
+#[cfg(feature = "server")]
 mod server;
 
 pub use clock::Clock;
 pub use event::{Claim, DEFAULT_OPENID};
 pub use fault::{Fault, FaultConfig};
-pub use records::*;
-pub use server::{ServerConfig, ServerHandle, serve, serve_with};
+// `records::QrCard`, `records::LandingPage` and `records::LandingCard` stay in their
+// module: card-model has request types of those names.
+pub use records::{
+    CardInfo, CardSpec, Channel, FaultCounts, GET_CUSTOM_CODE_MODE_DEPOSIT, QrTicket, SentMessage,
+    Stats, Whitelist,
+};
+#[cfg(feature = "server")]
+pub use server::{ServeArgs, ServerConfig, ServerHandle, serve, serve_with};
 
 use card_model::{AccessToken, ApiTicket, AppSecret};
 use card_transport::{
@@ -116,6 +151,7 @@ use card_transport::{
 };
 use engine::{Config, Processed, Reply, State};
 use fault::Faults;
+use records::LandingPage;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -164,7 +200,9 @@ impl Default for SandboxBuilder {
                 original_id: "gh_5a4e44424f58".to_owned(),
                 token_ttl: 7200,
                 token_grace: 300,
+                token_len: Sandbox::DEFAULT_TOKEN_LEN,
                 max_code_len: 128,
+                seed: None,
             },
             clock: Clock::system(),
             faults: FaultConfig::default(),
@@ -207,6 +245,21 @@ impl SandboxBuilder {
     /// WeChat).
     pub fn token_grace(mut self, secs: i64) -> Self {
         self.config.token_grace = secs;
+        self
+    }
+
+    /// The length of issued access tokens, 32 to 512 characters (default
+    /// [`Sandbox::DEFAULT_TOKEN_LEN`]; WeChat's are about as long and it asks clients to
+    /// reserve 512).
+    pub fn token_len(mut self, chars: usize) -> Self {
+        self.config.token_len = chars.clamp(32, 512);
+        self
+    }
+
+    /// Makes tokens, tickets and generated card ids the same from one run to the next.
+    /// Without a seed each new sandbox issues different ones.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
         self
     }
 
@@ -263,6 +316,8 @@ impl Sandbox {
     pub const DEFAULT_APPID: &'static str = "wx5a4e44424f580001";
     /// The AppSecret a default sandbox accepts.
     pub const DEFAULT_SECRET: &'static str = "sandbox-app-secret-0123456789abcdef";
+    /// The length of an access token unless [`SandboxBuilder::token_len`] says otherwise.
+    pub const DEFAULT_TOKEN_LEN: usize = 140;
 
     /// A sandbox with default settings: the system clock, no faults.
     pub fn new() -> Self {
@@ -415,16 +470,33 @@ impl Sandbox {
         self.lock().landing_pages.clone()
     }
 
-    /// Counters: requests, tokens, deposits, faults.
+    /// Counters: requests, errors, tokens, deposits, faults.
     pub fn stats(&self) -> Stats {
         self.lock().stats
+    }
+
+    /// Requests per endpoint path (for example `"/card/code/deposit"`), admin routes
+    /// included; requests to unknown paths count under `"other"`.
+    pub fn requests_by_endpoint(&self) -> std::collections::BTreeMap<String, u64> {
+        self.lock()
+            .by_endpoint
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect()
+    }
+
+    /// Back to empty: no cards, codes, tokens, tickets, records or counters, and no
+    /// faults (random, periodic or scripted). The AppID, secret, other settings and the
+    /// clock stay.
+    pub fn reset(&self) {
+        self.lock().reset();
     }
 
     // --- credentials and time -----------------------------------------------------------
 
     /// Issues an access token as `/cgi-bin/token` would (superseding the previous one).
     pub fn issue_token(&self) -> AccessToken {
-        AccessToken::new(self.lock().issue_token(false))
+        AccessToken::new(self.lock().issue_token())
     }
 
     /// The current card `api_ticket` (issued on first use, renewed when expired), the one

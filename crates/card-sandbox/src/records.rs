@@ -36,7 +36,7 @@ impl CardSpec {
         }
     }
 
-    /// A custom-code card in deposit mode with stock 0, as the spec's section 8 creates it.
+    /// A custom-code card in deposit mode with stock 0, as the deposit workflow creates it.
     pub fn deposit_mode() -> Self {
         Self {
             card_id: None,
@@ -254,10 +254,16 @@ pub struct Stats {
     pub requests: u64,
     /// Requests to endpoints that carry an access token.
     pub api_calls: u64,
-    /// Access tokens issued.
+    /// Answers with a non-zero errcode (injected faults included).
+    pub errors_answered: u64,
+    /// Access tokens issued (plain and stable).
     pub tokens_issued: u64,
     /// Deposit calls that were applied (answered errcode 0, or dropped after effect).
     pub deposit_calls: u64,
+    /// Codes sent in applied deposit calls (stored, duplicate and failed together).
+    pub codes_received: u64,
+    /// The most codes one applied deposit call carried.
+    pub largest_batch: u64,
     /// Codes newly stored by deposit calls.
     pub codes_stored: u64,
     /// Codes sent to deposit that were already stored (the same code twice in one call

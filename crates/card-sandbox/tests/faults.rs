@@ -306,3 +306,63 @@ fn faults_spare_token_and_admin_routes_and_queue_can_be_cleared() {
         .unwrap();
     expect_code(&serde_json::from_slice(r.body()).unwrap(), -1);
 }
+
+#[test]
+fn periodic_faults_answer_on_exact_calls_and_mix_with_random_ones() {
+    let sb = faulty(
+        FaultConfig::seeded(0)
+            .expire_token_every(50)
+            .system_busy_every(97)
+            .rate_limited_every(200),
+    );
+    let out = outcomes(&sb, 970);
+    let at = |code: i64| -> Vec<usize> {
+        (0..out.len())
+            .filter(|&i| out[i] == code)
+            .map(|i| i + 1)
+            .collect()
+    };
+    assert_eq!(at(42001), (1..=19).map(|k| k * 50).collect::<Vec<_>>());
+    assert_eq!(at(-1), (1..=10).map(|k| k * 97).collect::<Vec<_>>());
+    // 200, 400, ... fall on expiry calls (every 50), and 42001 wins.
+    assert_eq!(at(45009), Vec::<usize>::new());
+    let stats = sb.stats();
+    assert_eq!(stats.faults.token_expired, 19);
+    assert_eq!(stats.faults.system_busy, 10);
+    assert_eq!(stats.errors_answered, 29);
+    // Setting faults at runtime restarts the count; random ones add to periodic ones.
+    sb.set_faults(
+        FaultConfig::seeded(3)
+            .rate_limited_every(3)
+            .system_busy(0.5),
+    );
+    let out = outcomes(&sb, 30);
+    assert!((1..=10).all(|k| out[k * 3 - 1] == 45009 || out[k * 3 - 1] == -1));
+    assert!(out.contains(&-1));
+}
+
+#[test]
+fn reset_empties_everything_but_the_settings() {
+    let sb = faulty(FaultConfig::seeded(1).system_busy_every(2));
+    let card = sb.create_card(CardSpec::deposit_mode()).unwrap();
+    let token = sb.issue_token();
+    sb.push_fault(Fault::RateLimited);
+    let api = Api::new(sb.clone(), "http://h", token.expose());
+    let _ = api.post(
+        "/card/code/deposit",
+        &json!({"card_id": card, "code": ["a"]}).to_string(),
+    );
+    assert!(sb.stats().requests > 0);
+    assert_eq!(sb.requests_by_endpoint()["/card/code/deposit"], 1);
+    sb.reset();
+    assert!(sb.cards().is_empty());
+    assert_eq!(sb.stats(), card_sandbox::Stats::default());
+    assert!(sb.requests_by_endpoint().is_empty());
+    assert_eq!(sb.scripted_faults(), 0);
+    assert_eq!(sb.faults(), FaultConfig::seeded(1));
+    assert_eq!(sb.now(), T0, "the clock stays");
+    expect_code(&api.post("/card/code/getdepositcount", "{}"), 40001);
+    // New cards get new ids: nothing from before the reset comes back.
+    let again = sb.create_card(CardSpec::deposit_mode()).unwrap();
+    assert_ne!(again, card);
+}

@@ -206,3 +206,103 @@ fn getticket_answers_the_card_api_ticket() {
         40097,
     );
 }
+
+fn stable(api: &Api<Sandbox>, force: bool) -> Value {
+    let r = api
+        .raw(
+            "POST",
+            "/cgi-bin/stable_token",
+            json!({"grant_type": "client_credential", "appid": Sandbox::DEFAULT_APPID,
+                   "secret": Sandbox::DEFAULT_SECRET, "force_refresh": force})
+            .to_string(),
+        )
+        .unwrap();
+    serde_json::from_slice::<Value>(r.body()).unwrap()
+}
+
+#[test]
+fn stable_token_rolls_over_in_its_last_five_minutes() {
+    // A grace period for plain tokens must not matter to stable ones.
+    let sb = Sandbox::builder()
+        .clock(Clock::manual(T0))
+        .token_grace(300)
+        .build();
+    let api = Api::new(sb.clone(), "http://h", "");
+    let a = stable(&api, false);
+    let a_token = a["access_token"].as_str().unwrap().to_owned();
+    sb.advance(7200 - 301);
+    let same = stable(&api, false);
+    assert_eq!(same["access_token"], a_token.as_str());
+    assert_eq!(same["expires_in"], 301);
+    // Inside the last five minutes: a new token, and the old one works until it expires.
+    sb.advance(2);
+    let b = stable(&api, false);
+    let b_token = b["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(b_token, a_token);
+    assert_eq!(b["expires_in"], 7200);
+    expect_code(&count_with(&api, &a_token), 0);
+    sb.advance(299);
+    expect_code(&count_with(&api, &a_token), 42001);
+    expect_code(&count_with(&api, &b_token), 0);
+    // Every answer leaves at least five minutes.
+    assert!(stable(&api, false)["expires_in"].as_i64().unwrap() >= 300);
+}
+
+#[test]
+fn force_refresh_revokes_the_old_stable_token_at_once() {
+    let sb = Sandbox::builder()
+        .clock(Clock::manual(T0))
+        .token_grace(300)
+        .build();
+    let api = Api::new(sb.clone(), "http://h", "");
+    let a = stable(&api, false)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.advance(60);
+    let b = stable(&api, true)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(a, b);
+    expect_code(&count_with(&api, &a), 40001);
+    expect_code(&count_with(&api, &b), 0);
+    // A second forced refresh within 30 s gives the current token back.
+    sb.advance(29);
+    assert_eq!(stable(&api, true)["access_token"], b.as_str());
+    sb.advance(1);
+    let c = stable(&api, true)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(c, b);
+    expect_code(&count_with(&api, &b), 40001);
+    // Plain tokens are a separate family: fetching one leaves the stable token alone.
+    let _ = fetch(&api);
+    expect_code(&count_with(&api, &c), 0);
+}
+
+#[test]
+fn tokens_are_long_and_differ_between_fresh_sandboxes_unless_seeded() {
+    let (a, b) = (Sandbox::new(), Sandbox::new());
+    let (ta, tb) = (a.issue_token(), b.issue_token());
+    assert_eq!(ta.expose().len(), Sandbox::DEFAULT_TOKEN_LEN);
+    assert!(ta.expose().len() >= 128);
+    assert!(
+        ta.expose()
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    );
+    assert_ne!(ta.expose(), tb.expose());
+    let seeded = || Sandbox::builder().seed(42).build().issue_token();
+    assert_eq!(seeded().expose(), seeded().expose());
+    let long = Sandbox::builder().token_len(512).build().issue_token();
+    assert_eq!(long.expose().len(), 512);
+    let clamped = Sandbox::builder().token_len(100_000).build().issue_token();
+    assert_eq!(clamped.expose().len(), 512);
+    // Each token of one sandbox is new.
+    let many: std::collections::HashSet<String> = (0..1000)
+        .map(|_| a.issue_token().expose().to_owned())
+        .collect();
+    assert_eq!(many.len(), 1000);
+}

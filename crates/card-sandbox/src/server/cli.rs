@@ -1,0 +1,273 @@
+//! The options of the `card-sandbox` binary, as a clap [`Args`](clap::Args) struct that
+//! another command line (`wxcard sandbox serve`) can flatten into its own.
+
+use super::{ServerConfig, serve_with};
+use crate::{CardSpec, FaultConfig, Sandbox};
+use card_model::AppSecret;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to run the sandbox over HTTP: the port, the account, faults and limits.
+///
+/// ```
+/// use card_sandbox::ServeArgs;
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     serve: ServeArgs,
+/// }
+///
+/// let cli = Cli::parse_from(["x", "--port", "0", "--expire-token-every", "50", "--busy-every", "97"]);
+/// assert_eq!(cli.serve.port, 0);
+/// let sandbox = cli.serve.sandbox();
+/// assert_eq!(sandbox.faults().expire_token_every, Some(50));
+/// assert_eq!(sandbox.faults().system_busy_every, Some(97));
+///
+/// // A secret given on the command line stays out of Debug output.
+/// let cli = Cli::parse_from(["x", "--secret", "s3cr3t-value"]);
+/// assert!(!format!("{:?}", cli.serve).contains("s3cr3t-value"));
+/// assert_eq!(cli.serve.sandbox().secret().expose(), "s3cr3t-value");
+/// ```
+#[derive(Debug, Clone, clap::Args)]
+#[non_exhaustive]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one; see --port-file).
+    #[arg(long, default_value_t = 18080)]
+    pub port: u16,
+    /// Once listening, write the bound port (and a newline) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// AppID the token endpoints accept.
+    #[arg(long, default_value = Sandbox::DEFAULT_APPID)]
+    pub appid: String,
+    /// AppSecret the token endpoints accept (default: the published test secret).
+    #[arg(long, env = "CARD_SANDBOX_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub secret: Option<AppSecret>,
+    /// Seconds a superseded access token keeps working.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub token_grace: i64,
+    /// Seed of the fault PRNG; also makes tokens and ids repeat from run to run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Every N-th API call answers 42001 and kills its token.
+    #[arg(long, value_name = "N")]
+    pub expire_token_every: Option<u64>,
+    /// Every N-th API call answers -1.
+    #[arg(long, value_name = "N")]
+    pub busy_every: Option<u64>,
+    /// Every N-th API call answers 45009.
+    #[arg(long, value_name = "N")]
+    pub rate_limited_every: Option<u64>,
+    /// Answer -1 on about one API call in N (random, from --seed).
+    #[arg(long, value_name = "N")]
+    pub busy_one_in: Option<u32>,
+    /// Answer 45009 on about one API call in N (random, from --seed).
+    #[arg(long, value_name = "N")]
+    pub rate_limited_one_in: Option<u32>,
+    /// Drop the connection before processing on about one API call in N.
+    #[arg(long, value_name = "N")]
+    pub drop_one_in: Option<u32>,
+    /// Milliseconds added to every API call.
+    #[arg(long, value_name = "MS")]
+    pub latency_ms: Option<u64>,
+    /// Create a plain card and a deposit-mode card at start.
+    #[arg(long)]
+    pub demo_cards: bool,
+    /// Connections served at once (more are answered 503).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has for a request head, and again for its body.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub request_timeout: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            port: 18080,
+            port_file: None,
+            appid: Sandbox::DEFAULT_APPID.to_owned(),
+            secret: None,
+            token_grace: 300,
+            seed: None,
+            expire_token_every: None,
+            busy_every: None,
+            rate_limited_every: None,
+            busy_one_in: None,
+            rate_limited_one_in: None,
+            drop_one_in: None,
+            latency_ms: None,
+            demo_cards: false,
+            max_connections: 1024,
+            request_timeout: 10,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The fault configuration these options describe.
+    pub fn faults(&self) -> FaultConfig {
+        let mut f = FaultConfig::seeded(self.seed.unwrap_or(0))
+            .expire_token_every(self.expire_token_every.unwrap_or(0))
+            .system_busy_every(self.busy_every.unwrap_or(0))
+            .rate_limited_every(self.rate_limited_every.unwrap_or(0))
+            .system_busy(FaultConfig::one_in(self.busy_one_in.unwrap_or(0)))
+            .rate_limited(FaultConfig::one_in(self.rate_limited_one_in.unwrap_or(0)))
+            .drop_before_effect(FaultConfig::one_in(self.drop_one_in.unwrap_or(0)));
+        if let Some(ms) = self.latency_ms {
+            f = f.latency(Duration::from_millis(ms), Duration::ZERO);
+        }
+        f
+    }
+
+    /// A new sandbox as these options describe (no cards yet).
+    pub fn sandbox(&self) -> Sandbox {
+        let mut builder = Sandbox::builder()
+            .appid(self.appid.clone())
+            .token_grace(self.token_grace)
+            .faults(self.faults());
+        if let Some(secret) = &self.secret {
+            builder = builder.secret(secret.clone());
+        }
+        if let Some(seed) = self.seed {
+            builder = builder.seed(seed);
+        }
+        builder.build()
+    }
+
+    /// The server limits these options describe.
+    pub fn server_config(&self) -> ServerConfig {
+        ServerConfig::default()
+            .max_connections(self.max_connections)
+            .request_timeout(Duration::from_secs(self.request_timeout.max(1)))
+    }
+
+    /// Serves a new sandbox on `127.0.0.1:PORT` until SIGTERM or Ctrl-C, then stops
+    /// cleanly: prints the address and credentials, writes the port file if asked, and
+    /// removes nothing it did not create.
+    ///
+    /// # Errors
+    /// When the port cannot be bound, the port file cannot be written, or the signal
+    /// handlers cannot be installed.
+    pub fn run(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let sandbox = self.sandbox();
+        let server = serve_with(
+            sandbox.clone(),
+            ("127.0.0.1", self.port),
+            self.server_config(),
+        )?;
+        println!("card-sandbox listening on {}", server.base_url());
+        println!("appid  {}", sandbox.appid());
+        // The default secret is a published test value, so printing it is the point; a
+        // secret given with --secret is not echoed.
+        if self.secret.is_none() {
+            println!("secret {}", Sandbox::DEFAULT_SECRET);
+        } else {
+            println!("secret (as given with --secret)");
+        }
+        if self.demo_cards {
+            let plain = sandbox.create_card(CardSpec::new())?;
+            let deposit = sandbox.create_card(CardSpec::deposit_mode())?;
+            println!("card   {plain} (non-custom-code, stock 100)");
+            println!("card   {deposit} (custom code, deposit mode, stock 0)");
+        }
+        if let Some(path) = &self.port_file {
+            write_port_file(path, server.port())?;
+        }
+        wait_for_stop_signal()?;
+        println!("card-sandbox stopping");
+        server.shutdown();
+        Ok(())
+    }
+}
+
+/// An AppSecret from the command line, kept out of `Debug`.
+fn parse_secret(s: &str) -> Result<AppSecret, std::convert::Infallible> {
+    Ok(AppSecret::new(s))
+}
+
+/// Writes the port to a temporary file beside `path`, then renames it, so a reader never
+/// sees a half-written file.
+fn write_port_file(path: &std::path::Path, port: u16) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{port}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Blocks until SIGTERM or SIGINT (Ctrl-C).
+fn wait_for_stop_signal() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate())?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r,
+                _ = term.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn defaults_match_the_command_line_defaults() {
+        let parsed = Cli::try_parse_from(["x"]).unwrap().serve;
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", ServeArgs::default()));
+        let config = parsed.server_config();
+        let default = ServerConfig::default();
+        assert_eq!(config.max_connections, default.max_connections);
+        assert_eq!(config.request_timeout, default.request_timeout);
+    }
+
+    #[test]
+    fn options_reach_the_sandbox() {
+        let args = Cli::try_parse_from([
+            "x",
+            "--seed",
+            "9",
+            "--rate-limited-every",
+            "3",
+            "--drop-one-in",
+            "4",
+            "--latency-ms",
+            "2",
+            "--token-grace",
+            "0",
+            "--appid",
+            "wxOther",
+        ])
+        .unwrap()
+        .serve;
+        let f = args.faults();
+        assert_eq!(f.seed, 9);
+        assert_eq!(f.rate_limited_every, Some(3));
+        assert_eq!(f.drop_before_effect, 0.25);
+        assert_eq!(f.latency, Duration::from_millis(2));
+        let sandbox = args.sandbox();
+        assert_eq!(sandbox.appid(), "wxOther");
+        assert_eq!(sandbox.secret().expose(), Sandbox::DEFAULT_SECRET);
+        assert!(Cli::try_parse_from(["x", "--port", "70000"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--nonsense"]).is_err());
+    }
+}

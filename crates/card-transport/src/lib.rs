@@ -84,17 +84,28 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// Time allowed for the whole request, from sending to the end of the body.
     pub timeout: Duration,
-    /// Largest response body accepted; a larger one fails with
-    /// [`TransportErrorKind::TooLarge`].
+    /// The largest response body accepted, in bytes: a body of exactly this size is
+    /// read, one byte more fails with [`TransportErrorKind::TooLarge`]. The backends
+    /// fail at once when `Content-Length` announces more, and otherwise stop reading as
+    /// soon as the limit is passed, so a call never holds much more than this.
+    ///
+    /// The default, [`DEFAULT_MAX_RESPONSE_BYTES`] (256 KiB), is far above WeChat's
+    /// card answers (the largest, a `checkcode` of 100 codes or a `gethtml` snippet,
+    /// is a few KiB). Raise it if you call other endpoints with large answers through
+    /// the clients' generic `call` (a follower list of 10,000 OpenIDs is about
+    /// 0.3 MB).
     pub max_response_bytes: u64,
 }
+
+/// The default [`TransportConfig::max_response_bytes`]: 256 KiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024;
 
 impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
-            max_response_bytes: 10 * 1024 * 1024,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -17,8 +17,9 @@ use crate::{
 ///   Running out of the connect time gives [`TransportErrorKind::Connect`] (nothing was
 ///   sent); running out of the whole time gives [`TransportErrorKind::Timeout`].
 /// * A body longer than [`TransportConfig::max_response_bytes`] fails with
-///   [`TransportErrorKind::TooLarge`]: at once when `Content-Length` announces it,
-///   otherwise as soon as the bytes read pass the limit.
+///   [`TransportErrorKind::TooLarge`] (a body of exactly that size is read): at once
+///   when `Content-Length` announces it, otherwise as soon as the bytes read pass the
+///   limit; the rest is never read.
 /// * One `reqwest::Client` is kept, so connections are pooled. Clones share it.
 ///
 /// It needs a tokio runtime, as reqwest does.

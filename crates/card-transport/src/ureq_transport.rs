@@ -17,7 +17,9 @@ use crate::{
 ///   Running out of the connect time gives [`TransportErrorKind::Connect`] (nothing was
 ///   sent); running out of the whole time gives [`TransportErrorKind::Timeout`].
 /// * A body longer than [`TransportConfig::max_response_bytes`] fails with
-///   [`TransportErrorKind::TooLarge`], whether or not the server announced its length.
+///   [`TransportErrorKind::TooLarge`] (a body of exactly that size is read): at once
+///   when `Content-Length` announces it, otherwise as soon as the bytes read pass the
+///   limit; the rest is never read.
 /// * TLS: a certificate or handshake failure gives [`TransportErrorKind::Tls`]. Other
 ///   failures of the TLS layer give [`TransportErrorKind::Io`], since ureq does not say
 ///   whether they happened before or after the request was sent.
@@ -132,11 +134,15 @@ impl UreqTransport {
                 format!("the response announces more than the limit of {limit} bytes"),
             ));
         }
-        let bytes = body
-            .into_with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(map_error)?;
+        // One allocation of the announced size (never above the limit) rather than a
+        // doubling vector that may end up twice as large.
+        let capacity = announced.unwrap_or(0).min(limit);
+        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        io::Read::read_to_end(
+            &mut body.into_with_config().limit(limit).reader(),
+            &mut bytes,
+        )
+        .map_err(map_io_error)?;
         Ok(HttpResponse::from_parts(parts, bytes))
     }
 }
@@ -181,6 +187,12 @@ fn map_error(error: ureq::Error) -> TransportError {
         _ => K::Other,
     };
     TransportError::new(kind, error)
+}
+
+/// Maps an error of reading the body: ureq wraps its own errors (the limit, a timeout)
+/// in the I/O error its reader returns, and unwraps them again in this conversion.
+fn map_io_error(error: io::Error) -> TransportError {
+    map_error(ureq::Error::from(error))
 }
 
 fn io_kind(error: &io::Error) -> TransportErrorKind {

@@ -3,6 +3,10 @@
 use std::fmt;
 use std::io;
 
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector as _, DefaultConnector};
+
+use crate::ureq_mask::{self, MaskConnector, RealRequest};
 use crate::{
     BlockingTransport, HttpRequest, HttpResponse, TransportConfig, TransportError,
     TransportErrorKind,
@@ -51,13 +55,16 @@ pub struct UreqTransport {
 impl UreqTransport {
     /// A transport with its own agent, configured by `config`.
     pub fn new(config: TransportConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.timeout))
-            .build()
-            .new_agent();
+            .build();
+        // ureq's own connections, each wrapped last so that ureq's logs never see a
+        // query string or a body (see `ureq_mask`).
+        let connector = DefaultConnector::new().chain(MaskConnector);
+        let agent = ureq::Agent::with_parts(agent_config, connector, DefaultResolver::default());
         Self { agent, config }
     }
 
@@ -107,21 +114,36 @@ impl BlockingTransport for UreqTransport {
 
 impl UreqTransport {
     fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let response = if request.body().is_empty()
-            && matches!(*request.method(), http::Method::GET | http::Method::HEAD)
-        {
+        let (mut parts, body) = request.into_parts();
+        // ureq logs the URL and every byte at TRACE: it gets the query and the body as
+        // `*` bytes, and the real ones travel beside it (see `ureq_mask`).
+        let query = parts.uri.query().unwrap_or_default().as_bytes().to_vec();
+        if !query.is_empty() {
+            parts.uri = masked_uri(&parts.uri, query.len())?;
+        }
+        let bodiless =
+            body.is_empty() && matches!(parts.method, http::Method::GET | http::Method::HEAD);
+        let masked_body = ureq_mask::masked(&body);
+        let limit = self.config.max_response_bytes;
+        // One byte more than the limit, to notice a longer body.
+        let keep = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let head_request = parts.method == http::Method::HEAD;
+        let _exchange = ureq_mask::begin(RealRequest { query, body }, head_request, keep);
+
+        let response = if bodiless {
             // No body at all (not even `Content-Length: 0`) on a bodiless GET or HEAD.
-            let (parts, _) = request.into_parts();
             self.agent.run(http::Request::from_parts(parts, ()))
         } else {
-            self.agent.run(request)
+            self.agent
+                .run(http::Request::from_parts(parts, masked_body.as_slice()))
         }
         .map_err(map_error)?;
         let (mut parts, body) = response.into_parts();
-        // ureq keeps the request URI (query and all) in the extensions; drop it so the
-        // response stays a plain value that carries no secret.
+        // ureq keeps the (masked) request URI in the extensions; drop it so the response
+        // stays a plain value.
         parts.extensions = http::Extensions::new();
-        let limit = self.config.max_response_bytes;
         let announced = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -134,17 +156,34 @@ impl UreqTransport {
                 format!("the response announces more than the limit of {limit} bytes"),
             ));
         }
-        // One allocation of the announced size (never above the limit) rather than a
-        // doubling vector that may end up twice as large.
-        let capacity = announced.unwrap_or(0).min(limit);
-        let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        io::Read::read_to_end(
+        // ureq reads (masked) bytes up to the limit and checks the framing; the real
+        // bytes were kept on the way in.
+        let read = io::copy(
             &mut body.into_with_config().limit(limit).reader(),
-            &mut bytes,
+            &mut io::sink(),
         )
         .map_err(map_io_error)?;
+        let bytes = ureq_mask::take_body();
+        if bytes.len() as u64 != read {
+            return Err(TransportError::new(
+                TransportErrorKind::Io,
+                Redacted("the response body could not be followed"),
+            ));
+        }
         Ok(HttpResponse::from_parts(parts, bytes))
     }
+}
+
+/// `uri` with its query replaced by `len` mask bytes.
+fn masked_uri(uri: &http::Uri, len: usize) -> Result<http::Uri, TransportError> {
+    let invalid = || TransportError::new(TransportErrorKind::InvalidUrl, Redacted("invalid URI"));
+    let mut path_and_query = String::with_capacity(uri.path().len() + 1 + len);
+    path_and_query.push_str(uri.path());
+    path_and_query.push('?');
+    path_and_query.extend(std::iter::repeat_n(char::from(ureq_mask::MASK), len));
+    let mut uri_parts = uri.clone().into_parts();
+    uri_parts.path_and_query = Some(path_and_query.parse().map_err(|_| invalid())?);
+    http::Uri::from_parts(uri_parts).map_err(|_| invalid())
 }
 
 /// A source error with a fixed text, used where ureq's own text would show the URL.

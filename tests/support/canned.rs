@@ -6,7 +6,7 @@
 //! `Content-Length` body, and writes what the handler returns. It serves until the test
 //! process ends.
 
-use std::io::{BufRead, BufReader, Read as _, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,10 +79,11 @@ fn read_request(reader: &mut impl BufRead) -> Option<Seen> {
         if header.is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().ok()?;
-            }
+        let content_length = header
+            .split_once(':')
+            .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+        if let Some((_, value)) = content_length {
+            length = value.trim().parse().ok()?;
         }
     }
     let mut body = vec![0; length];

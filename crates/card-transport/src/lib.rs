@@ -13,7 +13,11 @@
 //!   for your own tests as well as ours.
 //!
 //! Nothing here logs a URL's query string: the `access_token` travels there. Logs and
-//! tracing fields carry method and path only.
+//! tracing fields carry method and path only. That holds for the HTTP libraries
+//! underneath too, at any level the application enables: ureq, which at `TRACE` prints
+//! URLs and hex-dumps every byte, is only ever handed `*` masks of the query and of both
+//! bodies (the real bytes are restored and kept below its HTTP code), and reqwest logs
+//! none of them.
 //!
 //! ## Features
 //!

@@ -1,7 +1,8 @@
 //! With every log turned on at TRACE (the `log` facade, which ureq uses, and `tracing`,
 //! which the SDK, hyper and h2 use, dependencies' targets included), a full flow on both
 //! clients writes no secret: token fetch, api_ticket, a deposit, a checkcode, a WeChat
-//! error, a proxy's error page that echoes the request.
+//! error, a proxy's error page that echoes the request, all through a gateway whose
+//! password is in the base URL.
 //!
 //! One test in its own binary: the logger and the subscriber are process-wide.
 
@@ -22,6 +23,10 @@ const APPID: &str = "wx0123456789abcdef";
 const SECRET: &str = "APPSECRETq7Zr4Kx9Lm2Np8Vt5Wy3Bc6Dj1Fh0GsHa";
 const TOKEN: &str = "TOKENwq3Er5Ty7Ui9Op1As2Df4Gh6Jk8Lz0Xc2Vb4Nm6Qa8Ws1Ed3Rf5Tg7Yh9Uj";
 const TICKET: &str = "TICKETz1Xc3Vb5Nm7Qa9Ws2Ed4Rf6Tg8Yh0Uj1Ik3Ol5Pz7Xc9Vb2Nm4Qa6Ws";
+/// The password of the gateway in the base URL (`http://gw:PASSWORD@host`).
+const PASSWORD: &str = "PASSWORDk4Lm6Nb8Vc0Xz2As4Df6Gh8Jk0Lq2We4Rt";
+/// The `Authorization` value that the user information becomes.
+const BASIC: &str = "Basic Z3c6UEFTU1dPUkRrNExtNk5iOFZjMFh6MkFzNERmNkdoOEprMExxMldlNFJ0";
 
 /// Every line logged through `log` or `tracing`, with its target.
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -112,6 +117,9 @@ fn capture_everything() {
 fn wechat() -> SocketAddr {
     canned::serve(|seen: &Seen| {
         let authorized = seen.param("access_token") == Some(TOKEN);
+        if seen.header("authorization") != Some(BASIC) {
+            return canned::answer("401 Unauthorized", b"gateway credentials expected");
+        }
         match seen.path.as_str() {
             "/cgi-bin/token" => {
                 if seen.param("appid") == Some(APPID) && seen.param("secret") == Some(SECRET) {
@@ -150,7 +158,7 @@ fn wechat() -> SocketAddr {
 
 fn builder(addr: SocketAddr) -> ClientBuilder {
     ClientBuilder::new()
-        .base_url(format!("http://{addr}"))
+        .base_url(format!("http://gw:{PASSWORD}@{addr}"))
         .app_credentials(APPID, AppSecret::new(SECRET))
 }
 
@@ -241,7 +249,7 @@ fn hex_dump_bytes(lines: &[String]) -> Vec<u8> {
 
 /// Fails if any 12 consecutive characters of a secret appear in `text`.
 fn assert_no_secret(what: &str, text: &str) {
-    for secret in [SECRET, TOKEN, TICKET] {
+    for secret in [SECRET, TOKEN, TICKET, PASSWORD, &BASIC["Basic ".len()..]] {
         for window in secret.as_bytes().windows(12) {
             let window = std::str::from_utf8(window).expect("ASCII");
             assert!(

@@ -20,11 +20,20 @@ pub struct Seen {
     pub path: String,
     /// The query string (empty if none).
     pub query: String,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
 
 impl Seen {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find_map(|(n, v)| (n == name).then_some(v.as_str()))
+    }
+
     /// The value of query parameter `name`, as sent (not percent-decoded).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query
@@ -72,6 +81,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<Seen> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let (path, query) = (path.to_owned(), query.to_owned());
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).ok().filter(|&n| n > 0)?;
@@ -79,12 +89,12 @@ fn read_request(reader: &mut impl BufRead) -> Option<Seen> {
         if header.is_empty() {
             break;
         }
-        let content_length = header
-            .split_once(':')
-            .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"));
-        if let Some((_, value)) = content_length {
-            length = value.trim().parse().ok()?;
+        let (name, value) = header.split_once(':')?;
+        let (name, value) = (name.to_ascii_lowercase(), value.trim().to_owned());
+        if name == "content-length" {
+            length = value.parse().ok()?;
         }
+        headers.push((name, value));
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
@@ -92,6 +102,7 @@ fn read_request(reader: &mut impl BufRead) -> Option<Seen> {
         method,
         path,
         query,
+        headers,
         body,
     })
 }

@@ -83,6 +83,68 @@ pub fn redacted_target(request: &HttpRequest) -> String {
     format!("{} {}", request.method(), request.uri().path())
 }
 
+/// Moves a URL's user information (`http://user:pass@host`) into an
+/// `Authorization: Basic` header (user and password percent-decoded), unless the request
+/// already has one, so that the URL handed to an HTTP library carries no credentials.
+/// Both backends do this, so both send the same header.
+#[cfg(any(feature = "blocking", feature = "async"))]
+pub(crate) fn userinfo_to_basic_auth(
+    parts: &mut http::request::Parts,
+) -> Result<(), TransportError> {
+    use base64::Engine as _;
+    let Some((userinfo, host)) = parts
+        .uri
+        .authority()
+        .and_then(|authority| authority.as_str().rsplit_once('@'))
+    else {
+        return Ok(());
+    };
+    let invalid = |what: &'static str| TransportError::new(TransportErrorKind::InvalidUrl, what);
+    let authority: http::uri::Authority = host
+        .parse()
+        .map_err(|_| invalid("the URL's host is invalid"))?;
+    if !parts.headers.contains_key(http::header::AUTHORIZATION) {
+        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let mut credentials = percent_decode(user);
+        credentials.push(b':');
+        credentials.extend(percent_decode(pass));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let mut value = http::HeaderValue::try_from(format!("Basic {encoded}"))
+            .map_err(|_| invalid("the URL's user information is invalid"))?;
+        value.set_sensitive(true);
+        parts.headers.insert(http::header::AUTHORIZATION, value);
+    }
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.authority = Some(authority);
+    parts.uri = http::Uri::from_parts(uri).map_err(|_| invalid("the URL is invalid"))?;
+    Ok(())
+}
+
+/// `%XX` sequences decoded; anything else kept as it is.
+#[cfg(any(feature = "blocking", feature = "async"))]
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Settings shared by the backends.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {

@@ -134,6 +134,9 @@ impl ReqwestTransport {
     async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let bodiless = request.body().is_empty()
             && matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+        let (mut parts, body) = request.into_parts();
+        crate::userinfo_to_basic_auth(&mut parts)?;
+        let request = http::Request::from_parts(parts, body);
         let mut request = reqwest::Request::try_from(request)
             .map_err(|e| TransportError::new(TransportErrorKind::InvalidUrl, e.without_url()))?;
         if bodiless {

@@ -38,6 +38,9 @@ pub(crate) struct RealRequest {
     pub(crate) query: Vec<u8>,
     /// The body.
     pub(crate) body: Vec<u8>,
+    /// The values of the credential-bearing headers (`authorization`, `cookie`, ...), in
+    /// the order they appear for each name.
+    pub(crate) headers: Vec<(http::HeaderName, Vec<u8>)>,
 }
 
 /// What one exchange on this thread needs from the transport: the real request to
@@ -214,8 +217,8 @@ enum Outgoing {
         real: Arc<RealRequest>,
         query: Option<usize>,
     },
-    /// In the headers; `line` is the length of the current header line.
-    Headers { real: Arc<RealRequest>, line: usize },
+    /// In the headers.
+    Headers(Box<HeaderLines>),
     /// In the body, `at` bytes in.
     Body { real: Arc<RealRequest>, at: usize },
 }
@@ -241,32 +244,39 @@ impl Outgoing {
                         }
                         None if b == b'?' => *query = Some(0),
                         _ if b == b'\n' => {
-                            *self = Self::Headers {
+                            *self = Self::Headers(Box::new(HeaderLines {
+                                used: vec![false; real.headers.len()],
                                 real: Arc::clone(real),
                                 line: 0,
-                            };
+                                name: Vec::new(),
+                                value: None,
+                            }));
                         }
                         _ => {}
                     }
                     i += 1;
                 }
-                Self::Headers { real, line } => {
-                    match data[i] {
-                        b'\n' if *line == 0 => {
-                            *self = if real.body.is_empty() {
+                Self::Headers(h) => {
+                    let b = data[i];
+                    i += 1;
+                    match b {
+                        b'\n' if h.line == 0 => {
+                            *self = if h.real.body.is_empty() {
                                 Self::Idle
                             } else {
                                 Self::Body {
-                                    real: Arc::clone(real),
+                                    real: Arc::clone(&h.real),
                                     at: 0,
                                 }
                             };
                         }
-                        b'\n' => *line = 0,
+                        b'\n' => h.end_line(),
                         b'\r' => {}
-                        _ => *line += 1,
+                        _ => {
+                            h.line += 1;
+                            h.restore(&mut data[i - 1]);
+                        }
                     }
-                    i += 1;
                 }
                 Self::Body { real, at } => {
                     let n = (data.len() - i).min(real.body.len() - *at);
@@ -278,6 +288,60 @@ impl Outgoing {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The headers of a request on their way out: the values of credential-bearing headers
+/// are restored over their masks.
+#[derive(Debug)]
+struct HeaderLines {
+    real: Arc<RealRequest>,
+    /// Which of `real.headers` were restored already.
+    used: Vec<bool>,
+    /// The length of the current line.
+    line: usize,
+    /// The current line's header name, until its `:`.
+    name: Vec<u8>,
+    /// The header value being restored: its index in `real.headers`, bytes restored.
+    value: Option<(usize, usize)>,
+}
+
+impl HeaderLines {
+    fn end_line(&mut self) {
+        self.line = 0;
+        self.name.clear();
+        self.value = None;
+    }
+
+    /// Handles one byte of a header line (not CR or LF), restoring it if it is a masked
+    /// byte of a credential-bearing value.
+    fn restore(&mut self, byte: &mut u8) {
+        if let Some((index, at)) = &mut self.value {
+            let value = &self.real.headers[*index].1;
+            if *byte == MASK && *at < value.len() {
+                *byte = value[*at];
+                *at += 1;
+            }
+            return;
+        }
+        if self.line != self.name.len() + 1 || self.real.headers.is_empty() {
+            // past this line's name (or nothing to restore)
+            return;
+        }
+        if *byte != b':' {
+            self.name.push(byte.to_ascii_lowercase());
+            return;
+        }
+        let found = self
+            .real
+            .headers
+            .iter()
+            .zip(&self.used)
+            .position(|((name, _), used)| !used && name.as_str().as_bytes() == self.name);
+        if let Some(index) = found {
+            self.used[index] = true;
+            self.value = Some((index, 0));
         }
     }
 }
@@ -502,20 +566,29 @@ mod tests {
     }
 
     #[test]
-    fn query_and_body_are_restored_on_the_way_out() {
+    fn query_headers_and_body_are_restored_on_the_way_out() {
         let real = RealRequest {
             query: b"access_token=TOKEN&x=1".to_vec(),
             body: br#"{"secret":"S"}"#.to_vec(),
+            headers: vec![
+                (http::header::COOKIE, b"a=1".to_vec()),
+                (http::header::AUTHORIZATION, b"Basic dTpw".to_vec()),
+                (http::header::COOKIE, b"b=2".to_vec()),
+            ],
         };
         let wire = [
-            &b"POST /cgi-bin/stable_token?access_token=TOKEN&x=1 HTTP/1.1\r\nhost: h\r\ncontent-length: 14\r\n\r\n"[..],
+            &b"POST /cgi-bin/stable_token?access_token=TOKEN&x=1 HTTP/1.1\r\nhost: h\r\n"[..],
+            b"cookie: a=1\r\nauthorization: Basic dTpw\r\nx-cookie: ***\r\ncookie: b=2\r\n",
+            b"content-length: 14\r\n\r\n",
             br#"{"secret":"S"}"#,
         ]
         .concat();
         let masked_wire = [
             &b"POST /cgi-bin/stable_token?"[..],
             &masked(&real.query),
-            b" HTTP/1.1\r\nhost: h\r\ncontent-length: 14\r\n\r\n",
+            b" HTTP/1.1\r\nhost: h\r\n",
+            b"cookie: ***\r\nauthorization: **********\r\nx-cookie: ***\r\ncookie: ***\r\n",
+            b"content-length: 14\r\n\r\n",
             &masked(&real.body),
         ]
         .concat();

@@ -118,6 +118,7 @@ impl UreqTransport {
         // ureq logs the URL and every byte at TRACE: it gets the query and the body as
         // `*` bytes, and the real ones travel beside it (see `ureq_mask`).
         let query = parts.uri.query().unwrap_or_default().as_bytes().to_vec();
+        let headers = mask_credential_headers(&mut parts)?;
         if !query.is_empty() {
             parts.uri = masked_uri(&parts.uri, query.len())?;
         }
@@ -130,7 +131,15 @@ impl UreqTransport {
             .unwrap_or(usize::MAX)
             .saturating_add(1);
         let head_request = parts.method == http::Method::HEAD;
-        let _exchange = ureq_mask::begin(RealRequest { query, body }, head_request, keep);
+        let _exchange = ureq_mask::begin(
+            RealRequest {
+                query,
+                body,
+                headers,
+            },
+            head_request,
+            keep,
+        );
 
         let response = if bodiless {
             // No body at all (not even `Content-Length: 0`) on a bodiless GET or HEAD.
@@ -172,6 +181,44 @@ impl UreqTransport {
         }
         Ok(HttpResponse::from_parts(parts, bytes))
     }
+}
+
+/// Headers whose values are credentials, masked like the query.
+const CREDENTIAL_HEADERS: [http::HeaderName; 3] = [
+    http::header::AUTHORIZATION,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::COOKIE,
+];
+
+/// Replaces the values of credential-bearing headers by masks of the same length and
+/// returns the real ones. A URL's user information becomes such a header first (ureq
+/// would otherwise build one itself, and log it).
+fn mask_credential_headers(
+    parts: &mut http::request::Parts,
+) -> Result<Vec<(http::HeaderName, Vec<u8>)>, TransportError> {
+    crate::userinfo_to_basic_auth(parts)?;
+    let invalid =
+        || TransportError::new(TransportErrorKind::InvalidUrl, Redacted("invalid header"));
+    let mut real = Vec::new();
+    for name in CREDENTIAL_HEADERS {
+        let values: Vec<Vec<u8>> = parts
+            .headers
+            .get_all(&name)
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        parts.headers.remove(&name);
+        for value in values {
+            let mask =
+                http::HeaderValue::from_bytes(&ureq_mask::masked(&value)).map_err(|_| invalid())?;
+            parts.headers.append(name.clone(), mask);
+            real.push((name.clone(), value));
+        }
+    }
+    Ok(real)
 }
 
 /// `uri` with its query replaced by `len` mask bytes.

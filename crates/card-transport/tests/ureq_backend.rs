@@ -59,6 +59,7 @@ backend_scenarios!(
     body_over_the_limit_gives_too_large_when_chunked,
     the_default_limit_is_the_largest_body_accepted_in_every_framing,
     an_endless_body_is_not_read_past_the_limit,
+    user_information_in_the_url_becomes_basic_auth,
     chunked_body_within_the_limit_is_read_whole,
     connection_cut_mid_body_gives_io,
     refused_tls_handshake_gives_tls,

@@ -300,6 +300,26 @@ pub async fn an_endless_body_is_not_read_past_the_limit<B: Backend>() {
     assert!(written < OFFERED / 4, "the server wrote {written} bytes");
 }
 
+pub async fn user_information_in_the_url_becomes_basic_auth<B: Backend>() {
+    let server = MockServer::start().await;
+    // "gw:p@ss:w" percent-decoded from the URL
+    Mock::given(path("/x"))
+        .and(header("authorization", "Basic Z3c6cEBzczp3"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let base = server.uri().replace("http://", "http://gw:p%40ss%3Aw@");
+    let t = transport::<B>(1000, Duration::from_secs(10));
+    for method in ["GET", "POST"] {
+        let response = t
+            .send(request(method, &format!("{base}/x?q=1"), b"{}".to_vec()))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 200, "{method}");
+    }
+}
+
 pub async fn chunked_body_within_the_limit_is_read_whole<B: Backend>() {
     let addr = raw_server(chunked_response(3, 100));
     let response = transport::<B>(1000, Duration::from_secs(10))

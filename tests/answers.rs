@@ -172,6 +172,26 @@ async fn credential_answers_that_do_not_decode_keep_no_secret(flavor: Flavor) {
     assert!(!shown(&error).contains(TOKEN), "{}", shown(&error));
     assert!(!shown(&error).contains(SECRET), "{}", shown(&error));
 
+    // a gateway page that echoes the token request, app secret and all
+    let echo_client = {
+        let addr = canned::serve(|seen: &Seen| {
+            canned::answer(
+                "403 Forbidden",
+                format!("<p>denied: {}?{}</p>", seen.path, seen.query).as_bytes(),
+            )
+        });
+        AnyClient::build(flavor, builder(&format!("http://{addr}")))
+    };
+    let error = echo_client
+        .call(&GetAccessToken::new(APPID, AppSecret::new(SECRET)))
+        .await
+        .expect_err("403");
+    assert!(
+        matches!(&error, Error::Status { body, .. } if body.text().is_empty() && body.is_truncated()),
+        "{error:?}"
+    );
+    assert!(!shown(&error).contains(SECRET), "{}", shown(&error));
+
     let error = client
         .call(&GetCardApiTicket)
         .await

@@ -563,6 +563,13 @@ mod tests {
         let (out, body) = masked_stream(two, 5);
         assert_eq!(body, b"abcde");
         assert!(out.ends_with(b"\r\n\r\n**"));
+        // a chunked answer with trailers, then another answer
+        let chunked_then_length = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX: y\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc";
+        for splits in [1, 3, chunked_then_length.len()] {
+            let (out, body) = masked_stream(chunked_then_length, splits);
+            assert_eq!(body, b"abc");
+            assert!(out.ends_with(b"Content-Length: 1\r\n\r\n*"));
+        }
     }
 
     #[test]

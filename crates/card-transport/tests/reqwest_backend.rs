@@ -56,6 +56,7 @@ backend_scenarios!(
     the_default_limit_is_the_largest_body_accepted_in_every_framing,
     an_endless_body_is_not_read_past_the_limit,
     user_information_in_the_url_becomes_basic_auth,
+    answers_to_head_and_bodiless_statuses_keep_the_connection_in_step,
     chunked_body_within_the_limit_is_read_whole,
     connection_cut_mid_body_gives_io,
     refused_tls_handshake_gives_tls,

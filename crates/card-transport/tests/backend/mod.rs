@@ -320,6 +320,45 @@ pub async fn user_information_in_the_url_becomes_basic_auth<B: Backend>() {
     }
 }
 
+pub async fn answers_to_head_and_bodiless_statuses_keep_the_connection_in_step<B: Backend>() {
+    let server = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("hello"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/none"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/g"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("world"))
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    let t = transport::<B>(1000, Duration::from_secs(10));
+    // one pooled connection: each answer must end where the next one starts
+    for _ in 0..3 {
+        let head = t
+            .send(request("HEAD", &format!("{base}/h"), Vec::new()))
+            .await
+            .expect("HEAD");
+        assert_eq!(head.status(), 200);
+        assert!(head.body().is_empty());
+        let none = t
+            .send(request("POST", &format!("{base}/none"), b"{}".to_vec()))
+            .await
+            .expect("204");
+        assert_eq!(none.status(), 204);
+        assert!(none.body().is_empty());
+        let get = t
+            .send(request("GET", &format!("{base}/g"), Vec::new()))
+            .await
+            .expect("GET");
+        assert_eq!(get.body(), b"world");
+    }
+}
+
 pub async fn chunked_body_within_the_limit_is_read_whole<B: Backend>() {
     let addr = raw_server(chunked_response(3, 100));
     let response = transport::<B>(1000, Duration::from_secs(10))

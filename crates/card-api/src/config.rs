@@ -68,7 +68,7 @@ impl fmt::Debug for TokenSource {
 }
 
 /// The settled configuration of a client (see [`ClientBuilder`]).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     pub(crate) hosts: Arc<[String]>,
     pub(crate) token_source: TokenSource,
@@ -78,6 +78,47 @@ pub struct ClientConfig {
     pub(crate) lease_ttl: Duration,
     pub(crate) lease_poll: Duration,
     pub(crate) namespace: String,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("hosts", &RedactedUrls(&self.hosts))
+            .field("token_source", &self.token_source)
+            .field("retry", &self.retry)
+            .field("refresh_margin", &self.refresh_margin)
+            .field("transport", &self.transport)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("lease_poll", &self.lease_poll)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user information (`https://user:pass@host`) replaced
+/// by `[redacted]`, for Debug output and error texts.
+pub(crate) fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.into();
+    };
+    let user = rest[..at].split(':').next().unwrap_or_default();
+    format!("{}{user}:[redacted]{}", &url[..scheme_end], &rest[at..]).into()
+}
+
+/// A list of URLs whose Debug output hides their passwords.
+struct RedactedUrls<'a>(&'a [String]);
+
+impl fmt::Debug for RedactedUrls<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|u| redact_url(u)))
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -154,8 +195,8 @@ pub struct ClientBuilder {
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
-            .field("failover", &self.failover)
+            .field("base_url", &redact_url(&self.base_url))
+            .field("failover", &RedactedUrls(&self.failover))
             .field("token_source", &self.token_source)
             .field("retry", &self.retry)
             .field("refresh_margin", &self.refresh_margin)
@@ -469,7 +510,7 @@ fn default_transport() -> TransportConfig {
 
 /// Checks a base URL (http/https, a host, no query) and drops a trailing `/`.
 fn normalize_base_url(url: &str) -> Result<String, Error> {
-    let bad = |why: &str| Error::Config(format!("base URL {url:?}: {why}"));
+    let bad = |why: &str| Error::Config(format!("base URL {:?}: {why}", redact_url(url)));
     let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
@@ -487,6 +528,41 @@ fn normalize_base_url(url: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_base_url_is_never_printed() {
+        assert_eq!(
+            redact_url("https://user:pa55@proxy.example:8443/wx?x=1"),
+            "https://user:[redacted]@proxy.example:8443/wx?x=1"
+        );
+        assert_eq!(redact_url("http://pa55@h/"), "http://pa55:[redacted]@h/");
+        for plain in ["https://api.weixin.qq.com", "no scheme@all", "http://h/p@q"] {
+            assert_eq!(redact_url(plain), plain);
+        }
+        let builder = ClientBuilder::new()
+            .base_url("https://user:pa55word@127.0.0.1:9/")
+            .failover(["http://other:pa55word@127.0.0.1:10"])
+            .access_token(card_model::AccessToken::new("TOKEN-fixed"));
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("pa55word") && shown.contains("user:[redacted]@"),
+            "{shown}"
+        );
+        let core = builder.clone().core().unwrap();
+        let shown = format!("{:?} {core:#?}", core.config);
+        assert!(
+            !shown.contains("pa55word") && shown.contains("user:[redacted]@"),
+            "{shown}"
+        );
+        assert!(!shown.contains("TOKEN-fixed"), "{shown}");
+        let error = ClientBuilder::new()
+            .base_url("ftp://user:pa55word@127.0.0.1/")
+            .access_token(card_model::AccessToken::new("t"))
+            .core()
+            .unwrap_err();
+        let shown = format!("{error:?} {error}");
+        assert!(!shown.contains("pa55word"), "{shown}");
+    }
 
     #[test]
     fn base_urls_are_checked_and_normalized() {

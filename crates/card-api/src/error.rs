@@ -178,28 +178,76 @@ impl Error {
     }
 }
 
-/// The start of a response body kept in an [`Error`]: at most [`MAX_KEPT_BODY`] bytes,
-/// as (lossy) UTF-8 text. Bodies of credential endpoints (tokens, tickets) are never
-/// kept: they may hold a secret.
+/// The start of a response body kept in an [`Error`]: at most [`MAX_KEPT_BODY`] bytes
+/// of (lossy) UTF-8 text, counted after the conversion. Bodies of credential endpoints
+/// (tokens, tickets) are never kept: they may hold a secret. In the body of any other
+/// call, the access token the call carried is replaced by `[redacted]` (a proxy's error
+/// page may echo the request).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Body {
     text: String,
     total_len: usize,
+    truncated: bool,
     redacted: bool,
 }
 
+/// What replaces a secret found in a kept body.
+const REDACTED: &str = "[redacted]";
+
 impl Body {
-    /// Keeps the first [`MAX_KEPT_BODY`] bytes of `bytes` (cut on a character boundary).
+    /// Keeps the start of `bytes`: at most [`MAX_KEPT_BODY`] bytes of text after the
+    /// lossy UTF-8 conversion (each invalid byte becomes a 3-byte U+FFFD), cut on a
+    /// character boundary. [`is_truncated`](Self::is_truncated) tells whether anything
+    /// was cut.
     pub fn keep(bytes: &[u8]) -> Self {
-        let head = &bytes[..bytes.len().min(MAX_KEPT_BODY)];
-        let mut text = String::from_utf8_lossy(head).into_owned();
-        if bytes.len() > MAX_KEPT_BODY && text.ends_with('\u{FFFD}') {
-            // a multi-byte character cut in half
-            text.pop();
+        Self::keep_scrubbed(bytes, &[])
+    }
+
+    /// As [`keep`](Self::keep), with every occurrence of each of `secrets` (as it is,
+    /// and percent-encoded) replaced by `[redacted]` before the text is cut, so that no
+    /// secret survives, not even its start at the cut.
+    pub(crate) fn keep_scrubbed(bytes: &[u8], secrets: &[&str]) -> Self {
+        let secrets: Vec<String> = secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .flat_map(|s| {
+                let mut encoded = String::new();
+                card_model::endpoint::percent_encode_into(s, &mut encoded);
+                [(*s).to_owned(), encoded]
+            })
+            .collect();
+        // Enough input for MAX_KEPT_BODY bytes of text, and for any secret that starts
+        // inside them to be seen whole.
+        let longest = secrets.iter().map(String::len).max().unwrap_or(0);
+        let mut window = &bytes[..bytes.len().min(MAX_KEPT_BODY + longest)];
+        if window.len() < bytes.len() {
+            // Do not turn a character cut by the window into a replacement character.
+            if let Some(last) = window.utf8_chunks().last() {
+                let cut = last.invalid().len();
+                if cut < 4 {
+                    window = &window[..window.len() - cut];
+                }
+            }
+        }
+        let mut text = String::from_utf8_lossy(window).into_owned();
+        for secret in &secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
+            }
+        }
+        let mut truncated = window.len() < bytes.len();
+        if text.len() > MAX_KEPT_BODY {
+            let mut end = MAX_KEPT_BODY;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            truncated = true;
         }
         Self {
             text,
             total_len: bytes.len(),
+            truncated,
             redacted: false,
         }
     }
@@ -209,6 +257,7 @@ impl Body {
         Self {
             text: String::new(),
             total_len: bytes.len(),
+            truncated: !bytes.is_empty(),
             redacted: true,
         }
     }
@@ -223,9 +272,9 @@ impl Body {
         self.total_len
     }
 
-    /// Whether the text is shorter than the body (cut or redacted).
+    /// Whether any part of the body is missing from the text (cut or redacted).
     pub fn is_truncated(&self) -> bool {
-        self.redacted || self.text.len() < self.total_len
+        self.redacted || self.truncated
     }
 }
 
@@ -294,6 +343,58 @@ mod tests {
         assert!(!small.is_truncated());
         let r = Body::redacted(br#"{"access_token":"TOKEN-abc"}"#);
         assert!(!format!("{r:?}{r}").contains("TOKEN"));
+    }
+
+    #[test]
+    fn body_is_bounded_in_bytes_after_conversion() {
+        // every byte invalid: 3 bytes of text each
+        let invalid = vec![0xFFu8; 4095];
+        let b = Body::keep(&invalid);
+        assert!(b.text().len() <= MAX_KEPT_BODY, "{}", b.text().len());
+        assert!(b.text().chars().all(|c| c == '\u{FFFD}'));
+        assert_eq!(b.total_len(), 4095);
+        assert!(b.is_truncated());
+        for len in [0, 1, 1365, 1366, 4096, 4097, 20_000] {
+            let b = Body::keep(&vec![0x80u8; len]);
+            assert!(b.text().len() <= MAX_KEPT_BODY);
+            assert_eq!(b.is_truncated(), len * 3 > MAX_KEPT_BODY, "{len}");
+        }
+        // ASCII at the limit is whole, one byte more is cut
+        assert!(!Body::keep(&[b'a'; MAX_KEPT_BODY]).is_truncated());
+        let b = Body::keep(&[b'a'; MAX_KEPT_BODY + 1]);
+        assert!(b.is_truncated() && b.text().len() == MAX_KEPT_BODY);
+        // a character cut by the end of the window is dropped, not replaced
+        let mut cut = vec![b'a'; MAX_KEPT_BODY - 1];
+        cut.extend_from_slice("惠惠".as_bytes());
+        let b = Body::keep(&cut);
+        assert!(b.is_truncated() && !b.text().contains('\u{FFFD}'));
+        assert_eq!(b.text().len(), MAX_KEPT_BODY - 1);
+    }
+
+    #[test]
+    fn secrets_in_a_kept_body_are_scrubbed_even_at_the_cut() {
+        let token = "TOKEN-echoed-by-a-proxy_0123456789";
+        let page = format!("<html>GET /card/code/deposit?access_token={token} 502</html>");
+        let b = Body::keep_scrubbed(page.as_bytes(), &[token]);
+        assert_eq!(
+            b.text(),
+            "<html>GET /card/code/deposit?access_token=[redacted] 502</html>"
+        );
+        // percent-encoded too
+        let odd = "tok en/+";
+        let b = Body::keep_scrubbed(b"x=tok%20en%2F%2B;", &[odd]);
+        assert_eq!(b.text(), "x=[redacted];");
+        // straddling the cut: no prefix of the secret is left
+        for pad in MAX_KEPT_BODY - token.len()..MAX_KEPT_BODY + 2 {
+            let mut body = "a".repeat(pad);
+            body.push_str(token);
+            body.push_str(&"b".repeat(100));
+            let b = Body::keep_scrubbed(body.as_bytes(), &[token]);
+            assert!(!b.text().contains("TOKEN"), "{pad}");
+            assert!(b.text().len() <= MAX_KEPT_BODY && b.is_truncated());
+        }
+        // an empty secret changes nothing
+        assert_eq!(Body::keep_scrubbed(b"abc", &[""]).text(), "abc");
     }
 
     #[test]

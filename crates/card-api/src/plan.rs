@@ -182,7 +182,7 @@ impl Prepared {
             body,
             auth: E::AUTH,
             repeatable: endpoint.repeatable(),
-            secret_response: false,
+            secret_response: E::SECRET_RESPONSE,
         })
     }
 }
@@ -457,7 +457,9 @@ impl<T> CallPlan<T> {
             if self.call.secret_response {
                 Body::redacted(bytes)
             } else {
-                Body::keep(bytes)
+                // A proxy's page may echo the request, token and all.
+                let token = self.token.as_ref().map_or("", |t| t.expose());
+                Body::keep_scrubbed(bytes, &[token])
             }
         };
         if !status.is_success() {
@@ -480,6 +482,18 @@ impl<T> CallPlan<T> {
             Ok(value) => return self.finish(Ok(value)),
             Err(ResponseError::Decode(source)) => {
                 let body = body();
+                // serde_json's text may quote a value of the body: for a credential,
+                // keep only where decoding failed.
+                let source = if self.call.secret_response {
+                    serde::de::Error::custom(format_args!(
+                        "{:?} error at line {} column {} (text withheld: the body may hold a credential)",
+                        source.classify(),
+                        source.line(),
+                        source.column()
+                    ))
+                } else {
+                    source
+                };
                 return self.finish(Err(Error::Decode { source, body }));
             }
             Err(ResponseError::WeChat(e)) => e,

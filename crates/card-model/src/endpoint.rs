@@ -88,6 +88,9 @@ pub trait Endpoint: Serialize {
     const REPEATABLE: bool;
     /// The credential carried in the query string.
     const AUTH: Auth = Auth::AccessToken;
+    /// Whether a response may carry a credential (an access token or a ticket). The
+    /// clients never keep such a body, nor the text of its decoding error, in an error.
+    const SECRET_RESPONSE: bool = false;
 
     /// Checks every documented limit. Called before anything is sent.
     ///
@@ -183,10 +186,16 @@ struct Envelope<'a> {
 /// does not read the body as an object, the envelope is read on its own, so a non-zero
 /// errcode always wins over a decoding error.
 ///
+/// A UTF-8 byte order mark before the JSON is skipped. A body that is not valid UTF-8
+/// (a proxy's GBK `errmsg`, for example) still gives its non-zero errcode: the envelope
+/// is then read from a lossy copy, with every invalid sequence in `errmsg` replaced by
+/// U+FFFD.
+///
 /// # Errors
 /// [`ResponseError::WeChat`] for a non-zero errcode, [`ResponseError::Decode`] for a body
 /// that is not the expected JSON.
 pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {
+    let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
     let mut tap = Tap::default();
     let mut de = serde_json::Deserializer::from_slice(body);
     let decoded = E::Response::deserialize(TapDe {
@@ -211,9 +220,33 @@ pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, Response
     }
 }
 
+/// The UTF-8 encoding of U+FEFF, which some servers and proxies put before a body.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads the envelope alone: `Err` for a non-zero errcode or a body that is not JSON.
+///
+/// A body with invalid UTF-8 is read again from a lossy copy, so that a non-zero
+/// errcode is not hidden by a badly encoded `errmsg`. The copy is made only on this
+/// error path.
 fn envelope_error(body: &[u8]) -> Result<(), ResponseError> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body)?;
+    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            if std::str::from_utf8(body).is_ok() {
+                return Err(error.into());
+            }
+            let lossy = String::from_utf8_lossy(body);
+            return match serde_json::from_str::<Envelope<'_>>(&lossy) {
+                Ok(envelope) if envelope.errcode != 0 => Err(WeChatError::new(
+                    envelope.errcode,
+                    envelope.errmsg.map(|m| m.into_owned()).unwrap_or_default(),
+                )
+                .into()),
+                // errcode 0 or not JSON at all: the original error says what is wrong.
+                _ => Err(error.into()),
+            };
+        }
+    };
     if envelope.errcode != 0 {
         return Err(WeChatError::new(
             envelope.errcode,
@@ -428,6 +461,59 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_json_is_skipped() {
+        assert_eq!(
+            decode_response::<Probe>(b"\xEF\xBB\xBF{\"errcode\":0,\"n\":4}")
+                .unwrap()
+                .n,
+            4
+        );
+        assert_eq!(
+            wechat(decode_response::<StrictProbe>(
+                b"\xEF\xBB\xBF{\"errcode\":45009,\"errmsg\":\"limit\"}"
+            )),
+            (45009, "limit".into())
+        );
+        // only one, and only at the start
+        for body in [
+            &b"\xEF\xBB\xBF\xEF\xBB\xBF{\"n\":1}"[..],
+            b" \xEF\xBB\xBF{\"n\":1}",
+            b"\xEF\xBB\xBF",
+        ] {
+            assert!(matches!(
+                decode_response::<Probe>(body),
+                Err(ResponseError::Decode(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_non_utf8_errmsg_does_not_hide_the_errcode() {
+        // "系统繁忙" in GBK: invalid UTF-8
+        let gbk: &[u8] = b"\xCF\xB5\xCD\xB3\xB7\xB1\xC3\xA6";
+        let body = [&b"{\"errcode\":40056,\"errmsg\":\""[..], gbk, b"\"}"].concat();
+        for result in [
+            wechat(decode_response::<Probe>(&body)),
+            wechat(decode_response::<StrictProbe>(&body)),
+            wechat(decode_response::<WrappedProbe>(&body)),
+        ] {
+            assert_eq!(result.0, 40056);
+            assert_eq!(result.1, String::from_utf8_lossy(gbk));
+            assert!(result.1.contains('\u{FFFD}'));
+        }
+        // errcode 0 with invalid bytes, or invalid bytes that are not JSON: decoding errors
+        let ok_body = [&b"{\"errcode\":0,\"errmsg\":\""[..], gbk, b"\",\"n\":1}"].concat();
+        assert!(matches!(
+            decode_response::<Probe>(&ok_body),
+            Err(ResponseError::Decode(_))
+        ));
+        assert!(matches!(
+            decode_response::<Probe>(gbk),
+            Err(ResponseError::Decode(_))
+        ));
     }
 
     #[test]

@@ -57,6 +57,7 @@ impl Endpoint for GetAccessToken {
     const PATH: &'static str = "/cgi-bin/token";
     const REPEATABLE: bool = true;
     const AUTH: Auth = Auth::None;
+    const SECRET_RESPONSE: bool = true;
 
     fn validate(&self) -> Result<(), ValidationError> {
         check_credentials(&self.appid, &self.secret)
@@ -127,6 +128,7 @@ impl Endpoint for GetStableAccessToken {
     const PATH: &'static str = "/cgi-bin/stable_token";
     const REPEATABLE: bool = true;
     const AUTH: Auth = Auth::None;
+    const SECRET_RESPONSE: bool = true;
 
     fn validate(&self) -> Result<(), ValidationError> {
         crate::validate::non_empty("grant_type", &self.grant_type)?;
@@ -167,6 +169,7 @@ impl Endpoint for GetCardApiTicket {
     const METHOD: HttpMethod = HttpMethod::Get;
     const PATH: &'static str = "/cgi-bin/ticket/getticket";
     const REPEATABLE: bool = true;
+    const SECRET_RESPONSE: bool = true;
 
     fn query(&self) -> Vec<(&'static str, String)> {
         vec![("type", "wx_card".to_owned())]

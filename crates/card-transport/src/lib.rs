@@ -13,7 +13,11 @@
 //!   for your own tests as well as ours.
 //!
 //! Nothing here logs a URL's query string: the `access_token` travels there. Logs and
-//! tracing fields carry method and path only.
+//! tracing fields carry method and path only. That holds for the HTTP libraries
+//! underneath too, at any level the application enables: ureq, which at `TRACE` prints
+//! URLs and hex-dumps every byte, is only ever handed `*` masks of the query and of both
+//! bodies (the real bytes are restored and kept below its HTTP code), and reqwest logs
+//! none of them.
 //!
 //! ## Features
 //!
@@ -52,6 +56,8 @@ mod error;
 mod reqwest_transport;
 pub mod test_util;
 #[cfg(feature = "blocking")]
+mod ureq_mask;
+#[cfg(feature = "blocking")]
 mod ureq_transport;
 
 #[cfg(feature = "async")]
@@ -77,6 +83,68 @@ pub fn redacted_target(request: &HttpRequest) -> String {
     format!("{} {}", request.method(), request.uri().path())
 }
 
+/// Moves a URL's user information (`http://user:pass@host`) into an
+/// `Authorization: Basic` header (user and password percent-decoded), unless the request
+/// already has one, so that the URL handed to an HTTP library carries no credentials.
+/// Both backends do this, so both send the same header.
+#[cfg(any(feature = "blocking", feature = "async"))]
+pub(crate) fn userinfo_to_basic_auth(
+    parts: &mut http::request::Parts,
+) -> Result<(), TransportError> {
+    use base64::Engine as _;
+    let Some((userinfo, host)) = parts
+        .uri
+        .authority()
+        .and_then(|authority| authority.as_str().rsplit_once('@'))
+    else {
+        return Ok(());
+    };
+    let invalid = |what: &'static str| TransportError::new(TransportErrorKind::InvalidUrl, what);
+    let authority: http::uri::Authority = host
+        .parse()
+        .map_err(|_| invalid("the URL's host is invalid"))?;
+    if !parts.headers.contains_key(http::header::AUTHORIZATION) {
+        let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let mut credentials = percent_decode(user);
+        credentials.push(b':');
+        credentials.extend(percent_decode(pass));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let mut value = http::HeaderValue::try_from(format!("Basic {encoded}"))
+            .map_err(|_| invalid("the URL's user information is invalid"))?;
+        value.set_sensitive(true);
+        parts.headers.insert(http::header::AUTHORIZATION, value);
+    }
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.authority = Some(authority);
+    parts.uri = http::Uri::from_parts(uri).map_err(|_| invalid("the URL is invalid"))?;
+    Ok(())
+}
+
+/// `%XX` sequences decoded; anything else kept as it is.
+#[cfg(any(feature = "blocking", feature = "async"))]
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Settings shared by the backends.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -84,17 +152,28 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// Time allowed for the whole request, from sending to the end of the body.
     pub timeout: Duration,
-    /// Largest response body accepted; a larger one fails with
-    /// [`TransportErrorKind::TooLarge`].
+    /// The largest response body accepted, in bytes: a body of exactly this size is
+    /// read, one byte more fails with [`TransportErrorKind::TooLarge`]. The backends
+    /// fail at once when `Content-Length` announces more, and otherwise stop reading as
+    /// soon as the limit is passed, so a call never holds much more than this.
+    ///
+    /// The default, [`DEFAULT_MAX_RESPONSE_BYTES`] (256 KiB), is far above WeChat's
+    /// card answers (the largest, a `checkcode` of 100 codes or a `gethtml` snippet,
+    /// is a few KiB). Raise it if you call other endpoints with large answers through
+    /// the clients' generic `call` (a follower list of 10,000 OpenIDs is about
+    /// 0.3 MB).
     pub max_response_bytes: u64,
 }
+
+/// The default [`TransportConfig::max_response_bytes`]: 256 KiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024;
 
 impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
-            max_response_bytes: 10 * 1024 * 1024,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

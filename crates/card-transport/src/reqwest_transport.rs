@@ -17,8 +17,9 @@ use crate::{
 ///   Running out of the connect time gives [`TransportErrorKind::Connect`] (nothing was
 ///   sent); running out of the whole time gives [`TransportErrorKind::Timeout`].
 /// * A body longer than [`TransportConfig::max_response_bytes`] fails with
-///   [`TransportErrorKind::TooLarge`]: at once when `Content-Length` announces it,
-///   otherwise as soon as the bytes read pass the limit.
+///   [`TransportErrorKind::TooLarge`] (a body of exactly that size is read): at once
+///   when `Content-Length` announces it, otherwise as soon as the bytes read pass the
+///   limit; the rest is never read.
 /// * One `reqwest::Client` is kept, so connections are pooled. Clones share it.
 ///
 /// It needs a tokio runtime, as reqwest does.
@@ -133,6 +134,9 @@ impl ReqwestTransport {
     async fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let bodiless = request.body().is_empty()
             && matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+        let (mut parts, body) = request.into_parts();
+        crate::userinfo_to_basic_auth(&mut parts)?;
+        let request = http::Request::from_parts(parts, body);
         let mut request = reqwest::Request::try_from(request)
             .map_err(|e| TransportError::new(TransportErrorKind::InvalidUrl, e.without_url()))?;
         if bodiless {

@@ -3,6 +3,10 @@
 use std::fmt;
 use std::io;
 
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector as _, DefaultConnector};
+
+use crate::ureq_mask::{self, MaskConnector, RealRequest};
 use crate::{
     BlockingTransport, HttpRequest, HttpResponse, TransportConfig, TransportError,
     TransportErrorKind,
@@ -17,7 +21,9 @@ use crate::{
 ///   Running out of the connect time gives [`TransportErrorKind::Connect`] (nothing was
 ///   sent); running out of the whole time gives [`TransportErrorKind::Timeout`].
 /// * A body longer than [`TransportConfig::max_response_bytes`] fails with
-///   [`TransportErrorKind::TooLarge`], whether or not the server announced its length.
+///   [`TransportErrorKind::TooLarge`] (a body of exactly that size is read): at once
+///   when `Content-Length` announces it, otherwise as soon as the bytes read pass the
+///   limit; the rest is never read.
 /// * TLS: a certificate or handshake failure gives [`TransportErrorKind::Tls`]. Other
 ///   failures of the TLS layer give [`TransportErrorKind::Io`], since ureq does not say
 ///   whether they happened before or after the request was sent.
@@ -49,13 +55,16 @@ pub struct UreqTransport {
 impl UreqTransport {
     /// A transport with its own agent, configured by `config`.
     pub fn new(config: TransportConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.timeout))
-            .build()
-            .new_agent();
+            .build();
+        // ureq's own connections, each wrapped last so that ureq's logs never see a
+        // query string or a body (see `ureq_mask`).
+        let connector = DefaultConnector::new().chain(MaskConnector);
+        let agent = ureq::Agent::with_parts(agent_config, connector, DefaultResolver::default());
         Self { agent, config }
     }
 
@@ -105,21 +114,45 @@ impl BlockingTransport for UreqTransport {
 
 impl UreqTransport {
     fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let response = if request.body().is_empty()
-            && matches!(*request.method(), http::Method::GET | http::Method::HEAD)
-        {
+        let (mut parts, body) = request.into_parts();
+        // ureq logs the URL and every byte at TRACE: it gets the query and the body as
+        // `*` bytes, and the real ones travel beside it (see `ureq_mask`).
+        let query = parts.uri.query().unwrap_or_default().as_bytes().to_vec();
+        let headers = mask_credential_headers(&mut parts)?;
+        if !query.is_empty() {
+            parts.uri = masked_uri(&parts.uri, query.len())?;
+        }
+        let bodiless =
+            body.is_empty() && matches!(parts.method, http::Method::GET | http::Method::HEAD);
+        let masked_body = ureq_mask::masked(&body);
+        let limit = self.config.max_response_bytes;
+        // One byte more than the limit, to notice a longer body.
+        let keep = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let head_request = parts.method == http::Method::HEAD;
+        let _exchange = ureq_mask::begin(
+            RealRequest {
+                query,
+                body,
+                headers,
+            },
+            head_request,
+            keep,
+        );
+
+        let response = if bodiless {
             // No body at all (not even `Content-Length: 0`) on a bodiless GET or HEAD.
-            let (parts, _) = request.into_parts();
             self.agent.run(http::Request::from_parts(parts, ()))
         } else {
-            self.agent.run(request)
+            self.agent
+                .run(http::Request::from_parts(parts, masked_body.as_slice()))
         }
         .map_err(map_error)?;
         let (mut parts, body) = response.into_parts();
-        // ureq keeps the request URI (query and all) in the extensions; drop it so the
-        // response stays a plain value that carries no secret.
+        // ureq keeps the (masked) request URI in the extensions; drop it so the response
+        // stays a plain value.
         parts.extensions = http::Extensions::new();
-        let limit = self.config.max_response_bytes;
         let announced = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
@@ -132,13 +165,72 @@ impl UreqTransport {
                 format!("the response announces more than the limit of {limit} bytes"),
             ));
         }
-        let bytes = body
-            .into_with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(map_error)?;
+        // ureq reads (masked) bytes up to the limit and checks the framing; the real
+        // bytes were kept on the way in.
+        let read = io::copy(
+            &mut body.into_with_config().limit(limit).reader(),
+            &mut io::sink(),
+        )
+        .map_err(map_io_error)?;
+        let bytes = ureq_mask::take_body();
+        if bytes.len() as u64 != read {
+            return Err(TransportError::new(
+                TransportErrorKind::Io,
+                Redacted("the response body could not be followed"),
+            ));
+        }
         Ok(HttpResponse::from_parts(parts, bytes))
     }
+}
+
+/// Headers whose values are credentials, masked like the query.
+const CREDENTIAL_HEADERS: [http::HeaderName; 3] = [
+    http::header::AUTHORIZATION,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::COOKIE,
+];
+
+/// Replaces the values of credential-bearing headers by masks of the same length and
+/// returns the real ones. A URL's user information becomes such a header first (ureq
+/// would otherwise build one itself, and log it).
+fn mask_credential_headers(
+    parts: &mut http::request::Parts,
+) -> Result<Vec<(http::HeaderName, Vec<u8>)>, TransportError> {
+    crate::userinfo_to_basic_auth(parts)?;
+    let invalid =
+        || TransportError::new(TransportErrorKind::InvalidUrl, Redacted("invalid header"));
+    let mut real = Vec::new();
+    for name in CREDENTIAL_HEADERS {
+        let values: Vec<Vec<u8>> = parts
+            .headers
+            .get_all(&name)
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        parts.headers.remove(&name);
+        for value in values {
+            let mask =
+                http::HeaderValue::from_bytes(&ureq_mask::masked(&value)).map_err(|_| invalid())?;
+            parts.headers.append(name.clone(), mask);
+            real.push((name.clone(), value));
+        }
+    }
+    Ok(real)
+}
+
+/// `uri` with its query replaced by `len` mask bytes.
+fn masked_uri(uri: &http::Uri, len: usize) -> Result<http::Uri, TransportError> {
+    let invalid = || TransportError::new(TransportErrorKind::InvalidUrl, Redacted("invalid URI"));
+    let mut path_and_query = String::with_capacity(uri.path().len() + 1 + len);
+    path_and_query.push_str(uri.path());
+    path_and_query.push('?');
+    path_and_query.extend(std::iter::repeat_n(char::from(ureq_mask::MASK), len));
+    let mut uri_parts = uri.clone().into_parts();
+    uri_parts.path_and_query = Some(path_and_query.parse().map_err(|_| invalid())?);
+    http::Uri::from_parts(uri_parts).map_err(|_| invalid())
 }
 
 /// A source error with a fixed text, used where ureq's own text would show the URL.
@@ -181,6 +273,12 @@ fn map_error(error: ureq::Error) -> TransportError {
         _ => K::Other,
     };
     TransportError::new(kind, error)
+}
+
+/// Maps an error of reading the body: ureq wraps its own errors (the limit, a timeout)
+/// in the I/O error its reader returns, and unwraps them again in this conversion.
+fn map_io_error(error: io::Error) -> TransportError {
+    map_error(ureq::Error::from(error))
 }
 
 fn io_kind(error: &io::Error) -> TransportErrorKind {

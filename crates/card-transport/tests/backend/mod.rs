@@ -16,8 +16,8 @@ use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{
-    FullListener, chunked_response, closed_port, raw_server, request, tls_alert_server,
-    truncated_response,
+    Framing, FullListener, chunked_response, closed_port, endless_server, framed_response,
+    raw_server, request, tls_alert_server, truncated_response,
 };
 
 /// A transport under test, as the scenarios drive it.
@@ -254,6 +254,109 @@ pub async fn body_over_the_limit_gives_too_large_when_chunked<B: Backend>() {
         .await
         .expect_err("too large");
     assert_eq!(error.kind(), TransportErrorKind::TooLarge);
+}
+
+pub async fn the_default_limit_is_the_largest_body_accepted_in_every_framing<B: Backend>() {
+    let limit = usize::try_from(card_transport::DEFAULT_MAX_RESPONSE_BYTES).expect("fits");
+    assert_eq!(
+        TransportConfig::default().max_response_bytes,
+        card_transport::DEFAULT_MAX_RESPONSE_BYTES
+    );
+    let t = B::new(TransportConfig::default());
+    for framing in [Framing::Length, Framing::Chunked, Framing::Close] {
+        for len in [limit - 1, limit, limit + 1] {
+            let addr = raw_server(framed_response(len, framing));
+            let result = t
+                .send(request("GET", &format!("http://{addr}/big"), Vec::new()))
+                .await;
+            if len <= limit {
+                let response = result.unwrap_or_else(|e| panic!("{framing:?} {len}: {e:?}"));
+                assert_eq!(response.body().len(), len, "{framing:?}");
+            } else {
+                let error = result.expect_err("one byte over the limit");
+                assert_eq!(error.kind(), TransportErrorKind::TooLarge, "{framing:?}");
+            }
+        }
+    }
+}
+
+pub async fn an_endless_body_is_not_read_past_the_limit<B: Backend>() {
+    const OFFERED: usize = 256 * 1024 * 1024;
+    let (addr, written) = endless_server(OFFERED);
+    let error = B::new(TransportConfig::default())
+        .send(request(
+            "GET",
+            &format!("http://{addr}/endless"),
+            Vec::new(),
+        ))
+        .await
+        .expect_err("too large");
+    assert_eq!(error.kind(), TransportErrorKind::TooLarge);
+    // The client hung up after the limit: the server could write only what the
+    // socket buffers held, not the 256 MiB it offered.
+    let written = tokio::task::spawn_blocking(move || written.recv().expect("server done"))
+        .await
+        .expect("join");
+    assert!(written < OFFERED / 4, "the server wrote {written} bytes");
+}
+
+pub async fn user_information_in_the_url_becomes_basic_auth<B: Backend>() {
+    let server = MockServer::start().await;
+    // "gw:p@ss:w" percent-decoded from the URL
+    Mock::given(path("/x"))
+        .and(header("authorization", "Basic Z3c6cEBzczp3"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let base = server.uri().replace("http://", "http://gw:p%40ss%3Aw@");
+    let t = transport::<B>(1000, Duration::from_secs(10));
+    for method in ["GET", "POST"] {
+        let response = t
+            .send(request(method, &format!("{base}/x?q=1"), b"{}".to_vec()))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 200, "{method}");
+    }
+}
+
+pub async fn answers_to_head_and_bodiless_statuses_keep_the_connection_in_step<B: Backend>() {
+    let server = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("hello"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/none"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/g"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("world"))
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    let t = transport::<B>(1000, Duration::from_secs(10));
+    // one pooled connection: each answer must end where the next one starts
+    for _ in 0..3 {
+        let head = t
+            .send(request("HEAD", &format!("{base}/h"), Vec::new()))
+            .await
+            .expect("HEAD");
+        assert_eq!(head.status(), 200);
+        assert!(head.body().is_empty());
+        let none = t
+            .send(request("POST", &format!("{base}/none"), b"{}".to_vec()))
+            .await
+            .expect("204");
+        assert_eq!(none.status(), 204);
+        assert!(none.body().is_empty());
+        let get = t
+            .send(request("GET", &format!("{base}/g"), Vec::new()))
+            .await
+            .expect("GET");
+        assert_eq!(get.body(), b"world");
+    }
 }
 
 pub async fn chunked_body_within_the_limit_is_read_whole<B: Backend>() {

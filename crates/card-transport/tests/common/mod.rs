@@ -45,6 +45,84 @@ pub fn chunked_response(chunks: usize, chunk_size: usize) -> Vec<u8> {
     out
 }
 
+/// How a response body is delimited.
+#[derive(Debug, Clone, Copy)]
+pub enum Framing {
+    /// `Content-Length`.
+    Length,
+    /// `Transfer-Encoding: chunked` (chunks of at most 16 KiB).
+    Chunked,
+    /// Neither: the body ends when the server closes the connection.
+    Close,
+}
+
+/// A 200 response whose body is `len` bytes of `a`, delimited by `framing`.
+pub fn framed_response(len: usize, framing: Framing) -> Vec<u8> {
+    let mut out =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n".to_vec();
+    match framing {
+        Framing::Length => {
+            out.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
+            out.extend(std::iter::repeat_n(b'a', len));
+        }
+        Framing::Chunked => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(16 * 1024);
+                out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                out.extend(std::iter::repeat_n(b'a', n));
+                out.extend_from_slice(b"\r\n");
+                left -= n;
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        Framing::Close => {
+            out.extend_from_slice(b"\r\n");
+            out.extend(std::iter::repeat_n(b'a', len));
+        }
+    }
+    out
+}
+
+/// Serves one connection on 127.0.0.1 with a chunked body that never ends (up to
+/// `max_bytes`), and reports how many body bytes it managed to write before the client
+/// hung up.
+pub fn endless_server(max_bytes: usize) -> (SocketAddr, std::sync::mpsc::Receiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let mut written = 0;
+        if stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .is_ok()
+        {
+            let mut chunk = b"4000\r\n".to_vec();
+            chunk.extend(std::iter::repeat_n(b'a', 0x4000));
+            chunk.extend_from_slice(b"\r\n");
+            while written < max_bytes && stream.write_all(&chunk).is_ok() {
+                written += 0x4000;
+            }
+        }
+        let _ = tx.send(written);
+    });
+    (addr, rx)
+}
+
 /// A 200 response announcing 100 bytes of body but sending 10, then closing.
 pub fn truncated_response() -> Vec<u8> {
     let mut out = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n".to_vec();

@@ -82,6 +82,37 @@ impl RedisConfig {
         })
     }
 
+    /// Trusts the CA certificate(s) in `pem` (PEM text) instead of the webpki roots, for
+    /// a `rediss://` Redis whose certificate a private CA signed.
+    ///
+    /// ```
+    /// use card_redis::RedisConfig;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+    /// assert!(RedisConfig::new("redis://127.0.0.1/")?.root_certificate(ca).is_err()); // not TLS
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError`] when the URL is not `rediss://` or `pem` holds no usable certificate.
+    pub fn root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Result<Self, StoreError> {
+        let info = self.client.get_connection_info().clone();
+        if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            return Err(StoreError::new(
+                "a root certificate needs a rediss:// (TLS) URL",
+            ));
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.into()),
+        };
+        self.client = redis::Client::build_with_tls(info, certificates)
+            .map_err(|e| StoreError::new(format!("unusable root certificate ({:?})", e.kind())))?;
+        Ok(self)
+    }
+
     /// A prefix for every key the stores write (for example `"shop-1:"`), so that
     /// several applications or environments share one Redis database.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {

@@ -79,7 +79,8 @@
 //! ## Features
 //!
 //! * (none): the blocking stores, `redis://` and `rediss://` (rustls with the *ring*
-//!   provider and the webpki roots; no native-tls, no OpenSSL).
+//!   provider; the webpki roots, or a private CA with [`RedisConfig::root_certificate`];
+//!   no native-tls, no OpenSSL).
 //! * `async`: `AsyncRedisTokenStore` and `AsyncRedisDedupStore` on tokio.
 #![deny(missing_docs)]
 

@@ -546,3 +546,53 @@ fn debug_output_carries_no_token_and_no_password() {
     assert!(RedisConfig::new("not a url").is_err());
     assert!(RedisConfig::new("rediss://127.0.0.1:6380/").is_ok());
 }
+
+#[test]
+fn rediss_urls_connect_with_rustls() {
+    let Some(_) = redis_url("rediss_urls_connect_with_rustls") else {
+        return;
+    };
+    let server = RedisServer::start_tls();
+    let ca = include_str!("tls/ca.pem");
+    let redis = RedisConfig::new(&server.tls_url())
+        .unwrap()
+        .timeout(Duration::from_secs(2))
+        .root_certificate(ca)
+        .unwrap();
+    let store = RedisTokenStore::new(&redis);
+    let until = now_ms() + 60_000;
+    assert!(
+        store
+            .compare_and_set(KEY, None, StoredSecret::new("OVER-TLS", until))
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(KEY).unwrap().map(|e| e.value),
+        Some("OVER-TLS".into())
+    );
+    runtime().block_on(async {
+        let store = AsyncRedisTokenStore::new(&redis).unwrap();
+        assert!(
+            store
+                .try_lease(KEY, "h", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.get(KEY).await.unwrap().map(|e| e.value),
+            Some("OVER-TLS".into())
+        );
+    });
+
+    // The certificate is checked: without its CA (the webpki roots only), no connection.
+    let untrusted = RedisTokenStore::new(&RedisConfig::new(&server.tls_url()).unwrap());
+    assert!(untrusted.get(KEY).is_err());
+    // TLS against a plain-text port fails cleanly.
+    let plain = server.url().replace("redis://", "rediss://");
+    let mismatch = RedisTokenStore::new(
+        &RedisConfig::new(&plain)
+            .unwrap()
+            .timeout(Duration::from_millis(500)),
+    );
+    assert!(mismatch.get(KEY).is_err());
+}

@@ -72,19 +72,47 @@ pub fn raw(url: &str) -> redis::Connection {
 /// Dropping it kills it.
 pub struct RedisServer {
     port: u16,
+    tls_port: Option<u16>,
     child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 impl RedisServer {
     /// Starts one and waits until it answers PING.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port: free_port(),
+            tls_port: None,
+            child: None,
+        };
         server.restart();
         server
+    }
+
+    /// Starts one that also listens with TLS (the test certificate of `tests/tls/` for
+    /// 127.0.0.1); see [`tls_url`](Self::tls_url).
+    pub fn start_tls() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            tls_port: Some(free_port()),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/`.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "rediss://127.0.0.1:{}/",
+            self.tls_port.expect("a TLS server")
+        )
     }
 
     /// `redis://127.0.0.1:PORT/`.
@@ -111,6 +139,21 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(std::env::temp_dir())
+            .args(self.tls_port.iter().flat_map(|port| {
+                let tls = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls");
+                [
+                    "--tls-port".to_owned(),
+                    port.to_string(),
+                    "--tls-cert-file".to_owned(),
+                    format!("{tls}/server.pem"),
+                    "--tls-key-file".to_owned(),
+                    format!("{tls}/server.key"),
+                    "--tls-ca-cert-file".to_owned(),
+                    format!("{tls}/ca.pem"),
+                    "--tls-auth-clients".to_owned(),
+                    "no".to_owned(),
+                ]
+            }))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

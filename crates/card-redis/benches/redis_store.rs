@@ -43,7 +43,7 @@ fn main() -> Res<()> {
     let (rounds, qrs, refresh_rounds) = if quick {
         (1, 2_000, 5)
     } else {
-        (5, 10_000, 20)
+        (9, 10_000, 20)
     };
 
     let _own_redis;
@@ -56,6 +56,7 @@ fn main() -> Res<()> {
         }
     };
     println!("redis at {url}; {} CPUs", num_cpus());
+    store_reads(&url)?;
     w2(&url, rounds, qrs)?;
     for n in [1usize, 2, 4, 8] {
         refresh_across(&url, n, refresh_rounds)?;
@@ -189,22 +190,27 @@ fn w2(url: &str, rounds: usize, qrs: usize) -> Res<()> {
             rt.block_on(a.create_qr_code(&qr(&card)))?;
         }
     }
-    let mut rates_blocking = vec![Vec::new(); Store::ALL.len()];
-    let mut rates_async = vec![Vec::new(); Store::ALL.len()];
+    let n = Store::ALL.len();
+    let (mut rates_blocking, mut rates_async) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    let (mut cpu_blocking, mut cpu_async) = (vec![Vec::new(); n], vec![Vec::new(); n]);
     for round in 0..rounds {
-        for (i, store) in Store::ALL.iter().enumerate() {
-            let start = Instant::now();
+        // A different store goes first each round: the machine's drift hits all alike.
+        for k in 0..n {
+            let i = (round + k) % n;
+            let store = Store::ALL[i];
+            let (start, cpu) = (Instant::now(), cpu_micros());
             for _ in 0..qrs {
                 blocking[i].create_qr_code(&qr(&card))?;
             }
             let rate = qrs as f64 / start.elapsed().as_secs_f64();
             rates_blocking[i].push(rate);
+            cpu_blocking[i].push((cpu_micros() - cpu) / qrs as f64);
 
             let client = asynchronous[i].clone();
             let card2 = card.clone();
-            let start = Instant::now();
+            let per_task = qrs / 16;
+            let (start, cpu) = (Instant::now(), cpu_micros());
             rt.block_on(async move {
-                let per_task = qrs / 16;
                 let tasks: Vec<_> = (0..16)
                     .map(|_| {
                         let (client, card) = (client.clone(), card2.clone());
@@ -221,28 +227,83 @@ fn w2(url: &str, rounds: usize, qrs: usize) -> Res<()> {
                 }
                 Ok::<_, Box<dyn std::error::Error>>(())
             })?;
-            let rate_async = (qrs / 16 * 16) as f64 / start.elapsed().as_secs_f64();
+            let rate_async = (per_task * 16) as f64 / start.elapsed().as_secs_f64();
             rates_async[i].push(rate_async);
+            cpu_async[i].push((cpu_micros() - cpu) / (per_task * 16) as f64);
             println!(
                 "run {round} W2 {:<24} blocking {rate:>8.0} req/s   async16 {rate_async:>8.0} req/s",
                 store.name()
             );
         }
     }
-    let mb: Vec<f64> = rates_blocking.into_iter().map(median).collect();
-    let ma: Vec<f64> = rates_async.into_iter().map(median).collect();
-    println!("\nW2, {qrs} QR creations, medians of {rounds} runs:");
-    println!("| store | blocking req/s | vs memory | async16 req/s | vs memory |");
-    println!("|---|---|---|---|---|");
+    let paired = |rates: &[Vec<f64>], i: usize| {
+        median(rates[i].iter().zip(&rates[0]).map(|(r, m)| r / m).collect())
+    };
+    println!(
+        "\nW2, {qrs} QR creations, medians of {rounds} runs (ratios: medians of per-round ratios \
+         to memory; CPU: this process, sandbox server included, per call):"
+    );
+    println!(
+        "| store | blocking req/s | vs memory | CPU µs/call | async16 req/s | vs memory | CPU µs/call |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (i, store) in Store::ALL.iter().enumerate() {
         println!(
-            "| {} | {:.0} | {:.3} | {:.0} | {:.3} |",
+            "| {} | {:.0} | {:.3} | {:.1} | {:.0} | {:.3} | {:.1} |",
             store.name(),
-            mb[i],
-            mb[i] / mb[0],
-            ma[i],
-            ma[i] / ma[0]
+            median(rates_blocking[i].clone()),
+            paired(&rates_blocking, i),
+            median(cpu_blocking[i].clone()),
+            median(rates_async[i].clone()),
+            paired(&rates_async, i),
+            median(cpu_async[i].clone()),
         );
+    }
+    Ok(())
+}
+
+/// CPU time (user + system) of this process so far, in microseconds (Linux; 0 elsewhere).
+fn cpu_micros() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // After the command name in parentheses: field 14 (utime) and 15 (stime), in ticks.
+    let Some(rest) = stat.rfind(')').map(|at| &stat[at + 2..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|t| t.parse::<f64>().ok()).sum()
+    });
+    ticks * 10_000.0 // 100 ticks per second
+}
+
+/// What one `get` costs a client on each store, in nanoseconds: the work every call
+/// does on top of its HTTP request.
+fn store_reads(url: &str) -> Res<()> {
+    use card_api::{MemoryTokenStore, StoredSecret, TokenStore};
+    const READS: u32 = 1_000_000;
+    const KEY: &str = "wxcard:access_token:wxbench0000000001";
+    let prefix = format!("bench-reads:{}:", std::process::id());
+    let until = card_api::Clock::unix_millis(&card_api::SystemClock) + 3_600_000;
+    let stores: Vec<(&str, Box<dyn TokenStore>)> = vec![
+        ("memory", Box::new(MemoryTokenStore::new())),
+        (
+            "redis (local copy, 1 s)",
+            Box::new(RedisTokenStore::new(&Store::Redis.config(url, &prefix)?)),
+        ),
+    ];
+    for (name, store) in &stores {
+        let _ = store.compare_and_set(KEY, None, StoredSecret::new("TOKEN", until))?;
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let start = Instant::now();
+            for _ in 0..READS {
+                std::hint::black_box(store.get(std::hint::black_box(KEY))?);
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / f64::from(READS));
+        }
+        println!("store get, {name}: {best:.0} ns (best of 5 x {READS})");
     }
     Ok(())
 }

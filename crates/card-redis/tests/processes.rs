@@ -501,3 +501,40 @@ fn a_push_delivered_to_two_processes_is_handled_once() {
         handled[1].len()
     );
 }
+
+#[test]
+fn without_the_variable_a_redis_test_says_skipped_and_fails_under_ci() {
+    // This test needs no Redis: it runs another test of this binary without the variable.
+    let run = |ci: Option<&str>| {
+        let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+        command
+            .args([
+                "a_push_delivered_to_two_processes_is_handled_once",
+                "--exact",
+                "--test-threads",
+                "1",
+            ])
+            .env_remove(common::URL_VAR)
+            .env_remove("CI");
+        if let Some(ci) = ci {
+            command.env("CI", ci);
+        }
+        let output = command.output().expect("run the test binary");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned()
+                + &String::from_utf8_lossy(&output.stdout),
+        )
+    };
+    let (passed, text) = run(None);
+    assert!(passed, "{text}");
+    assert!(text.contains(common::SKIP_MARKER), "{text}");
+    assert!(text.contains(common::URL_VAR), "{text}");
+    let (passed, text) = run(Some("true"));
+    assert!(
+        !passed,
+        "under CI=true a missing {} must fail: {text}",
+        common::URL_VAR
+    );
+    assert!(text.contains("cannot be skipped"), "{text}");
+}

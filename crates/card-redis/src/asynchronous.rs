@@ -88,10 +88,11 @@ impl fmt::Debug for AsyncRedisTokenStore {
 }
 
 impl AsyncRedisTokenStore {
-    /// A store on the Redis of `config`; it connects on first use.
+    /// A store on the Redis of `config`; it connects on first use. Create it inside the
+    /// tokio runtime that will use it (its connection manager runs a task there).
     ///
     /// # Errors
-    /// [`StoreError`] outside a tokio runtime (the connection manager needs one).
+    /// [`StoreError`] outside a tokio runtime.
     pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
         Ok(Self {
             config: config.clone(),

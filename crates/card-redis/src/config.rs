@@ -60,6 +60,9 @@ impl RedisConfig {
     /// Defaults: no key prefix, a 2 s timeout, local copies vouched for 1 s, no local
     /// fallback, the system clock.
     ///
+    /// For a `rediss://` URL this installs rustls' *ring* crypto provider as the
+    /// process's default, unless one is installed already.
+    ///
     /// # Errors
     /// [`StoreError`] when the URL is not a Redis URL.
     pub fn new(url: &str) -> Result<Self, StoreError> {

@@ -596,3 +596,12 @@ fn rediss_urls_connect_with_rustls() {
     );
     assert!(mismatch.get(KEY).is_err());
 }
+
+#[test]
+fn async_stores_outside_a_runtime_are_an_error_not_a_panic() {
+    // No Redis needed: nothing is connected.
+    let redis = RedisConfig::new("redis://127.0.0.1:1/").unwrap();
+    let e = AsyncRedisTokenStore::new(&redis).unwrap_err();
+    assert!(e.to_string().contains("tokio runtime"), "{e}");
+    assert!(AsyncRedisDedupStore::new(&redis, "wxAPP").is_err());
+}

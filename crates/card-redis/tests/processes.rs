@@ -295,7 +295,7 @@ fn a_lease_holder_killed_mid_refresh_blocks_the_others_at_most_for_the_lease() {
     else {
         return;
     };
-    const LEASE: Duration = Duration::from_secs(2);
+    const LEASE: Duration = Duration::from_secs(3);
     let (sandbox, server, card) = sandbox(0);
     // A server that accepts connections and never answers: the child's token fetch hangs.
     let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();

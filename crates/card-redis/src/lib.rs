@@ -46,6 +46,9 @@
 //! A lease holder that dies (a process killed mid-refresh) blocks the others for at most
 //! the lease's time-to-live (`ClientBuilder::refresh_lease`): Redis expires the lease.
 //!
+//! The stores talk to one Redis server (or whatever answers at the URL, such as a proxy
+//! in front of a primary); Redis Cluster's client is not used.
+//!
 //! ## The local copy: near-zero cost per call, and which tokens count as vouched
 //!
 //! The clients read the store on every call. So that a call does not cost a Redis round

@@ -22,7 +22,9 @@ use crate::{
 ///   failures of the TLS layer give [`TransportErrorKind::Io`], since ureq does not say
 ///   whether they happened before or after the request was sent.
 /// * One agent is kept for the transport's life, so connections are reused. Clones share
-///   that agent.
+///   that agent. A host name is looked up when a connection is opened (within the connect
+///   timeout), not for each request: a request on a kept-alive connection starts no
+///   thread and makes no lookup. An IP address in the URL is never looked up.
 ///
 /// ```no_run
 /// use card_transport::{BlockingTransport, HttpRequest, TransportConfig, UreqTransport};
@@ -49,13 +51,7 @@ pub struct UreqTransport {
 impl UreqTransport {
     /// A transport with its own agent, configured by `config`.
     pub fn new(config: TransportConfig) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_global(Some(config.timeout))
-            .build()
-            .new_agent();
+        let agent = crate::ureq_agent::agent(&config);
         Self { agent, config }
     }
 

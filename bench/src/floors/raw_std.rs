@@ -22,8 +22,10 @@ struct Connection {
     stream: TcpStream,
     /// The request being written.
     out: Vec<u8>,
-    /// Bytes read and not yet consumed.
+    /// The read buffer (zeroed once, grown only for an answer larger than it).
     input: Vec<u8>,
+    /// `input[..filled]` holds bytes read and not yet consumed.
+    filled: usize,
 }
 
 impl RawStd {
@@ -49,7 +51,8 @@ impl Post for RawStd {
                 guard.insert(Connection {
                     stream,
                     out: Vec::with_capacity(4096),
-                    input: Vec::with_capacity(16 * 1024),
+                    input: vec![0; 16 * 1024],
+                    filled: 0,
                 })
             }
         };
@@ -88,7 +91,7 @@ impl Connection {
         self.stream.write_all(&self.out)?;
 
         let head_end = loop {
-            if let Some(at) = find(&self.input, b"\r\n\r\n") {
+            if let Some(at) = find(&self.input[..self.filled], b"\r\n\r\n") {
                 break at + 4;
             }
             self.fill()?;
@@ -119,30 +122,26 @@ impl Connection {
         }
         let length = length.ok_or("no Content-Length")?;
         let end = head_end + length;
-        while self.input.len() < end {
+        while self.filled < end {
             self.fill()?;
         }
         let body = self.input[head_end..end].to_vec();
-        self.input.drain(..end);
+        // Keep what follows (nothing, without pipelining) at the front.
+        self.input.copy_within(end..self.filled, 0);
+        self.filled -= end;
         Ok((Answer { status, body }, keep))
     }
 
-    /// Reads what the socket has into `input`.
+    /// Reads what the socket has into `input`, growing it only when it is full.
     fn fill(&mut self) -> Res<()> {
-        let start = self.input.len();
-        self.input.resize(start + 16 * 1024, 0);
-        let read = self.stream.read(&mut self.input[start..]);
-        let read = match read {
-            Ok(n) => n,
-            Err(error) => {
-                self.input.truncate(start);
-                return Err(error.into());
-            }
-        };
-        self.input.truncate(start + read);
+        if self.filled == self.input.len() {
+            self.input.resize(self.input.len() * 2, 0);
+        }
+        let read = self.stream.read(&mut self.input[self.filled..])?;
         if read == 0 {
             return Err("the server closed the connection".into());
         }
+        self.filled += read;
         Ok(())
     }
 }

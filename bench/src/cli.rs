@@ -15,6 +15,9 @@ usage: cargo run --release -p wxcard-bench -- [options]
                        floor-ureq, floor-reqwest, floor-reqwest16, raw-std, raw-hyper,
                        raw-hyper16 (default: all)
   --no-alloc           skip the allocations-per-call measurement
+  --slice N            the clients take turns every N calls (W1: N batches, W2: N QRs)
+                       instead of each running a whole phase in one go; each client's
+                       time is the sum of its turns (pairs them closely on a busy machine)
   --latency-ms N       the sandbox delays every API call by N ms (a WeChat-like round
                        trip, to see what concurrency buys when the server is not local)
   --deposit-all N      import N codes with Client::deposit_all (blocking, over HTTP to the
@@ -129,6 +132,8 @@ pub struct Options {
     pub deposit_all: Option<u64>,
     pub deposit_all_mode: DepositAllMode,
     pub latency_ms: u64,
+    /// Calls per turn (0: each phase whole).
+    pub slice: usize,
     pub alloc_counts: [usize; 2],
 }
 
@@ -148,6 +153,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Res<Option<Options>> {
         deposit_all: None,
         deposit_all_mode: DepositAllMode::Http,
         latency_ms: 0,
+        slice: 0,
         alloc_counts: [1_000, 10_000],
     };
     let mut args = args;
@@ -183,6 +189,7 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Res<Option<Options>> {
                 options.variants = variants;
             }
             "--no-alloc" => options.alloc = false,
+            "--slice" => options.slice = value()?.parse()?,
             "--latency-ms" => options.latency_ms = value()?.parse()?,
             "--deposit-all" => options.deposit_all = Some(value()?.parse()?),
             "--in-process" => options.deposit_all_mode = DepositAllMode::InProcess,

@@ -23,7 +23,7 @@ use std::time::Instant;
 use cli::Options;
 use server::Remote;
 use stats::{Results, cpu_pair, cpu_us_per_request, load_average, mib, peak_rss_kib};
-use workloads::Clients;
+use workloads::{Clients, w1_parts};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -67,29 +67,65 @@ fn run(options: Options) -> Res<()> {
     let mut results = Results::new();
     let server = remote.child.id();
     let mut cards = remote.cards.iter();
+    let n = options.variants.len();
     for round in 0..options.runs {
-        for &v in &options.variants {
-            let index = v.index();
-            if options.w1 {
-                let card = cards.next().ok_or("out of cards")?;
-                let start = Instant::now();
-                let requests = clients.w1(&rt, v, card, round, sizes)?;
-                let rate = requests as f64 / start.elapsed().as_secs_f64();
-                println!("run {round} W1 {:<16} {rate:>9.0} req/s", v.name());
-                results.w1[index].push(rate);
+        // Each workload goes in parts, the clients taking turns part by part (with
+        // `--slice`, parts of that many calls; otherwise each W1 phase and W2 whole), and
+        // each client's time is the sum of its parts: under a machine whose load comes
+        // and goes, turns this short keep the clients' conditions alike.
+        if options.w1 {
+            let round_cards = (0..n).map(|_| cards.next()).collect::<Option<Vec<_>>>();
+            let round_cards = round_cards.ok_or("out of cards")?;
+            let mut seconds = vec![0.0; n];
+            let mut requests = vec![0; n];
+            for part in w1_parts(sizes, options.slice) {
+                for (k, &v) in options.variants.iter().enumerate() {
+                    let start = Instant::now();
+                    requests[k] +=
+                        clients.w1(&rt, v, round_cards[k], round, sizes, part.clone())?;
+                    seconds[k] += start.elapsed().as_secs_f64();
+                }
             }
-            if options.w2 {
-                let cpu = cpu_pair(server);
-                let start = Instant::now();
-                let requests = clients.w2(&rt, v, &remote.qr_card, sizes.qrs)?;
-                let rate = requests as f64 / start.elapsed().as_secs_f64();
-                let (client_us, server_us) = cpu_us_per_request(cpu, cpu_pair(server), requests);
+            for (k, &v) in options.variants.iter().enumerate() {
+                let rate = requests[k] as f64 / seconds[k];
+                println!("run {round} W1 {:<16} {rate:>9.0} req/s", v.name());
+                results.w1[v.index()].push(rate);
+            }
+        }
+        if options.w2 {
+            let slice = if options.slice == 0 {
+                sizes.qrs
+            } else {
+                options.slice
+            };
+            let mut seconds = vec![0.0; n];
+            let mut requests = vec![0; n];
+            let mut cpu = vec![(0.0, 0.0); n];
+            let mut left = sizes.qrs;
+            while left > 0 {
+                let qrs = slice.min(left);
+                left -= qrs;
+                for (k, &v) in options.variants.iter().enumerate() {
+                    let before = cpu_pair(server);
+                    let start = Instant::now();
+                    let made = clients.w2(&rt, v, &remote.qr_card, qrs)?;
+                    seconds[k] += start.elapsed().as_secs_f64();
+                    let (client_us, server_us) = cpu_us_per_request(before, cpu_pair(server), 1);
+                    requests[k] += made;
+                    cpu[k].0 += client_us;
+                    cpu[k].1 += server_us;
+                }
+            }
+            for (k, &v) in options.variants.iter().enumerate() {
+                let rate = requests[k] as f64 / seconds[k];
+                let per = requests[k].max(1) as f64;
+                let (client_us, server_us) = (cpu[k].0 / per, cpu[k].1 / per);
                 println!(
                     "run {round} W2 {:<16} {rate:>9.0} req/s   CPU per request: client {client_us:.1} µs, server {server_us:.1} µs",
                     v.name()
                 );
-                results.w2[index].push(rate);
-                results.w2_cpu[index].push((client_us, server_us));
+                results.w2[v.index()].push(rate);
+                results.w2_cpu[v.index()].push((client_us, server_us));
             }
         }
         println!("after round {round}: load average {}", load_average());

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -193,19 +194,62 @@ where
     Ok(out)
 }
 
-fn w1_blocking(api: &dyn BlockingApi, card: &str, tag: usize, sizes: Sizes) -> Res<usize> {
+/// A part of W1: deposit some batches, count, or check some batches.
+#[derive(Clone, Debug)]
+pub enum W1Part {
+    Deposit(Range<usize>),
+    Count,
+    Check(Range<usize>),
+}
+
+/// W1 in parts of at most `slice` calls (`slice` 0: each phase whole): every batch
+/// deposited, the count, every batch checked.
+pub fn w1_parts(sizes: Sizes, slice: usize) -> Vec<W1Part> {
     let batches = sizes.codes / sizes.per_call;
-    for batch in 0..batches {
-        api.deposit(card, tag, batch, sizes.per_call)?;
+    let step = if slice == 0 { batches.max(1) } else { slice };
+    let ranges = || {
+        (0..batches)
+            .step_by(step)
+            .map(move |s| s..(s + step).min(batches))
+    };
+    let mut parts: Vec<W1Part> = ranges().map(W1Part::Deposit).collect();
+    parts.push(W1Part::Count);
+    parts.extend(ranges().map(W1Part::Check));
+    parts
+}
+
+fn w1_blocking(
+    api: &dyn BlockingApi,
+    card: &str,
+    tag: usize,
+    sizes: Sizes,
+    part: W1Part,
+) -> Res<usize> {
+    let per = sizes.per_call;
+    match part {
+        W1Part::Deposit(batches) => {
+            let n = batches.len();
+            for batch in batches {
+                api.deposit(card, tag, batch, per)?;
+            }
+            Ok(n)
+        }
+        W1Part::Count => expect_count(api.count(card)?, sizes),
+        W1Part::Check(batches) => {
+            let n = batches.len();
+            for batch in batches {
+                api.check(card, tag, batch, per)?;
+            }
+            Ok(n)
+        }
     }
-    let count = api.count(card)?;
+}
+
+fn expect_count(count: u64, sizes: Sizes) -> Res<usize> {
     if count != sizes.codes as u64 {
         return Err(format!("count {count}, expected {}", sizes.codes).into());
     }
-    for batch in 0..batches {
-        api.check(card, tag, batch, sizes.per_call)?;
-    }
-    Ok(2 * batches + 1)
+    Ok(1)
 }
 
 async fn w1_async<A: AsyncApi>(
@@ -214,27 +258,30 @@ async fn w1_async<A: AsyncApi>(
     card: Arc<str>,
     tag: usize,
     sizes: Sizes,
+    part: W1Part,
 ) -> Res<usize> {
-    let batches = sizes.codes / sizes.per_call;
     let per = sizes.per_call;
-    {
-        let (api, card) = (Arc::clone(&api), Arc::clone(&card));
-        drive(batches, concurrency, move |batch| {
-            let (api, card) = (Arc::clone(&api), Arc::clone(&card));
-            async move { api.deposit(&card, tag, batch, per).await }
-        })
-        .await?;
+    match part {
+        W1Part::Deposit(batches) => {
+            let (n, first) = (batches.len(), batches.start);
+            drive(n, concurrency, move |i| {
+                let (api, card) = (Arc::clone(&api), Arc::clone(&card));
+                async move { api.deposit(&card, tag, first + i, per).await }
+            })
+            .await?;
+            Ok(n)
+        }
+        W1Part::Count => expect_count(api.count(&card).await?, sizes),
+        W1Part::Check(batches) => {
+            let (n, first) = (batches.len(), batches.start);
+            drive(n, concurrency, move |i| {
+                let (api, card) = (Arc::clone(&api), Arc::clone(&card));
+                async move { api.check(&card, tag, first + i, per).await }
+            })
+            .await?;
+            Ok(n)
+        }
     }
-    let count = api.count(&card).await?;
-    if count != sizes.codes as u64 {
-        return Err(format!("count {count}, expected {}", sizes.codes).into());
-    }
-    drive(batches, concurrency, move |batch| {
-        let (api, card) = (Arc::clone(&api), Arc::clone(&card));
-        async move { api.check(&card, tag, batch, per).await }
-    })
-    .await?;
-    Ok(2 * batches + 1)
 }
 
 fn distinct(tickets: Vec<String>, expected: usize) -> Res<usize> {
@@ -393,10 +440,18 @@ impl Clients {
         }
     }
 
-    /// Runs W1 on `card`; the number of requests made.
-    pub fn w1(&self, rt: &Runtime, v: Variant, card: &str, tag: usize, sizes: Sizes) -> Res<usize> {
+    /// Runs `part` of W1 on `card`; the number of requests made.
+    pub fn w1(
+        &self,
+        rt: &Runtime,
+        v: Variant,
+        card: &str,
+        tag: usize,
+        sizes: Sizes,
+        part: W1Part,
+    ) -> Res<usize> {
         if let Some(api) = self.blocking(v) {
-            return w1_blocking(api, card, tag, sizes);
+            return w1_blocking(api, card, tag, sizes, part);
         }
         let c = v.concurrency();
         with_async!(self, v, |api| rt.block_on(w1_async(
@@ -404,7 +459,8 @@ impl Clients {
             c,
             card.into(),
             tag,
-            sizes
+            sizes,
+            part
         )))
     }
 

@@ -11,6 +11,10 @@
 //! left for TCP and TLS. An IP address in the URL is parsed, never looked up. Through a
 //! proxy nothing changes: ureq's own path (the proxy resolves the target, ureq the
 //! proxy's name) is kept as it is.
+//!
+//! Every connection is also wrapped in [`Coalesce`]: ureq transmits a request's head and
+//! its body separately, two writes that make the server wake up twice; the wrapper holds
+//! the head back and sends it with the body (or before the first read) in one write.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -21,7 +25,7 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::Duration;
 use ureq::unversioned::transport::{
-    ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
 };
 
 use crate::TransportConfig;
@@ -106,7 +110,7 @@ impl Connector for LookUpOnConnect {
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
         if !details.addrs.is_empty() || !is_direct(details.config, details.uri) {
-            return self.inner.connect(details, chained);
+            return Ok(self.inner.connect(details, chained)?.map(Coalesce::wrap));
         }
         let started = std::time::Instant::now();
         let addrs = look_up(&*self.lookup, details.uri, details.config, details.timeout)?;
@@ -123,7 +127,89 @@ impl Connector for LookUpOnConnect {
             run_connector: Arc::clone(&details.run_connector),
             register_shutdown: Arc::clone(&details.register_shutdown),
         };
-        self.inner.connect(&resolved, chained)
+        Ok(self.inner.connect(&resolved, chained)?.map(Coalesce::wrap))
+    }
+}
+
+/// A connection that sends a request in one write: a transmission is held back (copied
+/// aside) and sent together with the next one, or on its own before the connection is
+/// read from. ureq always reads the answer after sending, so nothing stays held back.
+struct Coalesce {
+    inner: Box<dyn Transport>,
+    held: Vec<u8>,
+}
+
+impl Coalesce {
+    fn wrap(inner: Box<dyn Transport>) -> Box<dyn Transport> {
+        Box::new(Self {
+            inner,
+            held: Vec::new(),
+        })
+    }
+
+    /// Sends what is held back, on its own.
+    fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let len = self.held.len();
+        self.inner.buffers().output()[..len].copy_from_slice(&self.held);
+        self.held.clear();
+        self.inner.transmit_output(len, timeout)
+    }
+}
+
+impl fmt::Debug for Coalesce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coalesce")
+            .field("inner", &self.inner)
+            .field("held", &self.held.len())
+            .finish()
+    }
+}
+
+impl Transport for Coalesce {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let held = self.held.len();
+        let output = self.inner.buffers().output();
+        if held == 0 {
+            self.held.extend_from_slice(&output[..amount]);
+            return Ok(());
+        }
+        if held + amount <= output.len() {
+            // What is held, then this transmission, in one write.
+            output.copy_within(..amount, held);
+            output[..held].copy_from_slice(&self.held);
+            self.held.clear();
+            return self.inner.transmit_output(held + amount, timeout);
+        }
+        // Too large to join: what is held first, then this.
+        let this = output[..amount].to_vec();
+        self.flush(timeout)?;
+        self.inner.buffers().output()[..amount].copy_from_slice(&this);
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
     }
 }
 
@@ -337,6 +423,89 @@ mod tests {
         );
         assert_eq!(lookup.lookups(), 1);
         assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    }
+
+    /// What a [`Recording`] was asked to send, write by write.
+    type Sent = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+    /// A transport that records what it is asked to send.
+    #[derive(Debug)]
+    struct Recording {
+        buffers: ureq::unversioned::transport::LazyBuffers,
+        sent: Sent,
+    }
+
+    impl Transport for Recording {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+            let bytes = self.buffers.output()[..amount].to_vec();
+            self.sent.lock().unwrap().push(bytes);
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+            self.sent.lock().unwrap().push(b"<read>".to_vec());
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    /// A [`Coalesce`] over a [`Recording`] with an output buffer of `size` bytes.
+    fn coalesce(size: usize) -> (Box<dyn Transport>, Sent) {
+        let sent = Arc::default();
+        let inner = Recording {
+            buffers: ureq::unversioned::transport::LazyBuffers::new(64, size),
+            sent: Arc::clone(&sent),
+        };
+        (Coalesce::wrap(Box::new(inner)), sent)
+    }
+
+    fn transmit(t: &mut dyn Transport, bytes: &[u8]) {
+        t.buffers().output()[..bytes.len()].copy_from_slice(bytes);
+        t.transmit_output(bytes.len(), NextTimeout::default())
+            .expect("transmit");
+    }
+
+    #[test]
+    fn head_and_body_go_out_in_one_write_and_all_before_reading() {
+        let (mut t, sent) = coalesce(64);
+        transmit(&mut *t, b"HEAD;");
+        transmit(&mut *t, b"BODY");
+        assert_eq!(*sent.lock().unwrap(), vec![b"HEAD;BODY".to_vec()]);
+        // A lone head (no body) goes out before the answer is read.
+        transmit(&mut *t, b"GET;");
+        t.await_input(NextTimeout::default()).expect("read");
+        // A body in three parts: two writes, the last part before the read.
+        transmit(&mut *t, b"H;");
+        transmit(&mut *t, b"a");
+        transmit(&mut *t, b"b");
+        t.maybe_await_input(NextTimeout::default()).expect("read");
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![
+                b"HEAD;BODY".to_vec(),
+                b"GET;".to_vec(),
+                b"<read>".to_vec(),
+                b"H;a".to_vec(),
+                b"b".to_vec(),
+                b"<read>".to_vec(),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_does_not_fit_the_buffer_goes_out_in_order() {
+        let (mut t, sent) = coalesce(8);
+        transmit(&mut *t, b"HEAD;");
+        transmit(&mut *t, b"12345678");
+        t.await_input(NextTimeout::default()).expect("read");
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![b"HEAD;".to_vec(), b"12345678".to_vec(), b"<read>".to_vec()]
+        );
     }
 
     #[test]

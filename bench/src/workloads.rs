@@ -156,20 +156,17 @@ impl AsyncApi for AsyncClient {
 // ---------------------------------------------------------------------------------------
 // The workloads.
 
-/// Runs `f(0..count)` with `concurrency` calls in flight (spawned tasks when > 1).
+/// Runs `f(0..count)` with `concurrency` calls in flight, in `concurrency` spawned tasks
+/// (one task when sequential: calls run on the runtime's workers, as in a server, not
+/// on a thread outside the runtime that each answer has to wake).
 async fn drive<F, Fut, T>(count: usize, concurrency: usize, f: F) -> Res<Vec<T>>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Res<T>> + Send,
     T: Send + 'static,
 {
+    let concurrency = concurrency.max(1);
     let mut out = Vec::with_capacity(count);
-    if concurrency <= 1 {
-        for i in 0..count {
-            out.push(f(i).await?);
-        }
-        return Ok(out);
-    }
     let f = Arc::new(f);
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(concurrency);

@@ -1,6 +1,7 @@
-//! The blocking backend's timeouts still fire once connections are kept alive and reused
-//! (the host is looked up only when a connection is opened, not per request): the
-//! whole-exchange timeout on a reused connection, the connect timeout on a new one.
+//! The blocking backend over kept-alive connections (the host is looked up only when a
+//! connection is opened, and a request's head and body go out in one write): the
+//! whole-exchange timeout still fires on a reused connection, the connect timeout on a
+//! new one, and bodies of any size arrive whole and in order.
 #![cfg(feature = "blocking")]
 
 mod common;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use card_transport::{BlockingTransport, TransportConfig, TransportErrorKind, UreqTransport};
 use common::{FullListener, request};
-use wiremock::matchers::path;
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A server answering `/fast` at once and `/slow` after 2 s.
@@ -87,4 +88,50 @@ async fn the_connect_timeout_fires_for_a_new_connection_after_kept_alive_request
         "{error:?}"
     );
     assert!(!format!("{error:?}").contains("SECRET-T"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_smaller_and_larger_than_the_write_buffer_arrive_whole_and_in_order() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/echo"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"errcode":0}"#))
+        .mount(&server)
+        .await;
+    // ureq writes through a 128 KiB buffer: bodies below, at and far above it.
+    let sizes = [
+        0,
+        10,
+        4_000,
+        128 * 1024 - 300,
+        128 * 1024,
+        300_000,
+        1_000_000,
+    ];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(n, &size)| (0..size).map(|i| b'a' + ((i * 7 + n) % 26) as u8).collect())
+        .collect();
+    let url = format!("{}/echo", server.uri());
+    let t = transport(Duration::from_secs(5), Duration::from_secs(30));
+    let sent = bodies.clone();
+    tokio::task::spawn_blocking(move || {
+        for body in sent {
+            let answer = t.send(request("POST", &url, body)).expect("answer");
+            assert_eq!(answer.status(), 200);
+        }
+    })
+    .await
+    .expect("blocking task");
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), bodies.len());
+    for (got, want) in received.iter().zip(&bodies) {
+        assert_eq!(got.body.len(), want.len());
+        assert!(
+            got.body == *want,
+            "a body of {} bytes arrived changed",
+            want.len()
+        );
+    }
 }

@@ -56,6 +56,8 @@ mod error;
 mod reqwest_transport;
 pub mod test_util;
 #[cfg(feature = "blocking")]
+mod ureq_agent;
+#[cfg(feature = "blocking")]
 mod ureq_mask;
 #[cfg(feature = "blocking")]
 mod ureq_transport;

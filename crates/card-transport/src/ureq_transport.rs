@@ -3,10 +3,7 @@
 use std::fmt;
 use std::io;
 
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{Connector as _, DefaultConnector};
-
-use crate::ureq_mask::{self, MaskConnector, RealRequest};
+use crate::ureq_mask::{self, RealRequest};
 use crate::{
     BlockingTransport, HttpRequest, HttpResponse, TransportConfig, TransportError,
     TransportErrorKind,
@@ -28,7 +25,9 @@ use crate::{
 ///   failures of the TLS layer give [`TransportErrorKind::Io`], since ureq does not say
 ///   whether they happened before or after the request was sent.
 /// * One agent is kept for the transport's life, so connections are reused. Clones share
-///   that agent.
+///   that agent. A host name is looked up when a connection is opened (within the connect
+///   timeout), not for each request: a request on a kept-alive connection starts no
+///   thread and makes no lookup. An IP address in the URL is never looked up.
 ///
 /// ```no_run
 /// use card_transport::{BlockingTransport, HttpRequest, TransportConfig, UreqTransport};
@@ -55,16 +54,7 @@ pub struct UreqTransport {
 impl UreqTransport {
     /// A transport with its own agent, configured by `config`.
     pub fn new(config: TransportConfig) -> Self {
-        let agent_config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(config.connect_timeout))
-            .timeout_global(Some(config.timeout))
-            .build();
-        // ureq's own connections, each wrapped last so that ureq's logs never see a
-        // query string or a body (see `ureq_mask`).
-        let connector = DefaultConnector::new().chain(MaskConnector);
-        let agent = ureq::Agent::with_parts(agent_config, connector, DefaultResolver::default());
+        let agent = crate::ureq_agent::agent(&config);
         Self { agent, config }
     }
 

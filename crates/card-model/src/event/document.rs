@@ -388,26 +388,38 @@ impl<'a> Document<'a> {
             }
         };
         let card_id = required(s, CARD_ID)?;
+        // A bad optional number keeps the claim: its text goes to `unparsed`.
+        let mut unparsed = BTreeMap::new();
         let outer_id = match s[OUTER_ID].take() {
-            Some(v) if !v.is_empty() => Some(parse_int(OUTER_ID, &v)?),
+            Some(v) if !v.is_empty() => match v.parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    unparsed.insert(KNOWN_NAMES[OUTER_ID], v.into_owned());
+                    None
+                }
+            },
             _ => None,
         };
+        let is_give_by_friend = flag(s, IS_GIVE_BY_FRIEND, &mut unparsed);
+        let is_restore_member_card = flag(s, IS_RESTORE_MEMBER_CARD, &mut unparsed);
+        let is_recommend_by_friend = flag(s, IS_RECOMMEND_BY_FRIEND, &mut unparsed);
         Ok(Event::UserGetCard(UserGetCard {
             to_user_name,
             from_user_name,
             create_time,
             card_id,
             friend_user_name: optional(s, FRIEND_USER_NAME),
-            is_give_by_friend: flag(s, IS_GIVE_BY_FRIEND)?,
+            is_give_by_friend,
             user_card_code: optional(s, USER_CARD_CODE),
             old_user_card_code: optional(s, OLD_USER_CARD_CODE),
             outer_id,
             outer_str: optional(s, OUTER_STR),
-            is_restore_member_card: flag(s, IS_RESTORE_MEMBER_CARD)?,
-            is_recommend_by_friend: flag(s, IS_RECOMMEND_BY_FRIEND)?,
+            is_restore_member_card,
+            is_recommend_by_friend,
             union_id: optional(s, UNION_ID),
             source_scene: optional(s, SOURCE_SCENE),
             extra: extra_map(std::mem::take(&mut self.extra)),
+            unparsed,
         }))
     }
 }
@@ -422,18 +434,20 @@ pub(super) fn optional(
         .map(Cow::into_owned)
 }
 
+/// A 0/1 flag; any other text is kept in `unparsed` and reads as `None`.
 pub(super) fn flag(
     slots: &mut [Option<Cow<'_, str>>; KNOWN_COUNT],
     i: usize,
-) -> Result<Option<bool>, EventError> {
-    match slots[i].as_deref() {
-        None | Some("") => Ok(None),
-        Some("0") => Ok(Some(false)),
-        Some("1") => Ok(Some(true)),
-        Some(other) => Err(EventError::InvalidFlag {
-            field: KNOWN_NAMES[i],
-            value: echo(other),
-        }),
+    unparsed: &mut BTreeMap<&'static str, String>,
+) -> Option<bool> {
+    match slots[i].take()? {
+        v if v.is_empty() => None,
+        v if *v == *"0" => Some(false),
+        v if *v == *"1" => Some(true),
+        other => {
+            unparsed.insert(KNOWN_NAMES[i], other.into_owned());
+            None
+        }
     }
 }
 

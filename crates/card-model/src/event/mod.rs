@@ -10,7 +10,9 @@
 //! * Lenient: white space around a value is trimmed; a value may be CDATA, plain text or
 //!   both (`<A> <![CDATA[x]]> </A>`); the XML declaration is optional; unknown elements
 //!   are kept (in [`UserGetCard::extra`] or [`Event::Other`]'s `fields`); optional fields may
-//!   be missing, and an empty optional field reads as `None`.
+//!   be missing, and an empty optional field reads as `None`; an optional number or flag
+//!   that does not parse (a 60-digit `OuterId`) reads as `None` with its text kept in
+//!   [`UserGetCard::unparsed`], so the claim itself is never lost to it.
 //! * Strict: the body is at most [`MAX_EVENT_BYTES`]; it must be UTF-8 and well-formed;
 //!   a DOCTYPE is refused (so no entity is ever defined, let alone expanded); only the five
 //!   predefined entities and character references are decoded; elements nest at most
@@ -198,7 +200,9 @@ pub enum EventError {
         /// The field's XML element name.
         field: &'static str,
     },
-    /// A numeric field is not an integer, or out of the `i64` range.
+    /// A numeric field is not an integer, or out of the `i64` range: `CreateTime` when
+    /// parsing (the claim cannot be read without it), an optional one from the
+    /// `checked_` accessors of [`UserGetCard`].
     #[error("field {field}: {value:?} is not an integer in the i64 range")]
     InvalidNumber {
         /// The field's XML element name.
@@ -206,7 +210,8 @@ pub enum EventError {
         /// The value as sent (cut to 64 characters).
         value: String,
     },
-    /// A 0/1 flag holds something else.
+    /// A 0/1 flag holds something else (from the `checked_` accessors of
+    /// [`UserGetCard`]).
     #[error("field {field}: {value:?} is not 0 or 1")]
     InvalidFlag {
         /// The field's XML element name.
@@ -274,7 +279,10 @@ pub struct UserGetCard {
     pub user_card_code: Option<String>,
     /// `OldUserCardCode`: the code before a gift changed it.
     pub old_user_card_code: Option<String>,
-    /// `OuterId`: the integer claim scene set at issuance (`outer_id`).
+    /// `OuterId`: the integer claim scene set at issuance (`outer_id`). `None` when
+    /// absent, empty, or not an `i64` (a 60-digit id, letters): the claim is still read,
+    /// and [`checked_outer_id`](Self::checked_outer_id) and
+    /// [`outer_id_text`](Self::outer_id_text) tell the cases apart.
     pub outer_id: Option<i64>,
     /// `OuterStr`: the string claim scene set at issuance (`outer_str`).
     pub outer_str: Option<String>,
@@ -290,6 +298,8 @@ pub struct UserGetCard {
     /// Elements the spec does not list; private so that [`to_xml`](Self::to_xml) can
     /// always write them back (see [`insert_extra`](Self::insert_extra)).
     extra: BTreeMap<String, String>,
+    /// Optional numeric fields whose text is no valid value, by element name.
+    unparsed: BTreeMap<&'static str, String>,
 }
 
 impl UserGetCard {
@@ -316,6 +326,93 @@ impl UserGetCard {
             union_id: None,
             source_scene: None,
             extra: BTreeMap::new(),
+            unparsed: BTreeMap::new(),
+        }
+    }
+
+    /// The optional numeric fields (`OuterId` and the 0/1 flags `IsGiveByFriend`,
+    /// `IsRestoreMemberCard`, `IsRecommendByFriend`) whose text is no valid value, by
+    /// element name, with the text as sent (trimmed). Their typed fields read `None`; the
+    /// rest of the claim is read as usual, and [`to_xml`](Self::to_xml) writes the text
+    /// back while the typed field stays `None`.
+    pub fn unparsed(&self) -> &BTreeMap<&'static str, String> {
+        &self.unparsed
+    }
+
+    /// `OuterId` as a number: `Ok(None)` when absent or empty.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use card_model::event::{Event, parse_event};
+    ///
+    /// let long = "1".repeat(60);
+    /// let body = format!("<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName>\
+    ///     <CreateTime>1</CreateTime><MsgType>event</MsgType><Event>user_get_card</Event>\
+    ///     <CardId>p1</CardId><OuterId>{long}</OuterId></xml>");
+    /// let Event::UserGetCard(claim) = parse_event(body.as_bytes())? else { panic!() };
+    /// assert_eq!(claim.outer_id, None);
+    /// assert!(claim.checked_outer_id().is_err());
+    /// assert_eq!(claim.outer_id_text().as_deref(), Some(long.as_str()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`EventError::InvalidNumber`] when WeChat sent text that is not an `i64`.
+    pub fn checked_outer_id(&self) -> Result<Option<i64>, EventError> {
+        match (self.outer_id, self.unparsed.get("OuterId")) {
+            (None, Some(text)) => Err(EventError::InvalidNumber {
+                field: "OuterId",
+                value: echo(text),
+            }),
+            (id, _) => Ok(id),
+        }
+    }
+
+    /// `OuterId` as text: the number, or the text WeChat sent when it is no `i64`.
+    pub fn outer_id_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match (self.outer_id, self.unparsed.get("OuterId")) {
+            (Some(id), _) => Some(id.to_string().into()),
+            (None, Some(text)) => Some(text.as_str().into()),
+            (None, None) => None,
+        }
+    }
+
+    /// `IsGiveByFriend` as a flag: `Ok(None)` when absent or empty.
+    ///
+    /// # Errors
+    /// [`EventError::InvalidFlag`] when WeChat sent text other than `0` or `1`.
+    pub fn checked_is_give_by_friend(&self) -> Result<Option<bool>, EventError> {
+        self.checked_flag("IsGiveByFriend", self.is_give_by_friend)
+    }
+
+    /// `IsRestoreMemberCard` as a flag: `Ok(None)` when absent or empty.
+    ///
+    /// # Errors
+    /// [`EventError::InvalidFlag`] when WeChat sent text other than `0` or `1`.
+    pub fn checked_is_restore_member_card(&self) -> Result<Option<bool>, EventError> {
+        self.checked_flag("IsRestoreMemberCard", self.is_restore_member_card)
+    }
+
+    /// `IsRecommendByFriend` as a flag: `Ok(None)` when absent or empty.
+    ///
+    /// # Errors
+    /// [`EventError::InvalidFlag`] when WeChat sent text other than `0` or `1`.
+    pub fn checked_is_recommend_by_friend(&self) -> Result<Option<bool>, EventError> {
+        self.checked_flag("IsRecommendByFriend", self.is_recommend_by_friend)
+    }
+
+    fn checked_flag(
+        &self,
+        field: &'static str,
+        value: Option<bool>,
+    ) -> Result<Option<bool>, EventError> {
+        match (value, self.unparsed.get(field)) {
+            (None, Some(text)) => Err(EventError::InvalidFlag {
+                field,
+                value: echo(text),
+            }),
+            (v, _) => Ok(v),
         }
     }
 
@@ -375,20 +472,30 @@ impl UserGetCard {
         write_cdata(&mut out, "MsgType", "event");
         write_cdata(&mut out, "Event", "user_get_card");
         write_cdata(&mut out, "CardId", &self.card_id);
-        write_flag(&mut out, "IsGiveByFriend", self.is_give_by_friend);
+        self.write_flag_or_text(&mut out, "IsGiveByFriend", self.is_give_by_friend);
         write_opt_cdata(&mut out, "UserCardCode", &self.user_card_code);
         write_opt_cdata(&mut out, "OldUserCardCode", &self.old_user_card_code);
-        if let Some(id) = self.outer_id {
-            write_plain(&mut out, "OuterId", id);
+        match (self.outer_id, self.unparsed.get("OuterId")) {
+            (Some(id), _) => write_plain(&mut out, "OuterId", id),
+            (None, Some(text)) => write_cdata(&mut out, "OuterId", text),
+            (None, None) => {}
         }
         write_opt_cdata(&mut out, "OuterStr", &self.outer_str);
-        write_flag(&mut out, "IsRestoreMemberCard", self.is_restore_member_card);
-        write_flag(&mut out, "IsRecommendByFriend", self.is_recommend_by_friend);
+        self.write_flag_or_text(&mut out, "IsRestoreMemberCard", self.is_restore_member_card);
+        self.write_flag_or_text(&mut out, "IsRecommendByFriend", self.is_recommend_by_friend);
         write_opt_cdata(&mut out, "UnionId", &self.union_id);
         write_opt_cdata(&mut out, "SourceScene", &self.source_scene);
         write_extra(&mut out, &self.extra);
         out.push_str("</xml>");
         out
+    }
+
+    /// A flag, or the text WeChat sent for it when that was no flag.
+    fn write_flag_or_text(&self, out: &mut String, name: &'static str, value: Option<bool>) {
+        match (value, self.unparsed.get(name)) {
+            (None, Some(text)) => write_cdata(out, name, text),
+            (value, _) => write_flag(out, name, value),
+        }
     }
 }
 
@@ -469,8 +576,9 @@ impl From<UserGetCard> for Event {
 ///
 /// An [`EventError`] if the body is too large, not UTF-8, not well-formed, hostile
 /// (DOCTYPE, unknown entity, too deep), has no `MsgType`, lacks a required
-/// `user_get_card` field, repeats one of its fields, or holds a number or flag that does
-/// not parse.
+/// `user_get_card` field, repeats one of its fields, or holds a `CreateTime` that is no
+/// integer. A bad optional number or flag does not refuse the claim: see
+/// [`UserGetCard::unparsed`].
 pub fn parse_event(xml: &[u8]) -> Result<Event, EventError> {
     if xml.len() > MAX_EVENT_BYTES {
         return Err(EventError::TooLarge {

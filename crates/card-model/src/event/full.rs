@@ -40,7 +40,7 @@ impl<'a> Document<'a> {
             match event {
                 XmlEvent::Start(start) | XmlEvent::Empty(start) => {
                     let name = start.name();
-                    let name = name.as_ref();
+                    let name = name.as_ref().as_bytes();
                     match stage {
                         Stage::Prolog => {
                             if name != b"xml" {
@@ -94,7 +94,7 @@ impl<'a> Document<'a> {
                 }
                 XmlEvent::End(end) => {
                     let found = end.name();
-                    let found = found.as_ref();
+                    let found = found.as_ref().as_bytes();
                     if stage != Stage::Root {
                         return Err(EventError::Malformed {
                             offset,
@@ -123,19 +123,19 @@ impl<'a> Document<'a> {
                 }
                 XmlEvent::Text(text) => {
                     if stage != Stage::Root || depth == 0 {
-                        if is_whitespace_only(&text) {
+                        if is_whitespace_only(text.as_bytes()) {
                             continue;
                         }
                         return Err(EventError::UnexpectedContent { offset });
                     }
-                    let text = reborrow(input, &text)?;
+                    let text = reborrow(input, text.as_bytes())?;
                     frames[depth - 1].on_text(text);
                 }
                 XmlEvent::CData(cdata) => {
                     if stage != Stage::Root || depth == 0 {
                         return Err(EventError::UnexpectedContent { offset });
                     }
-                    let text = reborrow(input, &cdata)?;
+                    let text = reborrow(input, cdata.as_bytes())?;
                     frames[depth - 1].on_content(Cow::Borrowed(text));
                 }
                 XmlEvent::GeneralRef(reference) => {
@@ -147,12 +147,12 @@ impl<'a> Document<'a> {
                             Ok(Some(c)) => Cow::Owned(c.to_string()),
                             _ => {
                                 return Err(EventError::InvalidCharRef {
-                                    reference: echo_bytes(&reference),
+                                    reference: echo_bytes(reference.as_bytes()),
                                 });
                             }
                         }
                     } else {
-                        Cow::Borrowed(match &*reference {
+                        Cow::Borrowed(match reference.as_bytes() {
                             b"lt" => "<",
                             b"gt" => ">",
                             b"amp" => "&",
@@ -176,11 +176,11 @@ impl<'a> Document<'a> {
                     }
                     match decl.encoding() {
                         Some(Ok(enc))
-                            if !enc.eq_ignore_ascii_case(b"utf-8")
-                                && !enc.eq_ignore_ascii_case(b"utf8") =>
+                            if !enc.eq_ignore_ascii_case("utf-8")
+                                && !enc.eq_ignore_ascii_case("utf8") =>
                         {
                             return Err(EventError::UnsupportedEncoding {
-                                encoding: echo_bytes(&enc),
+                                encoding: echo(&enc),
                             });
                         }
                         Some(Err(e)) => {

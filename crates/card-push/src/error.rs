@@ -64,8 +64,8 @@ pub enum PushError {
     /// `encrypt_type` names something other than `aes`.
     #[error("unsupported encrypt_type")]
     UnsupportedEncryptType,
-    /// The body of an encrypted push has no `<Encrypt>` element (or more than one).
-    #[error("encrypted push body has no single <Encrypt> element")]
+    /// The body of an encrypted push has no (non-empty) `<Encrypt>` element.
+    #[error("encrypted push body has no <Encrypt> element")]
     MissingEncrypt,
     /// The `<Encrypt>` text is not base64.
     #[error("encrypted message is not valid base64")]

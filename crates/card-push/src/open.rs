@@ -301,16 +301,23 @@ impl PushConfig {
         let msg_signature = PushQuery::required(&query.msg_signature, "msg_signature")?;
         let timestamp = PushQuery::required(&query.timestamp, "timestamp")?;
         let nonce = PushQuery::required(&query.nonce, "nonce")?;
-        let encrypted = encrypt_element(body)?;
-        let digest = sha1_sorted(&mut [
-            self.token.expose().as_bytes(),
-            timestamp.as_bytes(),
-            nonce.as_bytes(),
-            encrypted,
-        ]);
-        if !matches_hex(&digest, msg_signature) {
-            return Err(PushError::BadSignature);
+        // The signed `<Encrypt>` text: the first candidate whose signature matches (a
+        // user's message in compatible mode may hold the text "<Encrypt>" itself).
+        let mut candidates = encrypt_candidates(body).peekable();
+        if candidates.peek().is_none() {
+            return Err(PushError::MissingEncrypt);
         }
+        let encrypted = candidates
+            .find(|text| {
+                let digest = sha1_sorted(&mut [
+                    self.token.expose().as_bytes(),
+                    timestamp.as_bytes(),
+                    nonce.as_bytes(),
+                    text,
+                ]);
+                matches_hex(&digest, msg_signature)
+            })
+            .ok_or(PushError::BadSignature)?;
         self.check_fresh(timestamp, now)?;
         let buf = crypto::decode_base64(encrypted)?;
         let opened = match &crypto.previous {
@@ -407,27 +414,34 @@ fn cdata_safe(s: &str) -> String {
     s.replace("]]>", "")
 }
 
-/// The text of the single `<Encrypt>` element of an encrypted push's body: white space
-/// and one CDATA wrapper removed. Base64 holds no `<`, so the first `</Encrypt>` ends it.
-fn encrypt_element(body: &[u8]) -> Result<&[u8], PushError> {
+/// How many `<Encrypt>` elements of a body are tried against the signature.
+const MAX_ENCRYPT_CANDIDATES: usize = 8;
+
+/// The texts of the (first few) `<Encrypt>` elements of an encrypted push's body, white
+/// space and one CDATA wrapper removed; empty ones skipped. Base64 holds no `<`, so the
+/// first `</Encrypt>` after an opening tag ends a genuine element.
+fn encrypt_candidates(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     const OPEN: &[u8] = b"<Encrypt>";
     const CLOSE: &[u8] = b"</Encrypt>";
     let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
-    let start = find(body, OPEN).ok_or(PushError::MissingEncrypt)? + OPEN.len();
-    let rest = &body[start..];
-    let len = find(rest, CLOSE).ok_or(PushError::MissingEncrypt)?;
-    if find(&rest[len + CLOSE.len()..], OPEN).is_some() {
-        return Err(PushError::MissingEncrypt);
-    }
-    let mut text = rest[..len].trim_ascii();
-    if let Some(inner) = text.strip_prefix(b"<![CDATA[") {
-        text = inner
-            .strip_suffix(b"]]>")
-            .ok_or(PushError::MissingEncrypt)?
-            .trim_ascii();
-    }
-    if text.is_empty() {
-        return Err(PushError::MissingEncrypt);
-    }
-    Ok(text)
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        loop {
+            let start = find(rest, OPEN)? + OPEN.len();
+            let after_open = &rest[start..];
+            let len = find(after_open, CLOSE)?;
+            rest = &after_open[len + CLOSE.len()..];
+            let mut text = after_open[..len].trim_ascii();
+            if let Some(inner) = text.strip_prefix(b"<![CDATA[") {
+                match inner.strip_suffix(b"]]>") {
+                    Some(inner) => text = inner.trim_ascii(),
+                    None => continue,
+                }
+            }
+            if !text.is_empty() {
+                return Some(text);
+            }
+        }
+    })
+    .take(MAX_ENCRYPT_CANDIDATES)
 }

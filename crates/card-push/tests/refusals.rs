@@ -250,12 +250,20 @@ fn malformed_encrypted_messages() {
             field: Some("MsgType")
         })
     );
-    // Envelopes without a single Encrypt.
+    // A decoy "<Encrypt>" before the signed one (a user's text in compatible mode) is
+    // passed over; a body whose only Encrypt is unsigned is refused.
+    let (q, _) = signed_envelope(&encrypted);
+    let decoy = format!(
+        "<xml><Content><![CDATA[<Encrypt>AAAA</Encrypt>]]></Content><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    );
+    assert_eq!(open(&config, &q, &decoy), Ok(Event::UserGetCard(claim())));
+    let unsigned = "<xml><Encrypt>AAAA</Encrypt></xml>";
+    assert_eq!(open(&config, &q, unsigned), Err(PushError::BadSignature));
+    // Envelopes without an Encrypt.
     for body in [
         "<xml></xml>".to_owned(),
         "<xml><Encrypt></Encrypt></xml>".to_owned(),
         "<xml><Encrypt><![CDATA[]]></Encrypt></xml>".to_owned(),
-        format!("<xml><Encrypt>{encrypted}</Encrypt><Encrypt>{encrypted}</Encrypt></xml>"),
         format!("<xml><Encrypt><![CDATA[{encrypted}</Encrypt></xml>"),
     ] {
         let (q, _) = signed_envelope(&encrypted);

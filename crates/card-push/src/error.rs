@@ -87,6 +87,9 @@ pub enum PushError {
     /// The AppID after the decrypted message is not the configured one.
     #[error("decrypted AppID is not the configured one")]
     AppIdMismatch,
+    /// The operating system gave no random bytes (for a nonce or a random prefix).
+    #[error("the operating system gave no random bytes")]
+    NoRandomness,
     /// The (decrypted) message is not an event the parser accepts. Only the kind of
     /// problem and the field's name are kept, never a value.
     #[error("push is not a valid event: {problem}{}", field.map(|f| format!(" (field {f})")).unwrap_or_default())]

@@ -374,13 +374,10 @@ impl PushConfig {
     /// prefix from the operating system.
     ///
     /// # Errors
-    /// [`PushError::MissingParameter`] (`nonce`) if the operating system has no
-    /// randomness to give.
+    /// [`PushError::NoRandomness`] if the operating system has no randomness to give.
     pub fn seal_reply_now(&self, reply_xml: &str) -> Result<String, PushError> {
-        let random: [u8; 16] =
-            random_bytes().map_err(|_| PushError::MissingParameter { name: "nonce" })?;
-        let nonce: [u8; 4] =
-            random_bytes().map_err(|_| PushError::MissingParameter { name: "nonce" })?;
+        let random: [u8; 16] = random_bytes().map_err(|_| PushError::NoRandomness)?;
+        let nonce: [u8; 4] = random_bytes().map_err(|_| PushError::NoRandomness)?;
         let nonce = u32::from_le_bytes(nonce).to_string();
         self.seal_reply(reply_xml, &unix_now().to_string(), &nonce, &random)
     }

@@ -78,8 +78,7 @@ impl PushRequest {
     /// prefix).
     ///
     /// # Errors
-    /// [`PushError::MissingParameter`] (`nonce`) if the operating system has no
-    /// randomness to give.
+    /// [`PushError::NoRandomness`] if the operating system has no randomness to give.
     pub fn for_claim(config: &PushConfig, claim: &UserGetCard) -> Result<Self, PushError> {
         Self::for_xml(config, &claim.to_xml())
     }
@@ -89,10 +88,8 @@ impl PushRequest {
     /// # Errors
     /// As [`for_claim`](Self::for_claim).
     pub fn for_xml(config: &PushConfig, event_xml: &str) -> Result<Self, PushError> {
-        let random: [u8; 16] =
-            random_bytes().map_err(|_| PushError::MissingParameter { name: "nonce" })?;
-        let nonce: [u8; 4] =
-            random_bytes().map_err(|_| PushError::MissingParameter { name: "nonce" })?;
+        let random: [u8; 16] = random_bytes().map_err(|_| PushError::NoRandomness)?;
+        let nonce: [u8; 4] = random_bytes().map_err(|_| PushError::NoRandomness)?;
         let nonce = u32::from_le_bytes(nonce).to_string();
         Ok(Self::new(config, event_xml, unix_now(), &nonce, &random))
     }

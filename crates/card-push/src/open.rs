@@ -1,5 +1,6 @@
 //! URL verification, opening pushes and sealing replies.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use card_model::event::{Event, parse_event};
@@ -19,18 +20,19 @@ pub const SUCCESS: &str = "success";
 /// The query parameters WeChat signs its requests with.
 ///
 /// Parsed from the raw query string of the GET verification request or of a POST push;
-/// parameters other than these (such as `openid`) are ignored.
+/// parameters other than these (such as `openid`) are ignored. Values borrow from the
+/// query string unless they had to be decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PushQuery {
-    signature: Option<String>,
-    timestamp: Option<String>,
-    nonce: Option<String>,
-    echostr: Option<String>,
-    encrypt_type: Option<String>,
-    msg_signature: Option<String>,
+pub struct PushQuery<'a> {
+    signature: Option<Cow<'a, str>>,
+    timestamp: Option<Cow<'a, str>>,
+    nonce: Option<Cow<'a, str>>,
+    echostr: Option<Cow<'a, str>>,
+    encrypt_type: Option<Cow<'a, str>>,
+    msg_signature: Option<Cow<'a, str>>,
 }
 
-impl PushQuery {
+impl<'a> PushQuery<'a> {
     /// Parses a raw (percent-encoded) query string, with or without its leading `?`.
     ///
     /// ```
@@ -47,7 +49,7 @@ impl PushQuery {
     /// # Errors
     /// [`PushError::QueryTooLong`] beyond [`MAX_QUERY_BYTES`];
     /// [`PushError::DuplicateParameter`] if one of the signed parameters repeats.
-    pub fn parse(query: &str) -> Result<Self, PushError> {
+    pub fn parse(query: &'a str) -> Result<Self, PushError> {
         if query.len() > MAX_QUERY_BYTES {
             return Err(PushError::QueryTooLong {
                 len: query.len(),
@@ -69,7 +71,7 @@ impl PushQuery {
             if slot.is_some() {
                 return Err(PushError::DuplicateParameter { name });
             }
-            *slot = Some(value.into_owned());
+            *slot = Some(value);
         }
         Ok(q)
     }
@@ -94,7 +96,10 @@ impl PushQuery {
         self.encrypt_type.is_some()
     }
 
-    fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, PushError> {
+    fn required<'b>(
+        value: &'b Option<Cow<'_, str>>,
+        name: &'static str,
+    ) -> Result<&'b str, PushError> {
         match value.as_deref() {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(PushError::MissingParameter { name }),
@@ -169,7 +174,7 @@ impl PushConfig {
     }
 
     /// Checks `signature` over Token, `timestamp` and `nonce`.
-    fn check_plain_signature(&self, query: &PushQuery) -> Result<(), PushError> {
+    fn check_plain_signature(&self, query: &PushQuery<'_>) -> Result<(), PushError> {
         let signature = PushQuery::required(&query.signature, "signature")?;
         let timestamp = PushQuery::required(&query.timestamp, "timestamp")?;
         let nonce = PushQuery::required(&query.nonce, "nonce")?;
@@ -203,7 +208,7 @@ impl PushConfig {
     /// # Errors
     /// [`PushError::MissingParameter`], [`PushError::BadSignature`], and with a
     /// freshness window [`PushError::InvalidTimestamp`] or [`PushError::Stale`].
-    pub fn verify_url<'q>(&self, query: &'q PushQuery) -> Result<&'q str, PushError> {
+    pub fn verify_url<'q>(&self, query: &'q PushQuery<'_>) -> Result<&'q str, PushError> {
         self.verify_url_at(query, unix_now())
     }
 
@@ -211,7 +216,11 @@ impl PushConfig {
     ///
     /// # Errors
     /// As [`verify_url`](Self::verify_url).
-    pub fn verify_url_at<'q>(&self, query: &'q PushQuery, now: i64) -> Result<&'q str, PushError> {
+    pub fn verify_url_at<'q>(
+        &self,
+        query: &'q PushQuery<'_>,
+        now: i64,
+    ) -> Result<&'q str, PushError> {
         let echostr = PushQuery::required(&query.echostr, "echostr")?;
         self.check_plain_signature(query)?;
         if let Some(ts) = query.timestamp() {
@@ -246,7 +255,7 @@ impl PushConfig {
     ///
     /// # Errors
     /// A [`PushError`] naming the first check that failed.
-    pub fn open(&self, query: &PushQuery, body: &[u8]) -> Result<Push, PushError> {
+    pub fn open(&self, query: &PushQuery<'_>, body: &[u8]) -> Result<Push, PushError> {
         self.open_at(query, body, unix_now())
     }
 
@@ -254,7 +263,7 @@ impl PushConfig {
     ///
     /// # Errors
     /// As [`open`](Self::open).
-    pub fn open_at(&self, query: &PushQuery, body: &[u8], now: i64) -> Result<Push, PushError> {
+    pub fn open_at(&self, query: &PushQuery<'_>, body: &[u8], now: i64) -> Result<Push, PushError> {
         if body.len() > self.max_body_bytes {
             return Err(PushError::BodyTooLarge {
                 len: body.len(),
@@ -294,7 +303,7 @@ impl PushConfig {
     fn open_encrypted(
         &self,
         crypto: &Crypto,
-        query: &PushQuery,
+        query: &PushQuery<'_>,
         body: &[u8],
         now: i64,
     ) -> Result<Event, PushError> {
@@ -420,7 +429,7 @@ const MAX_ENCRYPT_CANDIDATES: usize = 8;
 fn encrypt_candidates(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     const OPEN: &[u8] = b"<Encrypt>";
     const CLOSE: &[u8] = b"</Encrypt>";
-    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let find = |hay: &[u8], needle: &[u8]| memchr::memmem::find(hay, needle);
     let mut rest = body;
     std::iter::from_fn(move || {
         loop {

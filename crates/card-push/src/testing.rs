@@ -103,7 +103,7 @@ impl PushRequest {
     ///
     /// # Errors
     /// None in practice: the query is well-formed by construction.
-    pub fn query(&self) -> Result<PushQuery, PushError> {
+    pub fn query(&self) -> Result<PushQuery<'_>, PushError> {
         PushQuery::parse(&self.query)
     }
 

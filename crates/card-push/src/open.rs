@@ -58,7 +58,22 @@ impl<'a> PushQuery<'a> {
         }
         let query = query.strip_prefix('?').unwrap_or(query);
         let mut q = Self::default();
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        for pair in query.split('&') {
+            if pair.is_empty() {
+                continue;
+            }
+            // WeChat's values are digits, hex and letters: borrowed as they are. Anything
+            // percent- or plus-encoded is decoded.
+            let (name, value) = match pair.split_once('=') {
+                Some((n, v)) if !needs_decoding(n) && !needs_decoding(v) => {
+                    (Cow::Borrowed(n), Cow::Borrowed(v))
+                }
+                None if !needs_decoding(pair) => (Cow::Borrowed(pair), Cow::Borrowed("")),
+                _ => match form_urlencoded::parse(pair.as_bytes()).next() {
+                    Some(decoded) => decoded,
+                    None => continue,
+                },
+            };
             let (slot, name) = match &*name {
                 "signature" => (&mut q.signature, "signature"),
                 "timestamp" => (&mut q.timestamp, "timestamp"),
@@ -420,6 +435,17 @@ fn cdata_safe(s: &str) -> String {
     s.replace("]]>", "")
 }
 
+/// Whether a query component holds `%` or `+`, which decode to something else.
+fn needs_decoding(s: &str) -> bool {
+    s.bytes().any(|b| b == b'%' || b == b'+')
+}
+
+/// The offset of the first `needle` in `hay` (needles start with `<`, which is rare in
+/// an envelope).
+fn find_tag(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'<', hay).find(|&i| hay[i..].starts_with(needle))
+}
+
 /// How many `<Encrypt>` elements of a body are tried against the signature.
 const MAX_ENCRYPT_CANDIDATES: usize = 8;
 
@@ -429,7 +455,7 @@ const MAX_ENCRYPT_CANDIDATES: usize = 8;
 fn encrypt_candidates(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     const OPEN: &[u8] = b"<Encrypt>";
     const CLOSE: &[u8] = b"</Encrypt>";
-    let find = |hay: &[u8], needle: &[u8]| memchr::memmem::find(hay, needle);
+    let find = find_tag;
     let mut rest = body;
     std::iter::from_fn(move || {
         loop {

@@ -55,6 +55,31 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The query parser decodes as `application/x-www-form-urlencoded` does.
+    #[test]
+    fn query_decoding_matches_form_urlencoding(q in "[a-z=&%+0-9A-F]{0,40}|(echostr|nonce|timestamp)=[a-z%+0-9A-F]{0,12}") {
+        let want: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let get = |name: &str| want.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        match PushQuery::parse(&q) {
+            Ok(parsed) => {
+                for (name, got) in [("echostr", parsed.echostr()), ("nonce", parsed.nonce()), ("timestamp", parsed.timestamp())] {
+                    let expected = get(name);
+                    prop_assert!(expected.len() <= 1);
+                    prop_assert_eq!(got.map(str::to_owned), expected.first().cloned(), "{} in {:?}", name, q);
+                }
+                prop_assert_eq!(parsed.is_encrypted(), !get("encrypt_type").is_empty());
+            }
+            Err(_) => {
+                let names = ["signature", "timestamp", "nonce", "echostr", "encrypt_type", "msg_signature"];
+                prop_assert!(names.iter().any(|n| get(n).len() > 1), "{:?}", q);
+            }
+        }
+    }
+}
+
 fn base64_len(s: &str) -> usize {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD

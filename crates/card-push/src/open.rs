@@ -164,10 +164,10 @@ pub(crate) fn unix_now() -> i64 {
 /// prefix of an encrypted message).
 ///
 /// # Errors
-/// The operating system's error text when it has no randomness to give.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], getrandom::Error> {
+/// [`PushError::NoRandomness`] when the operating system has no randomness to give.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], PushError> {
     let mut out = [0u8; N];
-    getrandom::fill(&mut out)?;
+    getrandom::fill(&mut out).map_err(|_| PushError::NoRandomness)?;
     Ok(out)
 }
 
@@ -400,8 +400,8 @@ impl PushConfig {
     /// # Errors
     /// [`PushError::NoRandomness`] if the operating system has no randomness to give.
     pub fn seal_reply_now(&self, reply_xml: &str) -> Result<String, PushError> {
-        let random: [u8; 16] = random_bytes().map_err(|_| PushError::NoRandomness)?;
-        let nonce: [u8; 4] = random_bytes().map_err(|_| PushError::NoRandomness)?;
+        let random: [u8; 16] = random_bytes()?;
+        let nonce: [u8; 4] = random_bytes()?;
         let nonce = u32::from_le_bytes(nonce).to_string();
         self.seal_reply(reply_xml, &unix_now().to_string(), &nonce, &random)
     }

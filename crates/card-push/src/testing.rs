@@ -88,8 +88,8 @@ impl PushRequest {
     /// # Errors
     /// As [`for_claim`](Self::for_claim).
     pub fn for_xml(config: &PushConfig, event_xml: &str) -> Result<Self, PushError> {
-        let random: [u8; 16] = random_bytes().map_err(|_| PushError::NoRandomness)?;
-        let nonce: [u8; 4] = random_bytes().map_err(|_| PushError::NoRandomness)?;
+        let random: [u8; 16] = random_bytes()?;
+        let nonce: [u8; 4] = random_bytes()?;
         let nonce = u32::from_le_bytes(nonce).to_string();
         Ok(Self::new(config, event_xml, unix_now(), &nonce, &random))
     }

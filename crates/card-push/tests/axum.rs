@@ -276,3 +276,26 @@ async fn logs_never_hold_secrets_or_content() {
         assert!(!logs.contains(secret), "{secret} in logs:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn a_panicking_function_is_answered_500_and_retried() {
+    let config = plain();
+    let calls = Arc::new(Mutex::new(0u32));
+    let counter = calls.clone();
+    let service = PushService::new(config.clone(), move |_push: Push| {
+        let first = {
+            let mut n = counter.lock().unwrap();
+            *n += 1;
+            *n == 1
+        };
+        async move {
+            assert!(!first, "the handler's first run fails hard");
+            Ok::<(), std::io::Error>(())
+        }
+    });
+    let url = serve(service).await;
+    let r = PushRequest::for_claim(&config, &claim("p1", "1")).unwrap();
+    assert_eq!(post(&url, &r).await.0, 500);
+    assert_eq!(post(&url, &r).await, (200, "success".to_owned()));
+    assert_eq!(*calls.lock().unwrap(), 2);
+}

@@ -450,6 +450,11 @@ impl UserGetCard {
     }
 
     /// The key WeChat's retry rules say to de-duplicate on: `FromUserName` + `CreateTime`.
+    ///
+    /// It is too coarse for claims: a user who takes several cards in the same second (a
+    /// multi-card QR code, a batch add) sends several pushes with the same key. Add
+    /// `CardId` and `UserCardCode` (as `card-push`'s `DedupKey::for_event` does) before
+    /// skipping a push as a retry.
     pub fn dedup_key(&self) -> (&str, i64) {
         (&self.from_user_name, self.create_time)
     }

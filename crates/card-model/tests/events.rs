@@ -220,18 +220,76 @@ fn names_and_flags_compare_as_documented() {
 }
 
 #[test]
-fn bad_numbers_and_flags_name_the_field() {
+fn bad_optional_numbers_and_flags_keep_the_claim() {
+    // A 60-digit OuterId (allowed by the QR API, too big for i64), a value past i64, a
+    // fraction and letters: the claim is read, the text kept, the typed accessor fails.
+    let sixty = "1".repeat(60);
+    for text in [sixty.as_str(), "9223372036854775808", "1.5", "abc"] {
+        let e = claim(&claim_with(&format!("<OuterId>{text}</OuterId>")));
+        assert_eq!(e.card_id, "p1");
+        assert_eq!(e.outer_id, None, "{text}");
+        assert_eq!(e.outer_id_text().as_deref(), Some(text));
+        assert_eq!(e.unparsed().get("OuterId").map(String::as_str), Some(text));
+        let err = e.checked_outer_id().unwrap_err();
+        assert_eq!(err.field(), Some("OuterId"));
+        assert!(matches!(err, EventError::InvalidNumber { .. }), "{err:?}");
+        // Written back as sent, and read back to the same claim.
+        assert_eq!(
+            parse_event(e.to_xml().as_bytes()),
+            Ok(Event::UserGetCard(e.clone()))
+        );
+    }
     assert_eq!(
-        err(claim_with("<OuterId>9223372036854775808</OuterId>")),
-        EventError::InvalidNumber {
+        claim(&claim_with("<OuterId>9223372036854775808</OuterId>")).checked_outer_id(),
+        Err(EventError::InvalidNumber {
             field: "OuterId",
             value: "9223372036854775808".into()
-        }
+        })
+    );
+    // A good OuterId reads the same through every accessor.
+    let e = claim(&claim_with("<OuterId>-42</OuterId>"));
+    assert_eq!(
+        (e.outer_id, e.checked_outer_id()),
+        (Some(-42), Ok(Some(-42)))
+    );
+    assert_eq!(e.outer_id_text().as_deref(), Some("-42"));
+    assert!(e.unparsed().is_empty());
+
+    // Flags: each fails on its own accessor, the others and the claim stay.
+    let e = claim(&claim_with(
+        "<IsGiveByFriend>2</IsGiveByFriend><IsRestoreMemberCard>true</IsRestoreMemberCard><IsRecommendByFriend>1</IsRecommendByFriend>",
+    ));
+    assert_eq!(
+        e.checked_is_give_by_friend(),
+        Err(EventError::InvalidFlag {
+            field: "IsGiveByFriend",
+            value: "2".into()
+        })
     );
     assert_eq!(
-        err(claim_with("<OuterId>1.5</OuterId>")).field(),
-        Some("OuterId")
+        e.checked_is_restore_member_card().unwrap_err().field(),
+        Some("IsRestoreMemberCard")
     );
+    assert_eq!(e.checked_is_recommend_by_friend(), Ok(Some(true)));
+    assert_eq!(
+        (e.is_give_by_friend, e.is_restore_member_card),
+        (None, None)
+    );
+    assert_eq!(
+        parse_event(e.to_xml().as_bytes()),
+        Ok(Event::UserGetCard(e.clone()))
+    );
+    // Setting the typed field wins over the kept text.
+    let mut fixed = e.clone();
+    fixed.is_give_by_friend = Some(false);
+    assert_eq!(fixed.checked_is_give_by_friend(), Ok(Some(false)));
+    assert!(
+        fixed
+            .to_xml()
+            .contains("<IsGiveByFriend>0</IsGiveByFriend>")
+    );
+
+    // CreateTime is required: a bad one still refuses the event.
     let xml = claim_with("").replace(
         "<CreateTime>1</CreateTime>",
         "<CreateTime>soon</CreateTime>",
@@ -245,29 +303,17 @@ fn bad_numbers_and_flags_name_the_field() {
     );
     let xml = claim_with("").replace("<CreateTime>1</CreateTime>", "<CreateTime/>");
     assert_eq!(err(xml).field(), Some("CreateTime"));
-    assert_eq!(
-        err(claim_with("<IsGiveByFriend>2</IsGiveByFriend>")),
-        EventError::InvalidFlag {
-            field: "IsGiveByFriend",
-            value: "2".into()
-        }
-    );
-    assert_eq!(
-        err(claim_with(
-            "<IsRestoreMemberCard>true</IsRestoreMemberCard>"
-        ))
-        .field(),
-        Some("IsRestoreMemberCard")
-    );
-    // A long bad value is echoed cut short.
+    // A long bad value is echoed cut short in the error, kept whole in the claim.
     let long = "9".repeat(10_000);
-    match err(claim_with(&format!("<OuterId>{long}</OuterId>"))) {
-        EventError::InvalidNumber { field, value } => {
+    let e = claim(&claim_with(&format!("<OuterId>{long}</OuterId>")));
+    match e.checked_outer_id() {
+        Err(EventError::InvalidNumber { field, value }) => {
             assert_eq!(field, "OuterId");
             assert_eq!(value.len(), 64);
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(e.outer_id_text().map(|t| t.len()), Some(10_000));
 }
 
 #[test]

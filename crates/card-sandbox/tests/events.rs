@@ -16,7 +16,7 @@ fn fields(xml: &str) -> BTreeMap<String, String> {
     loop {
         match reader.read_event().expect("well-formed XML") {
             XmlEvent::Start(e) => {
-                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                let name = e.name().as_ref().to_owned();
                 if stack.len() == 1 {
                     out.entry(name.clone()).or_insert_with(String::new);
                 }
@@ -26,11 +26,11 @@ fn fields(xml: &str) -> BTreeMap<String, String> {
                 stack.pop();
             }
             XmlEvent::CData(t) => {
-                let text = String::from_utf8(t.into_inner().to_vec()).unwrap();
+                let text = t.into_inner().into_owned();
                 out.get_mut(stack.last().unwrap()).unwrap().push_str(&text);
             }
             XmlEvent::Text(t) => {
-                let text = String::from_utf8(t.into_inner().to_vec()).unwrap();
+                let text = t.into_inner().into_owned();
                 if stack.len() == 2 {
                     out.get_mut(stack.last().unwrap())
                         .unwrap()

@@ -5,14 +5,13 @@ use card_api::bulk::{DepositOptions, DepositReport, FailReason, Progress};
 use card_api::{AsyncClient, Client, ClientBuilder, RetryPolicy};
 use card_model::AppSecret;
 use card_sandbox::{CardSpec, FaultConfig, Sandbox, Stats};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn sandbox(faults: FaultConfig) -> Sandbox {
     Sandbox::builder().faults(faults).build()
 }
 
-fn builder(sandbox: &Sandbox) -> ClientBuilder {
+fn settings<C>() -> ClientBuilder<C> {
     ClientBuilder::new()
         .app_credentials(
             Sandbox::DEFAULT_APPID,
@@ -25,16 +24,20 @@ fn builder(sandbox: &Sandbox) -> ClientBuilder {
                 .rate_limit_delay(Duration::ZERO)
                 .max_delay(Duration::ZERO),
         )
-        .transport(Arc::new(sandbox.clone()))
-        .async_transport(Arc::new(sandbox.clone()))
 }
 
 fn blocking(sandbox: &Sandbox) -> Client {
-    builder(sandbox).build().expect("client")
+    settings::<Client>()
+        .transport(sandbox.clone())
+        .build()
+        .expect("client")
 }
 
 fn asynchronous(sandbox: &Sandbox) -> AsyncClient {
-    builder(sandbox).build_async().expect("async client")
+    settings::<AsyncClient>()
+        .transport(sandbox.clone())
+        .build()
+        .expect("async client")
 }
 
 fn codes(n: usize) -> impl Iterator<Item = String> {

@@ -3,12 +3,11 @@
 //! endpoints are described here with local `Endpoint` types so that the scenarios depend
 //! only on the sandbox and the clients.
 
-use card_api::{ClientBuilder, Error, RetryPolicy};
+use card_api::{AsyncClient, Client, ClientBuilder, Error, RetryPolicy};
 use card_model::token::GetCardApiTicket;
 use card_model::{AppSecret, Endpoint, ErrCode, HttpMethod};
 use card_sandbox::{CardSpec, Clock, Fault, FaultConfig, Sandbox};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 use wxcard_tests::clients::{AnyClient, Flavor};
 use wxcard_tests::on_both_clients;
@@ -69,7 +68,25 @@ fn sandbox(faults: FaultConfig) -> Sandbox {
 }
 
 fn client(flavor: Flavor, sandbox: &Sandbox, attempts: u32) -> AnyClient {
-    let builder = ClientBuilder::new()
+    match flavor {
+        Flavor::Blocking => AnyClient::Blocking(
+            settings::<Client>(attempts)
+                .transport(sandbox.clone())
+                .build()
+                .expect("blocking client"),
+        ),
+        Flavor::Async => AnyClient::Async(
+            settings::<AsyncClient>(attempts)
+                .transport(sandbox.clone())
+                .build()
+                .expect("async client"),
+        ),
+    }
+}
+
+/// The settings of both clients.
+fn settings<C>(attempts: u32) -> ClientBuilder<C> {
+    ClientBuilder::new()
         .base_url("https://api.weixin.qq.com")
         .app_credentials(
             Sandbox::DEFAULT_APPID,
@@ -83,9 +100,6 @@ fn client(flavor: Flavor, sandbox: &Sandbox, attempts: u32) -> AnyClient {
                 .max_delay(Duration::from_millis(2)),
         )
         .jitter_seed(3)
-        .transport(Arc::new(sandbox.clone()))
-        .async_transport(Arc::new(sandbox.clone()));
-    AnyClient::build(flavor, builder)
 }
 
 fn codes(from: usize, n: usize) -> Vec<String> {

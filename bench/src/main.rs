@@ -637,16 +637,14 @@ impl Clients {
         let sdk_blocking = Client::builder()
             .base_url(remote.base.clone())
             .access_token(token.clone())
-            .transport(Arc::new(UreqTransport::new(TransportConfig::default())))
+            .transport(UreqTransport::new(TransportConfig::default()))
             .build()?;
         let sdk_async = Arc::new(
-            Client::builder()
+            AsyncClient::builder()
                 .base_url(remote.base.clone())
                 .access_token(token)
-                .async_transport(Arc::new(ReqwestTransport::try_new(
-                    TransportConfig::default(),
-                )?))
-                .build_async()?,
+                .transport(ReqwestTransport::try_new(TransportConfig::default())?)
+                .build()?,
         );
         let floor = || Floor {
             base: remote.base.clone(),
@@ -834,7 +832,7 @@ fn deposit_all(n: u64, mode: DepositAllMode) -> Res<()> {
             let card = sandbox.create_card(CardSpec::deposit_mode())?;
             let client = Client::builder()
                 .access_token(sandbox.issue_token())
-                .transport(Arc::new(sandbox.clone()))
+                .transport(sandbox.clone())
                 .build()?;
             let start = Instant::now();
             let report = client.deposit_all(&card, codes(), &options, |_| {})?;
@@ -843,18 +841,21 @@ fn deposit_all(n: u64, mode: DepositAllMode) -> Res<()> {
         DepositAllMode::Http | DepositAllMode::Async => {
             let remote = Remote::start(1, 0)?;
             let card = remote.cards.first().ok_or("no card")?.clone();
-            let builder = Client::builder()
-                .base_url(remote.base.clone())
-                .access_token(AccessToken::new(remote.token.clone()));
+            let token = AccessToken::new(remote.token.clone());
             let start = Instant::now();
             let report = if mode == DepositAllMode::Async {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()?;
-                let client = builder.build_async()?;
+                let client = AsyncClient::builder()
+                    .base_url(remote.base.clone())
+                    .access_token(token)
+                    .build()?;
                 rt.block_on(client.deposit_all(&card, codes(), &options, |_| {}))?
             } else {
-                builder
+                Client::builder()
+                    .base_url(remote.base.clone())
+                    .access_token(token)
                     .build()?
                     .deposit_all(&card, codes(), &options, |_| {})?
             };

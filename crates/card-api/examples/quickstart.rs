@@ -54,7 +54,6 @@ use card_model::qrcode::{CreateQrCode, QrCard, QrCardItem};
 use card_model::whitelist::SetTestWhitelist;
 use card_sandbox::{CardSpec, Claim, Sandbox};
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A placeholder image URL (the sandbox does not fetch it).
@@ -105,7 +104,7 @@ fn target() -> Res<Target> {
     let client = Client::builder()
         .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
         .retry(RetryPolicy::new())
-        .transport(Arc::new(sandbox.clone()))
+        .transport(sandbox.clone())
         .build()?;
     Ok(Target {
         client,

@@ -1,6 +1,5 @@
 //! The async client: the call plan executed with `.await` and tokio's timer and locks.
 
-use crate::config::ClientBuilder;
 use crate::core::{self, Core, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
@@ -32,8 +31,8 @@ use tracing::Instrument;
 /// )]);
 /// let client = AsyncClient::builder()
 ///     .access_token(AccessToken::new("MY-TOKEN")) // the application manages tokens
-///     .async_transport(Arc::new(replay.clone()))
-///     .build_async()?;
+///     .transport(replay.clone())
+///     .build()?;
 /// let ticket = client.api_ticket().await?;
 /// assert_eq!(ticket.expose(), "TICKET");
 /// replay.finish()?;
@@ -69,11 +68,6 @@ macro_rules! async_method {
 }
 
 impl AsyncClient {
-    /// A builder; finish it with [`ClientBuilder::build_async`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
     pub(crate) fn from_parts(core: Core, transport: Arc<dyn AsyncTransport>) -> Self {
         Self {
             core: Arc::new(core),
@@ -207,8 +201,8 @@ impl AsyncClient {
     /// let client = AsyncClient::builder()
     ///     .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
     ///     .retry(RetryPolicy::new())
-    ///     .async_transport(Arc::new(sandbox.clone()))
-    ///     .build_async()?;
+    ///     .transport(sandbox.clone())
+    ///     .build()?;
     /// let codes = (0..1000).map(|i| format!("{i:08}"));
     /// let report = client
     ///     .deposit_all(&card_id, codes, &DepositOptions::new().concurrency(8), |_| {})

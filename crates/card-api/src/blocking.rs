@@ -1,6 +1,5 @@
 //! The blocking client: the call plan executed with `std` threads and sleeps.
 
-use crate::config::ClientBuilder;
 use crate::core::{self, Core, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
@@ -34,7 +33,7 @@ use std::sync::{Arc, Mutex};
 /// ]);
 /// let client = Client::builder()
 ///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
-///     .transport(Arc::new(replay.clone()))
+///     .transport(replay.clone())
 ///     .build()?;
 /// let ticket = client.api_ticket()?; // fetched once, then cached
 /// assert_eq!(ticket.expose(), "TICKET");
@@ -72,11 +71,6 @@ macro_rules! blocking_method {
 }
 
 impl Client {
-    /// A builder; finish it with [`ClientBuilder::build`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
     pub(crate) fn from_parts(
         core: Core,
         store: Arc<dyn TokenStore>,
@@ -221,7 +215,7 @@ impl Client {
     /// let client = Client::builder()
     ///     .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
     ///     .retry(RetryPolicy::new())
-    ///     .transport(Arc::new(sandbox.clone()))
+    ///     .transport(sandbox.clone())
     ///     .build()?;
     ///
     /// let codes = (0..250).map(|i| format!("{i:08}"));

@@ -64,7 +64,7 @@
 //! let client = Client::builder()
 //!     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
 //!     .retry(RetryPolicy::new().max_attempts(3))
-//!     .transport(Arc::new(replay.clone()))
+//!     .transport(replay.clone())
 //!     .build()?;
 //!
 //! let answer = client.call(&GetCardApiTicket)?; // any endpoint description
@@ -108,8 +108,8 @@
 //! let client = AsyncClient::builder()
 //!     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
 //!     .stable_token(true)
-//!     .async_transport(Arc::new(replay.clone()))
-//!     .build_async()?;
+//!     .transport(replay.clone())
+//!     .build()?;
 //! let ticket = client.api_ticket().await?; // fetched once, cached afterwards
 //! assert_eq!(ticket.expose(), "TICKET");
 //! replay.finish()?;
@@ -124,31 +124,34 @@
 //! ```
 #![deny(missing_docs)]
 
+mod adapters;
 #[cfg(feature = "async")]
 mod asynchronous;
 #[cfg(feature = "blocking")]
 mod blocking;
+mod builder;
 pub mod bulk;
 mod config;
 mod core;
 mod error;
 mod methods;
-pub mod plan;
+mod plan;
 mod retry;
 mod store;
 
 pub use crate::core::new_clientmsgid;
 #[cfg(feature = "async")]
+pub use adapters::InPlace;
+#[cfg(feature = "async")]
 pub use asynchronous::AsyncClient;
 #[cfg(feature = "blocking")]
 pub use blocking::Client;
-pub use config::{
-    BACKUP_BASE_URLS, ClientBuilder, ClientConfig, DEFAULT_BASE_URL, TokenEndpoint, TokenSource,
-};
+#[cfg(feature = "async")]
+pub use builder::AsyncClientBuilder;
+pub use builder::ClientBuilder;
+pub use config::{BACKUP_BASE_URLS, ClientConfig, DEFAULT_BASE_URL, TokenEndpoint, TokenSource};
 pub use error::{Body, Error, MAX_KEPT_BODY, StoreError};
-pub use retry::{Jitter, RetryPolicy};
+pub use retry::RetryPolicy;
 #[cfg(feature = "async")]
 pub use store::AsyncTokenStore;
-pub use store::{
-    Clock, ManualClock, MemoryTokenStore, SecretKind, StoredSecret, SystemClock, TokenStore,
-};
+pub use store::{Clock, ManualClock, MemoryTokenStore, StoredSecret, SystemClock, TokenStore};

@@ -235,9 +235,9 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 /// let store = Arc::new(MyStore::default());
 /// let client = AsyncClient::builder()
 ///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
-///     .async_token_store(store.clone())
-///     .async_transport(Arc::new(replay.clone()))
-///     .build_async()?;
+///     .token_store(store.clone())
+///     .transport(replay.clone())
+///     .build()?;
 /// assert_eq!(client.access_token().await?.expose(), "TOKEN");
 /// assert_eq!(client.access_token().await?.expose(), "TOKEN"); // from the store
 /// let cached = store.get("wxcard:access_token:wx1234567890abcdef").await?;

@@ -54,6 +54,10 @@ use std::time::Duration;
 /// # #[cfg(not(feature = "blocking"))]
 /// # fn main() {}
 /// ```
+#[cfg_attr(
+    all(feature = "blocking", feature = "async"),
+    doc = include_str!("builder_misuse.md")
+)]
 pub struct ClientBuilder<C> {
     base_url: String,
     failover: Vec<String>,

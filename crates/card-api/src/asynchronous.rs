@@ -112,7 +112,7 @@ impl AsyncClient {
             .map(core::ticket)
     }
 
-    /// A signed `card_ext` (spec §6) for `card_id`, optionally bound to a `code`
+    /// A signed `card_ext` for `card_id`, optionally bound to a `code`
     /// and/or an `openid`: the cached api_ticket, the clock's timestamp and a fresh
     /// random nonce. Put it in a [`WxCard`](card_model::message::WxCard) or hand it to
     /// the JS-SDK.
@@ -181,7 +181,7 @@ impl AsyncClient {
         })
     }
 
-    /// Imports any number of custom codes into a deposit-mode card (spec §8): the same
+    /// Imports any number of custom codes into a deposit-mode card: the same
     /// workflow, report and guarantees as the blocking
     /// [`Client::deposit_all`](crate::Client::deposit_all) (see there for the spec §8
     /// steps), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)

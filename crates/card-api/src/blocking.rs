@@ -117,7 +117,7 @@ impl Client {
             .map(core::ticket)
     }
 
-    /// A signed `card_ext` (spec §6) for `card_id`, optionally bound to a `code`
+    /// A signed `card_ext` for `card_id`, optionally bound to a `code`
     /// and/or an `openid`: the cached api_ticket, the clock's timestamp and a fresh
     /// random nonce. Put it in a [`WxCard`](card_model::message::WxCard) or hand it to
     /// the JS-SDK.
@@ -181,7 +181,7 @@ impl Client {
         }
     }
 
-    /// Imports any number of custom codes into a deposit-mode card (spec §8), in chunks
+    /// Imports any number of custom codes into a deposit-mode card, in chunks
     /// of at most 100: `checkcode` first (codes already stored are not sent, so a re-run
     /// resumes an interrupted import), `deposit` of the rest, repeated within a bound
     /// ([`DepositOptions`](crate::bulk::DepositOptions)), `checkcode` again to verify,

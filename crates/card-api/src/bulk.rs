@@ -1,31 +1,30 @@
 //! Bulk workflows built on the clients' single calls: the custom-code import
-//! (`deposit_all`, spec §4.5–4.7 and §8).
+//! ([`Client::deposit_all`](crate::Client::deposit_all),
+//! [`AsyncClient::deposit_all`](crate::AsyncClient::deposit_all) and
+//! [`AsyncClient::deposit_all_stream`](crate::AsyncClient::deposit_all_stream)), its
+//! [`DepositOptions`], [`Progress`] and [`DepositReport`].
 //!
-//! The whole policy lives here, pure and without I/O, so that the blocking
-//! [`Client::deposit_all`](crate::Client::deposit_all) and the async
-//! [`AsyncClient::deposit_all`](crate::AsyncClient::deposit_all) /
-//! [`AsyncClient::deposit_all_stream`](crate::AsyncClient::deposit_all_stream) only
-//! carry out its steps:
-//!
-//! * [`DepositJob`] takes the input codes one by one, rejects invalid ones up front
+//! * The input codes are read one by one; invalid ones are rejected up front
 //!   (reported in [`DepositReport::failed`] with [`FailReason::Invalid`], never sent),
-//!   drops a code repeated inside the chunk being filled (counted in
-//!   [`DepositReport::duplicates`]), and cuts the rest into [`ChunkJob`]s of at most
-//!   [`MAX_CODES_PER_CALL`] codes. It merges finished chunks into the report and makes
-//!   the [`Progress`] values.
-//! * [`ChunkJob`] is the life of one chunk: `checkcode` first (codes already stored
-//!   are not sent again, which is what makes a re-run resume an interrupted import),
-//!   `deposit` of the missing ones, then `checkcode` again to verify. After a failed
-//!   call it checks again before depositing again, so a code WeChat has accepted is
-//!   never sent a second time by this chunk. Codes still missing after an accepted
-//!   deposit are deposited again up to [`DepositOptions::fail_retries`] times, then
-//!   reported. A call that keeps failing (after the client's own retries) is repeated
-//!   up to [`DepositOptions::max_rounds`] times, then the import stops with that error.
+//!   a code repeated inside the chunk being filled is dropped (counted in
+//!   [`DepositReport::duplicates`]), and the rest is cut into chunks of at most
+//!   [`MAX_CODES_PER_CALL`] codes.
+//! * Each chunk is checked first (`checkcode`: codes already stored are not sent
+//!   again, which is what makes a re-run resume an interrupted import), the missing
+//!   ones deposited (`deposit`), then checked again to verify. After a failed call the
+//!   chunk is checked before depositing again, so a code WeChat has accepted is never
+//!   sent a second time. Codes still missing after an accepted deposit are deposited
+//!   again up to [`DepositOptions::fail_retries`] times, then reported. A call that
+//!   keeps failing (after the client's own retries) is repeated up to
+//!   [`DepositOptions::max_rounds`] times, then the import stops with that error.
 //!
 //! Memory stays bounded by the chunks in flight: no list of all codes is kept. This is
 //! why verification is done per chunk (the `checkcode` right after its deposit) rather
 //! than in a second pass over all codes; the final `getdepositcount` is the one
 //! whole-card check. Only codes that end up failed or missing are kept, in the report.
+//!
+//! (Inside, the policy is a pure state machine per run and per chunk, without I/O;
+//! both clients only carry out its steps.)
 
 use crate::error::Error;
 use card_model::code::{
@@ -163,7 +162,7 @@ impl DepositReport {
 
 /// The overall bookkeeping of one `deposit_all` run; see the [module docs](self).
 #[derive(Debug)]
-pub struct DepositJob {
+pub(crate) struct DepositJob {
     card_id: Arc<str>,
     options: DepositOptions,
     total: Option<usize>,
@@ -277,7 +276,7 @@ impl DepositJob {
 /// What finished chunk contributes to the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ChunkResult {
+pub(crate) struct ChunkResult {
     /// Codes in the chunk.
     pub codes: usize,
     /// Codes stored by this chunk's deposits.
@@ -294,7 +293,7 @@ pub struct ChunkResult {
 
 /// What a [`ChunkJob`] wants done next.
 #[derive(Debug)]
-pub enum ChunkStep {
+pub(crate) enum ChunkStep {
     /// Call `checkcode`, then feed [`ChunkEvent::Checked`].
     Check(CheckCodes),
     /// Call `deposit`, then feed [`ChunkEvent::Deposited`].
@@ -305,7 +304,7 @@ pub enum ChunkStep {
 
 /// What happened to a [`ChunkJob`]'s last step.
 #[derive(Debug)]
-pub enum ChunkEvent {
+pub(crate) enum ChunkEvent {
     /// Nothing yet: the first call of [`ChunkJob::next`].
     Start,
     /// The answer of a [`ChunkStep::Check`].
@@ -317,7 +316,7 @@ pub enum ChunkEvent {
 /// The life of one chunk of at most [`MAX_CODES_PER_CALL`] codes; see the
 /// [module docs](self).
 #[derive(Debug)]
-pub struct ChunkJob {
+pub(crate) struct ChunkJob {
     card_id: Arc<str>,
     /// Codes not yet found stored.
     pending: Vec<String>,

@@ -1,5 +1,5 @@
-//! `card_ext` and its SHA-1 card signature (spec §6), and the callback URL-verification
-//! signature (spec §7.1).
+//! `card_ext` and its SHA-1 card signature, and the callback URL-verification
+//! signature.
 //!
 //! `card_ext` is a JSON *string* of per-issue data (code, openid, timestamp, nonce,
 //! channel values) signed with the card `api_ticket`. It goes into
@@ -100,7 +100,7 @@ fn signature_eq(a: &str, b: &str) -> bool {
         }) == 0
 }
 
-/// The callback URL-verification signature (spec §7.1):
+/// The callback URL-verification signature:
 /// `hex(sha1(concat(sort([token, timestamp, nonce]))))`. WeChat sends it as the
 /// `signature` query parameter; when it matches, answer with `echostr` unchanged.
 ///
@@ -133,7 +133,7 @@ fn u64_as_string<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::
     serializer.collect_str(value)
 }
 
-/// A signed `card_ext` (spec §6). Build it with [`CardExt::sign`]; the signed fields
+/// A signed `card_ext`. Build it with [`CardExt::sign`]; the signed fields
 /// (`code`, `openid`, `timestamp`, `nonce_str`, `signature`) can then only be read, so
 /// the signature cannot go stale. The unsigned channel fields may be added afterwards.
 ///

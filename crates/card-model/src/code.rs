@@ -1,4 +1,4 @@
-//! Custom-code deposit (spec §4.4–4.7, §8): `POST /card/code/deposit`,
+//! Custom-code deposit: `POST /card/code/deposit`,
 //! `/card/code/getdepositcount` and `/card/code/checkcode`.
 //!
 //! A custom-code card (`use_custom_code: true`) created in deposit mode
@@ -42,7 +42,7 @@ pub const MAX_CODES_PER_CALL: usize = 100;
 /// Maximum length of a `card_id` (`string(32)` in the spec's tables; real IDs have 28).
 pub const MAX_CARD_ID_CHARS: usize = 32;
 
-/// Maximum length of a card code (`string(20)`, spec §4.1).
+/// Maximum length of a card code (`string(20)`).
 ///
 /// The spec types `code` as `string(20)` only on the QR-code endpoint and does not say
 /// whether the same limit applies to deposited codes (uncertain in the spec). We apply it to every
@@ -121,7 +121,7 @@ fn write_card_and_codes(
 }
 
 /// `POST /card/code/deposit`: uploads up to [`MAX_CODES_PER_CALL`] custom codes for a
-/// deposit-mode card (spec §4.5). Call it only after the card was approved.
+/// deposit-mode card. Call it only after the card was approved.
 ///
 /// Repeatable: WeChat filters duplicate codes, and the spec says to repeat a failed
 /// deposit until it succeeds.
@@ -268,7 +268,7 @@ impl DepositResult {
     }
 }
 
-/// `POST /card/code/getdepositcount`: how many codes a card has stored (spec §4.6).
+/// `POST /card/code/getdepositcount`: how many codes a card has stored.
 ///
 /// Validation: `card_id` 1..=32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,7 +314,7 @@ impl DepositCount {
 }
 
 /// `POST /card/code/checkcode`: which of up to [`MAX_CODES_PER_CALL`] codes are stored
-/// (spec §4.7).
+///.
 ///
 /// Validation: as [`DepositCodes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The card shelf (spec §4.3): `POST /card/landingpage/create` makes a WeChat-hosted
+//! The card shelf: `POST /card/landingpage/create` makes a WeChat-hosted
 //! page that lists cards, and returns its link.
 //!
 //! ```
@@ -167,7 +167,7 @@ impl LandingCard {
     }
 }
 
-/// `POST /card/landingpage/create`: creates a card shelf (spec §4.3). Only
+/// `POST /card/landingpage/create`: creates a card shelf. Only
 /// non-custom-code cards, or custom-code cards after deposit, may be listed.
 ///
 /// Not repeatable: each call creates another page.

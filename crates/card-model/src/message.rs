@@ -1,4 +1,4 @@
-//! `wxcard` messages (spec §5): mass send by tag (`/cgi-bin/message/mass/sendall`), by
+//! `wxcard` messages: mass send by tag (`/cgi-bin/message/mass/sendall`), by
 //! OpenID list (`/cgi-bin/message/mass/send`), preview (`/cgi-bin/message/mass/preview`)
 //! and the customer-service message (`/cgi-bin/message/custom/send`).
 //!
@@ -96,7 +96,7 @@ impl<'de> Deserialize<'de> for WxCardMsgType {
     }
 }
 
-/// The `wxcard` object of a message (spec §5.1).
+/// The `wxcard` object of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WxCard {
     /// The card (`card_id`).
@@ -209,7 +209,7 @@ impl MassFilter {
 }
 
 /// `POST /cgi-bin/message/mass/sendall`: mass-sends a card to all followers or to a tag
-/// (spec §5.2). Success means the job was submitted; completion is pushed later.
+///. Success means the job was submitted; completion is pushed later.
 ///
 /// Not repeatable, unless it carries a `clientmsgid` (see [`Endpoint::repeatable`]).
 ///
@@ -275,7 +275,7 @@ impl Endpoint for MassSendByTag {
     }
 }
 
-/// `POST /cgi-bin/message/mass/send`: mass-sends a card to a list of OpenIDs (spec §5.3).
+/// `POST /cgi-bin/message/mass/send`: mass-sends a card to a list of OpenIDs.
 ///
 /// Not repeatable, unless it carries a `clientmsgid`.
 ///
@@ -376,7 +376,7 @@ pub enum PreviewRecipient {
     WxName(String),
 }
 
-/// `POST /cgi-bin/message/mass/preview`: sends a card preview to one user (spec §5.5).
+/// `POST /cgi-bin/message/mass/preview`: sends a card preview to one user.
 ///
 /// Not repeatable: a repeated preview is delivered twice.
 ///
@@ -502,7 +502,7 @@ pub struct CustomService {
 }
 
 /// `POST /cgi-bin/message/custom/send`: sends a card to one user as a customer-service
-/// message (spec §5.4), within the reply window (45015 beyond it).
+/// message, within the reply window (45015 beyond it).
 ///
 /// Not repeatable: a repeated message is delivered twice.
 ///

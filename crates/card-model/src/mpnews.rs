@@ -1,4 +1,4 @@
-//! Article HTML (spec §4.8): `POST /card/mpnews/gethtml` returns an HTML snippet that
+//! Article HTML: `POST /card/mpnews/gethtml` returns an HTML snippet that
 //! embeds a card in an mpnews article (put it in the article material's `content`).
 //!
 //! ```
@@ -18,7 +18,7 @@
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::{Deserialize, Serialize};
 
-/// `POST /card/mpnews/gethtml`: the HTML snippet for a card (spec §4.8). Only
+/// `POST /card/mpnews/gethtml`: the HTML snippet for a card. Only
 /// non-custom-code cards, or custom-code cards after deposit, are supported.
 ///
 /// Validation: `card_id` 1..=32 characters. The seed's table marks `card_id` optional

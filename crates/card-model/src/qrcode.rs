@@ -1,4 +1,4 @@
-//! QR codes (spec §4.1, §4.2): `POST /card/qrcode/create` for one card (`QR_CARD`) or
+//! QR codes: `POST /card/qrcode/create` for one card (`QR_CARD`) or
 //! several (`QR_MULTIPLE_CARD`), and the `showqrcode` image URL of the returned ticket.
 //!
 //! [`CreateQrCode`] is an enum with one variant per `action_name`, so the one-card and
@@ -51,7 +51,7 @@ pub const MIN_EXPIRE_SECONDS: u32 = 60;
 /// The longest allowed `expire_seconds`.
 pub const MAX_EXPIRE_SECONDS: u32 = 1800;
 
-/// The base of the QR image URL (spec §4.2); the ticket follows, percent-encoded.
+/// The base of the QR image URL; the ticket follows, percent-encoded.
 pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=";
 
 /// The card of a `QR_CARD` request (`action_info.card`).
@@ -499,7 +499,7 @@ impl QrCodeTicket {
         self
     }
 
-    /// The `showqrcode` image URL of this ticket (spec §4.2):
+    /// The `showqrcode` image URL of this ticket:
     /// `https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=<percent-encoded ticket>`.
     /// No access token is needed to fetch it; an invalid ticket answers HTTP 404.
     pub fn show_qrcode_image_url(&self) -> String {

@@ -1,5 +1,5 @@
 //! Credentials: `/cgi-bin/token`, `/cgi-bin/stable_token` and the card api_ticket
-//! (`/cgi-bin/ticket/getticket?type=wx_card`), spec §3.
+//! (`/cgi-bin/ticket/getticket?type=wx_card`).
 //!
 //! The clients in `card-api` call these for you and cache the results; the types are
 //! public so that an application that manages tokens itself can use the same

@@ -1,4 +1,4 @@
-//! Test whitelist (spec §4.9): `POST /card/testwhitelist/set`.
+//! Test whitelist: `POST /card/testwhitelist/set`.
 //!
 //! Whitelisted accounts may claim cards that are not yet approved. Each call replaces
 //! the whole list, so always send the complete list.
@@ -29,7 +29,7 @@ pub const MAX_WHITELIST_ENTRIES: usize = 10;
 /// Maximum length of a whitelisted WeChat ID (`username`, `string(32)`).
 pub const MAX_USERNAME_CHARS: usize = 32;
 
-/// `POST /card/testwhitelist/set`: replaces the test whitelist (spec §4.9).
+/// `POST /card/testwhitelist/set`: replaces the test whitelist.
 ///
 /// An empty list is left out of the body. Replaces, so repeatable.
 ///

@@ -199,11 +199,6 @@ impl DepositJob {
         })
     }
 
-    /// The options.
-    pub fn options(&self) -> &DepositOptions {
-        &self.options
-    }
-
     /// Takes one input code; returns a chunk when one is full.
     pub fn push(&mut self, code: String) -> Option<ChunkJob> {
         self.report.codes_read += 1;
@@ -354,6 +349,7 @@ impl ChunkJob {
     }
 
     /// The codes of the chunk not yet found stored.
+    #[cfg(test)]
     pub fn pending(&self) -> &[String] {
         &self.pending
     }

@@ -62,8 +62,8 @@ async fn create_qr_code(flavor: Flavor) {
     )
     .await;
     let client = any_client!(flavor, builder(&server));
-    let req = CreateQrCode::card(QrCard::new(CARD).code("198374613512").outer_id(1))
-        .with_expire_seconds(1800);
+    let req =
+        CreateQrCode::card(QrCard::new(CARD).code("198374613512").outer_id(1)).expire_seconds(1800);
     let t = named!(client, create_qr_code, &req).unwrap();
     assert!(t.ticket.starts_with("gQHB8Do"));
     assert_eq!(t.expire_seconds, Some(1800));
@@ -102,12 +102,9 @@ async fn deposit_codes(flavor: Flavor) {
     let client = any_client!(flavor, builder(&server));
     let req = DepositCodes::new(CARD, vec!["11111".into(), "22222".into(), "33333".into()]);
     let r = named!(client, deposit_codes, &req).unwrap();
-    assert_eq!(r.succ_code, Some(CodeTally::Count(2)));
-    assert_eq!(
-        r.duplicate_code,
-        Some(CodeTally::Codes(vec!["11111".into()]))
-    );
-    assert_eq!(r.fail_code, None);
+    assert_eq!(r.deposited, Some(CodeTally::Count(2)));
+    assert_eq!(r.duplicates, Some(CodeTally::Codes(vec!["11111".into()])));
+    assert_eq!(r.failed, None);
     server.verify().await;
 }
 
@@ -134,8 +131,8 @@ async fn check_codes(flavor: Flavor) {
     let client = any_client!(flavor, builder(&server));
     let req = CheckCodes::new(CARD, vec!["11111".into(), "22222".into(), "33333".into()]);
     let r = named!(client, check_codes, &req).unwrap();
-    assert_eq!(r.exist_code, ["11111", "22222"]);
-    assert_eq!(r.not_exist_code, ["33333"]);
+    assert_eq!(r.existing, ["11111", "22222"]);
+    assert_eq!(r.missing, ["33333"]);
     server.verify().await;
 }
 
@@ -181,7 +178,7 @@ async fn mass_send_by_tag(flavor: Flavor) {
     )
     .await;
     let client = any_client!(flavor, builder(&server));
-    let req = MassSendByTag::to_tag(2, WxCard::new(CARD)).with_clientmsgid("spring-1");
+    let req = MassSendByTag::to_tag(2, WxCard::new(CARD)).clientmsgid("spring-1");
     let r = named!(client, mass_send_by_tag, &req).unwrap();
     assert_eq!((r.msg_id, r.msg_data_id), (34182, Some(206227730)));
     server.verify().await;
@@ -224,8 +221,7 @@ async fn send_customer_service_card(flavor: Flavor) {
     )
     .await;
     let client = any_client!(flavor, builder(&server));
-    let req =
-        SendCustomerServiceCard::new("OPENID", WxCard::new(CARD)).with_kf_account("test1@kftest");
+    let req = SendCustomerServiceCard::new("OPENID", WxCard::new(CARD)).kf_account("test1@kftest");
     named!(client, send_customer_service_card, &req).unwrap();
     server.verify().await;
 }
@@ -340,7 +336,7 @@ async fn mass_send_with_clientmsgid_is_retried(flavor: Flavor) {
         .await;
     let client = any_client!(flavor, builder(&server).retry(fast_retry()));
     let req = MassSendToOpenIds::new(vec!["O1".into(), "O2".into()], WxCard::new(CARD))
-        .with_clientmsgid("id-7");
+        .clientmsgid("id-7");
     assert_eq!(
         named!(client, mass_send_to_openids, &req).unwrap().msg_id,
         9

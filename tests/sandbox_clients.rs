@@ -195,7 +195,7 @@ async fn seeded_faults_lose_and_double_nothing(flavor: Flavor) {
             .await
             .expect("deposit within the retry bound");
         assert_eq!(
-            (answer.succ_code, answer.duplicate_code, answer.fail_code),
+            (answer.deposited, answer.duplicates, answer.failed),
             (100, 0, 0)
         );
     }
@@ -241,7 +241,7 @@ async fn dropped_connections_are_repeated_honestly(flavor: Flavor) {
         })
         .await
         .expect("repeated after the drop");
-    assert_eq!((a.succ_code, a.duplicate_code), (10, 0));
+    assert_eq!((a.deposited, a.duplicates), (10, 0));
     sb.push_fault(Fault::DropAfterEffect);
     let b = client
         .call(&Deposit {
@@ -251,7 +251,7 @@ async fn dropped_connections_are_repeated_honestly(flavor: Flavor) {
         .await
         .expect("repeated after the drop");
     assert_eq!(
-        (b.succ_code, b.duplicate_code),
+        (b.deposited, b.duplicates),
         (0, 10),
         "applied once, reported as duplicates"
     );
@@ -273,7 +273,7 @@ async fn latency_is_only_a_delay(flavor: Flavor) {
         })
         .await
         .expect("deposit");
-    assert_eq!(a.succ_code, 5);
+    assert_eq!(a.deposited, 5);
 }
 
 /// Every endpoint with card-model's typed requests: the sandbox reads what the model
@@ -296,7 +296,7 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
     let client = client(flavor, &sb, 3);
 
     let qr = client
-        .call(&CreateQrCode::card(QrCard::new(&plain).outer_id(7)).with_expire_seconds(1800))
+        .call(&CreateQrCode::card(QrCard::new(&plain).outer_id(7)).expire_seconds(1800))
         .await
         .expect("QR_CARD");
     let issued = sb.qr_tickets();
@@ -331,8 +331,8 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
         .call(&DepositCodes::new(&deposit, batch.clone()))
         .await
         .expect("deposit");
-    assert_eq!(result.succ_code.map(|t| t.count()), Some(100));
-    assert_eq!(result.duplicate_code.map(|t| t.count()), Some(0));
+    assert_eq!(result.deposited.map(|t| t.count()), Some(100));
+    assert_eq!(result.duplicates.map(|t| t.count()), Some(0));
     let count = client
         .call(&GetDepositCount::new(&deposit))
         .await
@@ -345,8 +345,8 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
         ))
         .await
         .expect("checkcode");
-    assert_eq!(check.exist_code, [batch[0].clone(), batch[99].clone()]);
-    assert_eq!(check.not_exist_code, ["999999999999"]);
+    assert_eq!(check.existing, [batch[0].clone(), batch[99].clone()]);
+    assert_eq!(check.missing, ["999999999999"]);
 
     let html = client
         .call(&GetArticleHtml::new(&plain))
@@ -364,7 +364,7 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
     assert_eq!(sb.whitelist().username, ["eddy"]);
 
     let by_tag = client
-        .call(&MassSendByTag::to_tag(2, WxCard::new(&plain)).with_clientmsgid("job-42"))
+        .call(&MassSendByTag::to_tag(2, WxCard::new(&plain)).clientmsgid("job-42"))
         .await
         .expect("sendall");
     let to_ids = client
@@ -380,12 +380,12 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
     let preview = client
         .call(&PreviewCard::to_openid(
             "oA",
-            WxCard::new(&plain).with_card_ext(&ext),
+            WxCard::new(&plain).card_ext(&ext),
         ))
         .await
         .expect("preview");
     client
-        .call(&SendCustomerServiceCard::new("oA", WxCard::new(&plain)).with_kf_account("kf1@x"))
+        .call(&SendCustomerServiceCard::new("oA", WxCard::new(&plain)).kf_account("kf1@x"))
         .await
         .expect("custom send");
 

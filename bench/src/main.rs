@@ -374,7 +374,7 @@ fn floor_ticket(response: &HttpResponse) -> Res<String> {
 // The SDK's checks.
 
 fn sdk_deposit_ok(result: &card_model::DepositResult, per: usize) -> Res<()> {
-    let succ = result.succ_code.as_ref().map(|t| t.count());
+    let succ = result.deposited.as_ref().map(|t| t.count());
     if succ != Some(per as u64) {
         return Err(format!("deposit stored {succ:?} of {per}").into());
     }
@@ -382,7 +382,7 @@ fn sdk_deposit_ok(result: &card_model::DepositResult, per: usize) -> Res<()> {
 }
 
 fn sdk_check_ok(result: &card_model::CodeCheck, per: usize) -> Res<()> {
-    if result.exist_code.len() != per || !result.not_exist_code.is_empty() {
+    if result.existing.len() != per || !result.missing.is_empty() {
         return Err("codes missing".into());
     }
     Ok(())
@@ -725,7 +725,7 @@ impl Clients {
             Ok((alloc::allocations() - before) as f64 / n as f64)
         };
         let check_all_missing = |r: card_model::CodeCheck| -> Res<()> {
-            if r.not_exist_code.len() != 100 {
+            if r.missing.len() != 100 {
                 return Err("unexpected checkcode answer".into());
             }
             Ok(())

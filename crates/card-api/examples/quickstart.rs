@@ -179,7 +179,7 @@ fn main() -> Res<()> {
     let first_code = code(0);
     let one = client.create_qr_code(
         &CreateQrCode::card(QrCard::new(&t.card_id).code(&first_code).outer_id(1))
-            .with_expire_seconds(1800),
+            .expire_seconds(1800),
     )?;
     let multi = client.create_qr_code(&CreateQrCode::multiple(vec![
         QrCardItem::new(&t.card_id),
@@ -198,7 +198,7 @@ fn main() -> Res<()> {
     let ext = client.card_ext(&t.card_id, Some(&code(1)), None)?;
     let preview = client.preview_card(&PreviewCard::to_openid(
         &t.openid,
-        WxCard::new(&t.card_id).with_card_ext(&ext),
+        WxCard::new(&t.card_id).card_ext(&ext),
     ))?;
 
     // 6. the event WeChat pushes when the user claims the card
@@ -233,8 +233,8 @@ fn main() -> Res<()> {
     );
     println!(
         "  verified   getdepositcount = {count}; checkcode: {} of {} sampled codes found",
-        check.exist_code.len(),
-        check.exist_code.len() + check.not_exist_code.len()
+        check.existing.len(),
+        check.existing.len() + check.missing.len()
     );
     println!("  QR (one)   {}", one.show_qrcode_image_url());
     println!("  QR (multi) {}", multi.show_qrcode_image_url());

@@ -391,11 +391,11 @@ impl ChunkJob {
                 self.sent = true;
                 self.accepted += 1;
                 self.result.deposit_calls += 1;
-                self.last_failed = answer.fail_code.as_ref().map_or(0, |t| t.count());
+                self.last_failed = answer.failed.as_ref().map_or(0, |t| t.count());
                 self.check()
             }
             ChunkEvent::Checked(Ok(check)) => {
-                let exist: HashSet<&str> = check.exist_code.iter().collect();
+                let exist: HashSet<&str> = check.existing.iter().collect();
                 let before = self.pending.len();
                 self.pending.retain(|c| !exist.contains(c.as_str()));
                 let found = (before - self.pending.len()) as u64;

@@ -42,13 +42,13 @@ macro_rules! endpoint_methods {
             /// Sends a card to a tag or to all followers (`POST
             /// /cgi-bin/message/mass/sendall`). Never repeated where WeChat may
             /// have acted, unless it carries a `clientmsgid`
-            /// ([`MassSendByTag::with_clientmsgid`](card_model::message::MassSendByTag::with_clientmsgid)).
+            /// ([`MassSendByTag::clientmsgid`](card_model::message::MassSendByTag::clientmsgid)).
             mass_send_by_tag(card_model::message::MassSendByTag) -> card_model::message::MassSendResult
         }
         $template! {
             /// Sends a card to 2..=10000 OpenIDs (`POST /cgi-bin/message/mass/send`). Never repeated where WeChat may have acted, unless it carries
             /// a `clientmsgid`
-            /// ([`MassSendToOpenIds::with_clientmsgid`](card_model::message::MassSendToOpenIds::with_clientmsgid)).
+            /// ([`MassSendToOpenIds::clientmsgid`](card_model::message::MassSendToOpenIds::clientmsgid)).
             mass_send_to_openids(card_model::message::MassSendToOpenIds) -> card_model::message::MassSendResult
         }
         $template! {

@@ -135,7 +135,8 @@ fn u64_as_string<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::
 
 /// A signed `card_ext`. Build it with [`CardExt::sign`]; the signed fields
 /// (`code`, `openid`, `timestamp`, `nonce_str`, `signature`) can then only be read, so
-/// the signature cannot go stale. The unsigned channel fields may be added afterwards.
+/// the signature cannot go stale. The unsigned channel fields are public: set them
+/// afterwards.
 ///
 /// On the wire `timestamp` is a string; absent fields are left out. Parsing accepts a
 /// numeric `timestamp` too.
@@ -152,20 +153,25 @@ pub struct CardExt {
     timestamp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nonce_str: Option<String>,
+    /// The real claim time in the merchant's system (UTC+8 seconds) for
+    /// `DATE_TYPE_FIX_TERM` cards (`fixed_begintimestamp`). Not signed: set it freely.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::lenient::opt_int"
     )]
-    fixed_begintimestamp: Option<i64>,
+    pub fixed_begintimestamp: Option<i64>,
+    /// A channel string echoed as `OuterStr` in the claim event (`outer_str`; its
+    /// length is not checked). Not signed: set it freely.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    outer_str: Option<String>,
+    pub outer_str: Option<String>,
+    /// A channel integer (`outer_id`). Not signed: set it freely.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::lenient::opt_int"
     )]
-    outer_id: Option<i64>,
+    pub outer_id: Option<i64>,
     signature: String,
 }
 
@@ -228,30 +234,6 @@ impl CardExt {
         signature_eq(&expected, &self.signature)
     }
 
-    /// Sets `outer_str`, a channel string echoed as `OuterStr` in the claim event (not
-    /// signed). Its length limit is undocumented (uncertain in the spec) and not checked.
-    #[must_use]
-    pub fn with_outer_str(mut self, outer_str: impl Into<String>) -> Self {
-        self.outer_str = Some(outer_str.into());
-        self
-    }
-
-    /// Sets `outer_id`, a channel integer (not signed; the spec is unsure whether
-    /// WeChat reads it here, see §6).
-    #[must_use]
-    pub fn with_outer_id(mut self, outer_id: i64) -> Self {
-        self.outer_id = Some(outer_id);
-        self
-    }
-
-    /// Sets `fixed_begintimestamp`, the real claim time in the merchant's system
-    /// (UTC+8 seconds) for `DATE_TYPE_FIX_TERM` cards (not signed).
-    #[must_use]
-    pub fn with_fixed_begintimestamp(mut self, seconds: i64) -> Self {
-        self.fixed_begintimestamp = Some(seconds);
-        self
-    }
-
     /// `code`, if signed with one.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
@@ -270,21 +252,6 @@ impl CardExt {
     /// `nonce_str`.
     pub fn nonce_str(&self) -> Option<&str> {
         self.nonce_str.as_deref()
-    }
-
-    /// `fixed_begintimestamp`.
-    pub fn fixed_begintimestamp(&self) -> Option<i64> {
-        self.fixed_begintimestamp
-    }
-
-    /// `outer_str`.
-    pub fn outer_str(&self) -> Option<&str> {
-        self.outer_str.as_deref()
-    }
-
-    /// `outer_id`.
-    pub fn outer_id(&self) -> Option<i64> {
-        self.outer_id
     }
 
     /// `signature`: 40 lowercase hex digits.
@@ -416,7 +383,7 @@ mod tests {
     #[test]
     fn card_ext_signs_verifies_and_round_trips() {
         let ticket = ApiTicket::new("ojZ8YtyVyr30HheH3CM73y7h4jJE");
-        let ext = CardExt::sign(
+        let mut ext = CardExt::sign(
             "pjZ8Yt1XGILfi-FUsewpnnolGgZk",
             &ticket,
             1404896688,
@@ -424,10 +391,10 @@ mod tests {
             Some("1434008071"),
             None,
         )
-        .unwrap()
-        .with_outer_str("12b")
-        .with_outer_id(7)
-        .with_fixed_begintimestamp(1404896000);
+        .unwrap();
+        ext.outer_str = Some("12b".into());
+        ext.outer_id = Some(7);
+        ext.fixed_begintimestamp = Some(1404896000);
         // unsigned fields do not change the signature
         assert_eq!(ext.signature(), "f137ab68b7f8112d20ee528ab6074564e2796250");
         assert!(ext.verify("pjZ8Yt1XGILfi-FUsewpnnolGgZk", &ticket));

@@ -17,13 +17,13 @@
 //! let deposit = DepositCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", vec!["11111".into(), "22222".into()]);
 //! deposit.validate()?;
 //! let result = card_model::decode_response::<DepositCodes>(br#"{"errcode":0,"errmsg":"ok","succ_code":2}"#)?;
-//! assert_eq!(result.succ_code.map(|t| t.count()), Some(2));
+//! assert_eq!(result.deposited.map(|t| t.count()), Some(2));
 //!
 //! let check = CheckCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", vec!["11111".into(), "44444".into()]);
 //! let found = card_model::decode_response::<CheckCodes>(
 //!     br#"{"errcode":0,"errmsg":"ok","exist_code":["11111"],"not_exist_code":["44444"]}"#,
 //! )?;
-//! assert_eq!(found.not_exist_code, ["44444"]);
+//! assert_eq!(found.missing, ["44444"]);
 //! # let _ = check;
 //! # Ok(())
 //! # }
@@ -242,28 +242,32 @@ impl<'de> Deserialize<'de> for CodeTally {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DepositResult {
-    /// Codes stored (`succ_code`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub succ_code: Option<CodeTally>,
-    /// Codes filtered as duplicates (`duplicate_code`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate_code: Option<CodeTally>,
-    /// Codes that failed (`fail_code`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_code: Option<CodeTally>,
+    /// Codes stored (WeChat's `succ_code`).
+    #[serde(rename = "succ_code", default, skip_serializing_if = "Option::is_none")]
+    pub deposited: Option<CodeTally>,
+    /// Codes filtered as duplicates (WeChat's `duplicate_code`).
+    #[serde(
+        rename = "duplicate_code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duplicates: Option<CodeTally>,
+    /// Codes that failed (WeChat's `fail_code`).
+    #[serde(rename = "fail_code", default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<CodeTally>,
 }
 
 impl DepositResult {
     /// A result with the three tallies (for tests and the sandbox).
     pub fn new(
-        succ_code: Option<CodeTally>,
-        duplicate_code: Option<CodeTally>,
-        fail_code: Option<CodeTally>,
+        deposited: Option<CodeTally>,
+        duplicates: Option<CodeTally>,
+        failed: Option<CodeTally>,
     ) -> Self {
         Self {
-            succ_code,
-            duplicate_code,
-            fail_code,
+            deposited,
+            duplicates,
+            failed,
         }
     }
 }
@@ -354,20 +358,20 @@ impl Endpoint for CheckCodes {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CodeCheck {
-    /// Codes that are stored (`exist_code`).
-    #[serde(default)]
-    pub exist_code: CodeList,
-    /// Codes that are not stored (`not_exist_code`).
-    #[serde(default)]
-    pub not_exist_code: CodeList,
+    /// Codes that are stored (WeChat's `exist_code`).
+    #[serde(rename = "exist_code", default)]
+    pub existing: CodeList,
+    /// Codes that are not stored (WeChat's `not_exist_code`).
+    #[serde(rename = "not_exist_code", default)]
+    pub missing: CodeList,
 }
 
 impl CodeCheck {
     /// A check result (for tests and the sandbox).
-    pub fn new(exist_code: Vec<String>, not_exist_code: Vec<String>) -> Self {
+    pub fn new(existing: Vec<String>, missing: Vec<String>) -> Self {
         Self {
-            exist_code: exist_code.into(),
-            not_exist_code: not_exist_code.into(),
+            existing: existing.into(),
+            missing: missing.into(),
         }
     }
 }
@@ -387,7 +391,7 @@ impl CodeCheck {
 /// let found = card_model::decode_response::<CheckCodes>(
 ///     br#"{"errcode":0,"errmsg":"ok","exist_code":["11111","22222"],"not_exist_code":[]}"#,
 /// )?;
-/// let list: &CodeList = &found.exist_code;
+/// let list: &CodeList = &found.existing;
 /// assert_eq!(list.len(), 2);
 /// assert_eq!(list.get(1), Some("22222"));
 /// assert!(list.contains("11111"));
@@ -658,13 +662,13 @@ mod tests {
             r#"{"succ_code":3,"duplicate_code":["1","2"],"fail_code":"0","x":1}"#,
         )
         .unwrap();
-        assert_eq!(r.succ_code, Some(CodeTally::Count(3)));
-        assert_eq!(r.duplicate_code.as_ref().map(CodeTally::count), Some(2));
+        assert_eq!(r.deposited, Some(CodeTally::Count(3)));
+        assert_eq!(r.duplicates.as_ref().map(CodeTally::count), Some(2));
         assert_eq!(
-            r.duplicate_code.as_ref().and_then(CodeTally::codes),
+            r.duplicates.as_ref().and_then(CodeTally::codes),
             Some(&["1".to_owned(), "2".to_owned()][..])
         );
-        assert_eq!(r.fail_code, Some(CodeTally::Count(0)));
+        assert_eq!(r.failed, Some(CodeTally::Count(0)));
         assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":-1}"#).is_err());
         assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":"abc"}"#).is_err());
         assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":{}}"#).is_err());
@@ -679,21 +683,21 @@ mod tests {
         let check: CodeCheck =
             serde_json::from_str(r#"{"exist_code":["11111","a\"b","\u4e2d\u6587",""],"x":[1]}"#)
                 .unwrap();
-        assert_eq!(check.exist_code, ["11111", "a\"b", "中文", ""]);
-        assert_eq!(check.exist_code.len(), 4);
-        assert!(check.not_exist_code.is_empty());
-        assert_eq!(check.exist_code.get(3), Some(""));
-        assert_eq!(check.exist_code.get(4), None);
-        assert!(check.exist_code.contains("中文") && !check.exist_code.contains("1111"));
-        let back: Vec<&str> = check.exist_code.iter().rev().collect();
+        assert_eq!(check.existing, ["11111", "a\"b", "中文", ""]);
+        assert_eq!(check.existing.len(), 4);
+        assert!(check.missing.is_empty());
+        assert_eq!(check.existing.get(3), Some(""));
+        assert_eq!(check.existing.get(4), None);
+        assert!(check.existing.contains("中文") && !check.existing.contains("1111"));
+        let back: Vec<&str> = check.existing.iter().rev().collect();
         assert_eq!(back, ["", "中文", "a\"b", "11111"]);
-        let mut it = check.exist_code.iter();
+        let mut it = check.existing.iter();
         assert_eq!(
             (it.next(), it.next_back(), it.len()),
             (Some("11111"), Some(""), 2)
         );
         assert_eq!(
-            format!("{:?}", check.exist_code),
+            format!("{:?}", check.existing),
             r#"["11111", "a\"b", "中文", ""]"#
         );
     }
@@ -723,7 +727,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<CodeList>(&json).unwrap(), list);
         assert_ne!(list, owned[..99]);
         assert_ne!(CodeList::from(["a", "bc"]), ["ab", "c"]);
-        assert_eq!(CodeCheck::new(owned.clone(), vec![]).exist_code, owned);
+        assert_eq!(CodeCheck::new(owned.clone(), vec![]).existing, owned);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! let send = MassSendByTag::to_tag(2, WxCard::new("pFS7Fjg8kV1IdDz01r4SQwMkuCKc"));
 //! send.validate()?;
 //! assert!(!send.repeatable());
-//! let send = send.with_clientmsgid("spring-campaign-1");
+//! let send = send.clientmsgid("spring-campaign-1");
 //! assert!(send.repeatable());
 //! let body = String::from_utf8(card_model::encode_body(&send)?.unwrap_or_default())?;
 //! assert!(body.contains(r#""filter":{"is_to_all":false,"tag_id":2}"#));
@@ -102,7 +102,7 @@ pub struct WxCard {
     /// The card (`card_id`).
     pub card_id: String,
     /// A signed `card_ext` as JSON *text* (`card_ext`), not a nested object; build it
-    /// with [`WxCard::with_card_ext`].
+    /// with [`WxCard::card_ext`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_ext: Option<String>,
 }
@@ -118,7 +118,7 @@ impl WxCard {
 
     /// Attaches a signed `card_ext` (as its JSON text).
     #[must_use]
-    pub fn with_card_ext(mut self, card_ext: &CardExt) -> Self {
+    pub fn card_ext(mut self, card_ext: &CardExt) -> Self {
         self.card_ext = Some(card_ext.to_json_string());
         self
     }
@@ -252,7 +252,7 @@ impl MassSendByTag {
 
     /// Sets `clientmsgid`, which makes the send safe to repeat.
     #[must_use]
-    pub fn with_clientmsgid(mut self, id: impl Into<String>) -> Self {
+    pub fn clientmsgid(mut self, id: impl Into<String>) -> Self {
         self.clientmsgid = Some(id.into());
         self
     }
@@ -283,8 +283,9 @@ impl Endpoint for MassSendByTag {
 /// [`MassSendByTag`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassSendToOpenIds {
-    /// The recipients' OpenIDs (`touser`).
-    pub touser: Vec<String>,
+    /// The recipients' OpenIDs (WeChat's `touser`).
+    #[serde(rename = "touser")]
+    pub recipients: Vec<String>,
     /// The card (`wxcard`).
     pub wxcard: WxCard,
     /// `msgtype`: always `"wxcard"`.
@@ -295,10 +296,10 @@ pub struct MassSendToOpenIds {
 }
 
 impl MassSendToOpenIds {
-    /// A send to `touser`.
-    pub fn new(touser: Vec<String>, wxcard: WxCard) -> Self {
+    /// A send to `recipients` (OpenIDs).
+    pub fn new(recipients: Vec<String>, wxcard: WxCard) -> Self {
         Self {
-            touser,
+            recipients,
             wxcard,
             msgtype: WxCardMsgType,
             clientmsgid: None,
@@ -307,7 +308,7 @@ impl MassSendToOpenIds {
 
     /// Sets `clientmsgid`, which makes the send safe to repeat.
     #[must_use]
-    pub fn with_clientmsgid(mut self, id: impl Into<String>) -> Self {
+    pub fn clientmsgid(mut self, id: impl Into<String>) -> Self {
         self.clientmsgid = Some(id.into());
         self
     }
@@ -322,11 +323,11 @@ impl Endpoint for MassSendToOpenIds {
     fn validate(&self) -> Result<(), ValidationError> {
         count(
             "touser",
-            self.touser.len(),
+            self.recipients.len(),
             MIN_MASS_RECIPIENTS,
             MAX_MASS_RECIPIENTS,
         )?;
-        each_required("touser", &self.touser, MAX_OPENID_CHARS)?;
+        each_required("touser", &self.recipients, MAX_OPENID_CHARS)?;
         self.wxcard.check()?;
         clientmsgid(self.clientmsgid.as_deref())
     }
@@ -510,32 +511,37 @@ pub struct CustomService {
 /// non-empty (no length is documented); the card as [`MassSendByTag`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendCustomerServiceCard {
-    /// The recipient's OpenID (`touser`).
-    pub touser: String,
+    /// The recipient's OpenID (WeChat's `touser`).
+    #[serde(rename = "touser")]
+    pub recipient: String,
     /// `msgtype`: always `"wxcard"`.
     pub msgtype: WxCardMsgType,
     /// The card (`wxcard`).
     pub wxcard: WxCard,
-    /// Send as this customer-service account (`customservice`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customservice: Option<CustomService>,
+    /// Send as this customer-service account (WeChat's `customservice`).
+    #[serde(
+        rename = "customservice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_service: Option<CustomService>,
 }
 
 impl SendCustomerServiceCard {
-    /// A message to `touser`.
-    pub fn new(touser: impl Into<String>, wxcard: WxCard) -> Self {
+    /// A message to `recipient` (an OpenID).
+    pub fn new(recipient: impl Into<String>, wxcard: WxCard) -> Self {
         Self {
-            touser: touser.into(),
+            recipient: recipient.into(),
             msgtype: WxCardMsgType,
             wxcard,
-            customservice: None,
+            customer_service: None,
         }
     }
 
     /// Sends as the customer-service account `kf_account`.
     #[must_use]
-    pub fn with_kf_account(mut self, kf_account: impl Into<String>) -> Self {
-        self.customservice = Some(CustomService {
+    pub fn kf_account(mut self, kf_account: impl Into<String>) -> Self {
+        self.customer_service = Some(CustomService {
             kf_account: kf_account.into(),
         });
         self
@@ -549,8 +555,8 @@ impl Endpoint for SendCustomerServiceCard {
     const REPEATABLE: bool = false;
 
     fn validate(&self) -> Result<(), ValidationError> {
-        required("touser", &self.touser, MAX_OPENID_CHARS)?;
-        if let Some(cs) = &self.customservice {
+        required("touser", &self.recipient, MAX_OPENID_CHARS)?;
+        if let Some(cs) = &self.customer_service {
             non_empty("customservice.kf_account", &cs.kf_account)?;
         }
         self.wxcard.check()

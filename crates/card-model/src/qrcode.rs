@@ -12,7 +12,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let one = CreateQrCode::card(QrCard::new("pFS7Fjg8kV1IdDz01r4SQwMkuCKc").outer_id(1))
-//!     .with_expire_seconds(1800);
+//!     .expire_seconds(1800);
 //! one.validate()?;
 //! let body = String::from_utf8(card_model::encode_body(&one)?.unwrap_or_default())?;
 //! assert_eq!(
@@ -249,7 +249,7 @@ impl CreateQrCode {
 
     /// Sets `expire_seconds` (60..=1800, checked by `validate`).
     #[must_use]
-    pub fn with_expire_seconds(mut self, seconds: u32) -> Self {
+    pub fn expire_seconds(mut self, seconds: u32) -> Self {
         match &mut self {
             Self::Card { expire_seconds, .. } | Self::Multiple { expire_seconds, .. } => {
                 *expire_seconds = Some(seconds);
@@ -258,8 +258,8 @@ impl CreateQrCode {
         self
     }
 
-    /// The `expire_seconds` set, if any.
-    pub fn expire_seconds(&self) -> Option<u32> {
+    /// The lifetime set with [`expire_seconds`](Self::expire_seconds), if any.
+    pub fn lifetime_seconds(&self) -> Option<u32> {
         match self {
             Self::Card { expire_seconds, .. } | Self::Multiple { expire_seconds, .. } => {
                 *expire_seconds
@@ -283,7 +283,7 @@ impl Endpoint for CreateQrCode {
     const REPEATABLE: bool = false;
 
     fn validate(&self) -> Result<(), ValidationError> {
-        if let Some(seconds) = self.expire_seconds() {
+        if let Some(seconds) = self.lifetime_seconds() {
             range(
                 "expire_seconds",
                 i64::from(seconds),
@@ -336,7 +336,7 @@ struct CardList<'a> {
 
 impl Serialize for CreateQrCode {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let expire = self.expire_seconds();
+        let expire = self.lifetime_seconds();
         let mut s =
             serializer.serialize_struct("CreateQrCode", 2 + usize::from(expire.is_some()))?;
         s.serialize_field("action_name", self.action_name())?;
@@ -487,14 +487,14 @@ impl QrCodeTicket {
 
     /// Sets `expire_seconds`.
     #[must_use]
-    pub fn with_expire_seconds(mut self, seconds: u32) -> Self {
+    pub fn expire_seconds(mut self, seconds: u32) -> Self {
         self.expire_seconds = Some(seconds);
         self
     }
 
     /// Sets `show_qrcode_url`.
     #[must_use]
-    pub fn with_show_qrcode_url(mut self, url: impl Into<String>) -> Self {
+    pub fn show_qrcode_url(mut self, url: impl Into<String>) -> Self {
         self.show_qrcode_url = Some(url.into());
         self
     }
@@ -547,6 +547,6 @@ mod tests {
             r#"{"action_name":"QR_CARD","expire_seconds":60,"action_info":{"card":{"card_id":"a","expire_seconds":60}}}"#,
         )
         .unwrap();
-        assert_eq!(q.expire_seconds(), Some(60));
+        assert_eq!(q.lifetime_seconds(), Some(60));
     }
 }

@@ -27,10 +27,8 @@
 //! both clients only carry out its steps.)
 
 use crate::error::Error;
-use card_model::code::{
-    CheckCodes, CodeCheck, DepositCodes, DepositResult, GetDepositCount, MAX_CODE_CHARS,
-    MAX_CODES_PER_CALL,
-};
+use card_model::code::{CheckCodes, CodeCheck, DepositCodes, DepositResult, GetDepositCount};
+use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::{Endpoint, ValidationError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -202,7 +200,7 @@ impl DepositJob {
     /// Takes one input code; returns a chunk when one is full.
     pub fn push(&mut self, code: String) -> Option<ChunkJob> {
         self.report.codes_read += 1;
-        if let Err(e) = card_model::validate::required("code", &code, MAX_CODE_CHARS) {
+        if let Err(e) = card_model::code::validate_code(&code) {
             self.codes_done += 1;
             self.report.failed.push(FailedCode {
                 code,

@@ -35,15 +35,11 @@
 //! # }
 //! ```
 
-use crate::code::{MAX_CODE_CHARS, card_id, optional};
-use crate::message::MAX_OPENID_CHARS;
-use crate::validate::{max_chars, required};
+use crate::limits::{MAX_CODE_CHARS, MAX_NONCE_CHARS, MAX_OPENID_CHARS};
+use crate::validate::{card_id, max_chars, optional, required};
 use crate::{ApiTicket, Problem, ValidationError};
 use serde::{Deserialize, Serialize, Serializer};
 use sha1::{Digest, Sha1};
-
-/// Maximum length of `nonce_str` ("not longer than 32").
-pub const MAX_NONCE_CHARS: usize = 32;
 
 /// SHA-1 over `values` sorted by byte value and concatenated with no separator, as
 /// lowercase hex: the card signature of spec §6 (and, with other inputs, the callback

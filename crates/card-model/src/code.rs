@@ -6,9 +6,10 @@
 //! most [`MAX_CODES_PER_CALL`] per call, then verifies them with [`GetDepositCount`] and
 //! [`CheckCodes`]. All three calls are repeatable: WeChat filters duplicate deposits.
 //!
-//! This module also holds the limits shared by every request that names a card or a
-//! code ([`MAX_CARD_ID_CHARS`], [`MAX_CODE_CHARS`]). Wherever a `card_id` appears it must
-//! also be free of white space.
+//! Every request that names a card or a code checks the same limits
+//! ([`MAX_CARD_ID_CHARS`](crate::limits::MAX_CARD_ID_CHARS),
+//! [`MAX_CODE_CHARS`]); wherever a `card_id` appears it
+//! must also be free of white space.
 //!
 //! ```
 //! use card_model::{Endpoint, code::{CheckCodes, DepositCodes}};
@@ -30,65 +31,20 @@
 //! ```
 
 use crate::endpoint::write_json_str;
-use crate::validate::{count, required};
+use crate::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
+use crate::validate::{card_id, count, each_required, required};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
-/// At most this many codes go into one deposit or checkcode call (errcode 40109 beyond).
-pub const MAX_CODES_PER_CALL: usize = 100;
-
-/// Maximum length of a `card_id` (`string(32)` in the spec's tables; real IDs have 28).
-pub const MAX_CARD_ID_CHARS: usize = 32;
-
-/// Maximum length of a card code (`string(20)`).
+/// Checks one custom code as [`DepositCodes`] and [`CheckCodes`] do: non-empty and at
+/// most [`MAX_CODE_CHARS`] characters.
 ///
-/// The spec types `code` as `string(20)` only on the QR-code endpoint and does not say
-/// whether the same limit applies to deposited codes (uncertain in the spec). We apply it to every
-/// code (QR codes, deposit, checkcode, `card_ext`): it is the only documented length of
-/// a card code, and a deposited code longer than that could never be named in a QR code
-/// or a `card_ext`, so rejecting it early is the safer choice.
-pub const MAX_CODE_CHARS: usize = 20;
-
-/// Checks every item of a list with [`required`], naming the failing item `field[i]`.
-/// The indexed name is only built on failure.
-pub(crate) fn each_required(
-    field: &str,
-    items: &[String],
-    max: usize,
-) -> Result<(), ValidationError> {
-    for (i, item) in items.iter().enumerate() {
-        required(field, item, max)
-            .map_err(|e| ValidationError::new(format!("{field}[{i}]"), e.problem))?;
-    }
-    Ok(())
-}
-
-/// Checks an optional string: absent is fine, present must be non-empty and short enough.
-pub(crate) fn optional(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<(), ValidationError> {
-    match value {
-        Some(v) => required(field, v, max),
-        None => Ok(()),
-    }
-}
-
-/// Checks a `card_id`: non-empty, at most [`MAX_CARD_ID_CHARS`], no white space (a card
-/// ID never holds any; seed-pre:11 shows one padded with spaces, which WeChat would
-/// read as another card).
-pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
-    required(field, value, MAX_CARD_ID_CHARS)?;
-    if value.chars().any(char::is_whitespace) {
-        return Err(ValidationError::new(
-            field,
-            crate::Problem::Invalid("a card ID must not contain white space"),
-        ));
-    }
-    Ok(())
+/// # Errors
+/// A [`ValidationError`] for the field `code`.
+pub fn validate_code(code: &str) -> Result<(), ValidationError> {
+    required("code", code, MAX_CODE_CHARS)
 }
 
 fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), ValidationError> {

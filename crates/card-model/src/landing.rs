@@ -243,7 +243,7 @@ impl Endpoint for CreateLandingPage {
         }
         count("card_list", self.card_list.len(), 1, usize::MAX)?;
         for (i, card) in self.card_list.iter().enumerate() {
-            crate::code::card_id("", &card.card_id)
+            crate::validate::card_id("", &card.card_id)
                 .map_err(|e| ValidationError::new(format!("card_list[{i}].card_id"), e.problem))?;
             url("", &card.thumb_url).map_err(|e| {
                 ValidationError::new(format!("card_list[{i}].thumb_url"), e.problem)

@@ -33,27 +33,16 @@
 //! ```
 
 use crate::card_ext::CardExt;
-use crate::code::{card_id, each_required};
-use crate::validate::{count, non_empty, required};
-use crate::whitelist::MAX_USERNAME_CHARS;
+use crate::limits::{
+    MAX_CLIENTMSGID_BYTES, MAX_MASS_RECIPIENTS, MAX_OPENID_CHARS, MAX_USERNAME_CHARS,
+    MIN_MASS_RECIPIENTS,
+};
+use crate::validate::{card_id, count, each_required, non_empty, required};
 use crate::{Ack, Endpoint, HttpMethod, Problem, ValidationError};
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// Maximum length of an OpenID (`string(32)`; real ones have 28 characters).
-pub const MAX_OPENID_CHARS: usize = 32;
-
-/// The fewest OpenIDs a [`MassSendToOpenIds`] takes.
-pub const MIN_MASS_RECIPIENTS: usize = 2;
-
-/// The most OpenIDs a [`MassSendToOpenIds`] takes.
-pub const MAX_MASS_RECIPIENTS: usize = 10_000;
-
-/// Maximum size of a `clientmsgid`, in bytes (UTF-8). From the later official mass-send
-/// docs, not the seed; WeChat answers 45067 ("clientmsgid size out of limit") beyond it.
-pub const MAX_CLIENTMSGID_BYTES: usize = 64;
 
 /// The `msgtype` of every message here: always `"wxcard"` on the wire. Parsing refuses
 /// any other value.

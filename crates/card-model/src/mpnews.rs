@@ -45,7 +45,7 @@ impl Endpoint for GetArticleHtml {
     const REPEATABLE: bool = true;
 
     fn validate(&self) -> Result<(), ValidationError> {
-        crate::code::card_id("card_id", &self.card_id)
+        crate::validate::card_id("card_id", &self.card_id)
     }
 }
 

@@ -38,18 +38,12 @@
 //! # }
 //! ```
 
-use crate::code::{MAX_CODE_CHARS, card_id, optional};
-use crate::message::MAX_OPENID_CHARS;
-use crate::validate::{count, range};
+use crate::limits::{MAX_CODE_CHARS, MAX_EXPIRE_SECONDS, MAX_OPENID_CHARS, MIN_EXPIRE_SECONDS};
+use crate::validate::{card_id, count, optional, range};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
-
-/// The shortest allowed `expire_seconds`.
-pub const MIN_EXPIRE_SECONDS: u32 = 60;
-/// The longest allowed `expire_seconds`.
-pub const MAX_EXPIRE_SECONDS: u32 = 1800;
 
 /// The base of the QR image URL; the ticket follows, percent-encoded.
 pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=";

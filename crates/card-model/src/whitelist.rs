@@ -18,16 +18,10 @@
 //! # }
 //! ```
 
-use crate::code::each_required;
-use crate::message::MAX_OPENID_CHARS;
+use crate::limits::{MAX_OPENID_CHARS, MAX_USERNAME_CHARS, MAX_WHITELIST_ENTRIES};
+use crate::validate::each_required;
 use crate::{Ack, Endpoint, HttpMethod, ValidationError};
 use serde::{Deserialize, Serialize};
-
-/// At most this many entries, OpenIDs and usernames together.
-pub const MAX_WHITELIST_ENTRIES: usize = 10;
-
-/// Maximum length of a whitelisted WeChat ID (`username`, `string(32)`).
-pub const MAX_USERNAME_CHARS: usize = 32;
 
 /// `POST /card/testwhitelist/set`: replaces the test whitelist.
 ///

@@ -4,8 +4,8 @@
 //! documented examples, the documented responses, and every validation limit at its edge
 //! (accepted) and one past it (rejected, naming field and limit).
 
-use card_model::code::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
 use card_model::landing::{CreateLandingPage, LandingCard, LandingScene};
+use card_model::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
 use card_model::message::{
     MassFilter, MassSendByTag, MassSendToOpenIds, PreviewCard, PreviewRecipient,
     SendCustomerServiceCard, WxCard,

@@ -17,9 +17,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds a client: [`Client::builder()`](crate::Client::builder) gives a
-/// `ClientBuilder<Client>`, [`AsyncClient::builder()`](crate::AsyncClient::builder) a
-/// `ClientBuilder<AsyncClient>` ([`AsyncClientBuilder`]).
+/// Builds a client: `Client::builder()` gives a
+/// `ClientBuilder<Client>`, `AsyncClient::builder()` a
+/// `ClientBuilder<AsyncClient>` (`AsyncClientBuilder`, feature `async`).
 ///
 /// Only the token source is required: [`access_token`](Self::access_token) or
 /// [`app_credentials`](Self::app_credentials). The settings below are the same for
@@ -130,8 +130,8 @@ impl<C> ClientBuilder<C> {
     /// [`RetryPolicy`], a 5-minute refresh margin, a fresh
     /// [`MemoryTokenStore`](crate::MemoryTokenStore), the system clock.
     ///
-    /// The same as [`Client::builder()`](crate::Client::builder) or
-    /// [`AsyncClient::builder()`](crate::AsyncClient::builder), where the client is
+    /// The same as `Client::builder()` or
+    /// `AsyncClient::builder()`, where the client is
     /// named: `ClientBuilder::<Client>::new()`.
     pub fn new() -> Self {
         Self {

@@ -1,8 +1,7 @@
 //! Bulk workflows built on the clients' single calls: the custom-code import
-//! ([`Client::deposit_all`](crate::Client::deposit_all),
-//! [`AsyncClient::deposit_all`](crate::AsyncClient::deposit_all) and
-//! [`AsyncClient::deposit_all_stream`](crate::AsyncClient::deposit_all_stream)), its
-//! [`DepositOptions`], [`Progress`] and [`DepositReport`].
+//! (`Client::deposit_all`, `AsyncClient::deposit_all` and
+//! `AsyncClient::deposit_all_stream`), its [`DepositOptions`], [`Progress`] and
+//! [`DepositReport`].
 //!
 //! * The input codes are read one by one; invalid ones are rejected up front
 //!   (reported in [`DepositReport::failed`] with [`FailReason::Invalid`], never sent),

@@ -57,7 +57,9 @@ pub use card_model::{
 };
 
 // Every request and response type.
-pub use card_model::card_ext::{CardExt, callback_signature, card_signature};
+pub use card_model::card_ext::{
+    CardExt, callback_signature, card_signature, verify_callback_signature,
+};
 pub use card_model::code::{
     CheckCodes, CodeCheck, CodeList, CodeTally, DepositCodes, DepositCount, DepositResult,
     GetDepositCount,

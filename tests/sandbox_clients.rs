@@ -20,9 +20,12 @@ struct Deposit {
 
 #[derive(Deserialize, Debug)]
 struct DepositAnswer {
-    succ_code: u64,
-    duplicate_code: u64,
-    fail_code: u64,
+    #[serde(rename = "succ_code")]
+    deposited: u64,
+    #[serde(rename = "duplicate_code")]
+    duplicates: u64,
+    #[serde(rename = "fail_code")]
+    failed: u64,
 }
 
 impl Endpoint for Deposit {

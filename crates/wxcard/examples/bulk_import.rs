@@ -47,7 +47,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  repeated in input  {}", report.duplicates);
     println!("  failed             {}", report.failed.len());
     println!("  missing            {}", report.verified_missing.len());
-    println!("  deposit calls      {} in {} chunks", report.deposit_calls, report.chunks);
+    println!(
+        "  deposit calls      {} in {} chunks",
+        report.deposit_calls, report.chunks
+    );
     for failed in &report.failed {
         println!("  failed code {:?}: {:?}", failed.code, failed.reason);
     }

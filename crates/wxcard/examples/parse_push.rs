@@ -43,10 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "  code     {}",
                 claim.user_card_code.as_deref().unwrap_or("-")
             );
-            println!(
-                "  channel  {}",
-                claim.outer_str.as_deref().unwrap_or("-")
-            );
+            println!("  channel  {}", claim.outer_str.as_deref().unwrap_or("-"));
             println!("  at       {}", claim.create_time);
         }
         other => println!("another event: {other:?}"),

@@ -33,6 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(seconds) = qr.expire_seconds {
         println!("  valid  {seconds} s");
     }
-    assert_eq!(sandbox.qr_tickets().len(), 1, "the sandbox recorded the QR code");
+    assert_eq!(
+        sandbox.qr_tickets().len(),
+        1,
+        "the sandbox recorded the QR code"
+    );
     Ok(())
 }

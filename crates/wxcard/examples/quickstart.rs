@@ -42,6 +42,8 @@
 //!
 //! This example is not run by the tests against the real API.
 
+use std::io::Write;
+use std::time::Instant;
 use wxcard::bulk::{DepositOptions, Progress};
 use wxcard::sandbox::{CardSpec, Claim, DEFAULT_OPENID, Sandbox};
 use wxcard::{
@@ -49,8 +51,6 @@ use wxcard::{
     GetDepositCount, LandingCard, LandingScene, PreviewCard, QrCard, QrCardItem, RetryPolicy,
     SetTestWhitelist, WxCard, parse_event,
 };
-use std::io::Write;
-use std::time::Instant;
 
 /// A placeholder image URL (the sandbox does not fetch it).
 const IMAGE_URL: &str = "https://mmbiz.qpic.cn/mmbiz/quickstart/0";

@@ -4,10 +4,10 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | [`Client`], [`AsyncClient`], [`ClientBuilder`], [`Error`] | the clients (blocking: feature `blocking`, the default; async: feature `async`), their builder and error |
+//! | `Client`, `AsyncClient`, [`ClientBuilder`], [`Error`] | the clients (blocking: feature `blocking`, the default; async: feature `async`), their builder and error |
 //! | the crate root | every request and response type ([`CreateQrCode`], [`DepositCodes`], [`MassSendByTag`], …), the secrets ([`AppSecret`], [`AccessToken`], [`ApiTicket`]), [`ErrCode`], [`CardExt`], [`parse_event`] |
-//! | [`bulk`] | [`Client::deposit_all`]'s options, progress and report |
-//! | [`store`] | where tokens live: [`store::TokenStore`], [`store::AsyncTokenStore`], the in-memory store, clocks |
+//! | [`bulk`] | `deposit_all`'s options, progress and report |
+//! | [`store`] | where tokens live: [`store::TokenStore`], `store::AsyncTokenStore`, the in-memory store, clocks |
 //! | [`event`] | the events WeChat pushes (`user_get_card`) |
 //! | [`push`] | receiving pushes: de-duplication of WeChat's retries |
 //! | [`transport`] | the HTTP layer: transport traits, the ureq and reqwest backends |
@@ -19,8 +19,8 @@
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
-//! | `blocking` (default) | [`Client`] | ureq, rustls; no tokio |
-//! | `async` | [`AsyncClient`] | reqwest, tokio |
+//! | `blocking` (default) | `Client` | ureq, rustls; no tokio |
+//! | `async` | `AsyncClient` | reqwest, tokio |
 //! | `test-util` | `wxcard::test_util` | nothing more |
 //! | `sandbox` | `wxcard::sandbox` (and `test-util`) | nothing more |
 //!
@@ -29,14 +29,6 @@
 #![cfg_attr(
     all(feature = "blocking", feature = "async"),
     doc = include_str!("../../card-api/src/builder_misuse.md")
-)]
-#![cfg_attr(
-    not(feature = "blocking"),
-    doc = "\n[`Client`]: #features \"needs the `blocking` feature\"\n[`Client::deposit_all`]: #features \"needs the `blocking` feature\""
-)]
-#![cfg_attr(
-    not(feature = "async"),
-    doc = "\n[`AsyncClient`]: #features \"needs the `async` feature\"\n[`store::AsyncTokenStore`]: #features \"needs the `async` feature\""
 )]
 #![deny(missing_docs)]
 

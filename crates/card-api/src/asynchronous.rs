@@ -183,8 +183,7 @@ impl AsyncClient {
 
     /// Imports any number of custom codes into a deposit-mode card: the same
     /// workflow, report and guarantees as the blocking
-    /// [`Client::deposit_all`](crate::Client::deposit_all) (see there for the spec §8
-    /// steps), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)
+    /// `Client::deposit_all` (see there for the steps around it), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)
     /// chunks in flight (default [`DEFAULT_CONCURRENCY`](crate::bulk::DEFAULT_CONCURRENCY),
     /// kept small for WeChat's rate limits). Memory stays bounded by the chunks in flight.
     ///

@@ -192,7 +192,7 @@ impl Client {
     /// the codes are read from `codes` as they go, and each chunk is verified right
     /// after its deposit; see [`bulk`](crate::bulk).
     ///
-    /// The spec's §8 workflow:
+    /// WeChat's workflow for custom codes:
     /// 1. create the card with `quantity` 0, `use_custom_code: true` and
     ///    `get_custom_code_mode: "GET_CUSTOM_CODE_MODE_DEPOSIT"` (card creation is not
     ///    part of this SDK; here the sandbox creates it);

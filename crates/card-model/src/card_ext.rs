@@ -11,7 +11,7 @@
 //! use card_model::card_ext::{CardExt, card_signature};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The spec's worked example.
+//! // WeChat's documented example.
 //! let ticket = ApiTicket::new("ojZ8YtyVyr30HheH3CM73y7h4jJE");
 //! let ext = CardExt::sign(
 //!     "pjZ8Yt1XGILfi-FUsewpnnolGgZk",
@@ -42,8 +42,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use sha1::{Digest, Sha1};
 
 /// SHA-1 over `values` sorted by byte value and concatenated with no separator, as
-/// lowercase hex: the card signature of spec §6 (and, with other inputs, the callback
-/// signature of §7.1). Empty values contribute nothing, as the spec requires.
+/// lowercase hex: the card signature of a `card_ext` (and, with other inputs, the
+/// callback signature). Empty values contribute nothing.
 ///
 /// No value is copied: the sorted order is kept in a small array of references and
 /// each value is fed to the hash in turn.
@@ -176,8 +176,8 @@ impl CardExt {
     /// sorted values of api_ticket, timestamp, card_id, code, openid and nonce_str.
     ///
     /// `timestamp` is the current Unix time in seconds and `nonce_str` a fresh random
-    /// string: WeChat refuses a repeated pair. The spec makes the nonce optional, but
-    /// without one a claim can be replayed, so it is required here.
+    /// string: WeChat refuses a repeated pair. WeChat accepts a `card_ext` without a
+    /// nonce, but such a claim can be replayed, so a nonce is required here.
     ///
     /// # Errors
     /// A [`ValidationError`] when `card_id` is empty or longer than 32 characters, the

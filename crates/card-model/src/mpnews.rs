@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 /// `POST /card/mpnews/gethtml`: the HTML snippet for a card. Only
 /// non-custom-code cards, or custom-code cards after deposit, are supported.
 ///
-/// Validation: `card_id` 1..=32 characters. The seed's table marks `card_id` optional
-/// (uncertain in the spec); it names the card to embed, so it is required here.
+/// Validation: `card_id` 1..=32 characters. Required: it names the card to embed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetArticleHtml {
     /// The card (`card_id`).

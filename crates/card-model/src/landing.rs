@@ -35,6 +35,7 @@ use std::fmt;
 /// Equality and hashing compare the wire value, so `Other("SCENE_MENU".into())` equals
 /// [`LandingScene::Menu`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum LandingScene {
     /// `SCENE_NEAR_BY`: nearby.
     NearBy,
@@ -150,6 +151,7 @@ impl<'de> Deserialize<'de> for LandingScene {
 
 /// One card on the shelf (`card_list[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LandingCard {
     /// The card (`card_id`).
     pub card_id: String,
@@ -178,6 +180,7 @@ impl LandingCard {
 /// for `page_title` or `card_list`; none is imposed here, since a guessed cap could
 /// refuse a request WeChat accepts, and WeChat reports a real excess itself (45021).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateLandingPage {
     /// Banner image URL (`banner`), ideally 640×300, uploaded through WeChat's
     /// image-upload API.

@@ -47,6 +47,7 @@ use std::fmt;
 /// The `msgtype` of every message here: always `"wxcard"` on the wire. Parsing refuses
 /// any other value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct WxCardMsgType;
 
 impl WxCardMsgType {
@@ -148,6 +149,7 @@ fn clientmsgid(value: Option<&str>) -> Result<(), ValidationError> {
 /// Build it with [`MassFilter::all`] or [`MassFilter::tag`]. The older `group_id` form
 /// is not supported: WeChat's current API uses `tag_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MassFilter {
     /// `is_to_all`: `true` sends to every follower (and the message enters the
     /// account's history list).
@@ -205,6 +207,7 @@ impl MassFilter {
 /// `wxcard.card_id` 1..=32 characters; `wxcard.card_ext`, when present, is JSON object
 /// text; `clientmsgid`, when present, is non-empty and at most 64 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MassSendByTag {
     /// The recipients (`filter`).
     pub filter: MassFilter,
@@ -270,6 +273,7 @@ impl Endpoint for MassSendByTag {
 /// Validation: `touser` holds 2..=10000 OpenIDs, each 1..=32 characters; the rest as
 /// [`MassSendByTag`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MassSendToOpenIds {
     /// The recipients' OpenIDs (WeChat's `touser`).
     #[serde(rename = "touser")]
@@ -374,6 +378,7 @@ pub enum PreviewRecipient {
 /// [`MassSendByTag`]. Parsing refuses a body with both `touser` and `towxname` (WeChat
 /// would let `towxname` win, silently dropping the other).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PreviewCard {
     /// The recipient (`touser` or `towxname`).
     pub recipient: PreviewRecipient,
@@ -485,6 +490,7 @@ impl PreviewResult {
 
 /// The customer-service account a message is sent as (`customservice`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CustomService {
     /// The account, such as `test1@test` (`kf_account`).
     pub kf_account: String,
@@ -498,6 +504,7 @@ pub struct CustomService {
 /// Validation: `touser` 1..=32 characters; `customservice.kf_account`, when present,
 /// non-empty (no length is documented); the card as [`MassSendByTag`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SendCustomerServiceCard {
     /// The recipient's OpenID (WeChat's `touser`).
     #[serde(rename = "touser")]

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Validation: `card_id` 1..=32 characters. Required: it names the card to embed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetArticleHtml {
     /// The card (`card_id`).
     pub card_id: String,

@@ -204,6 +204,7 @@ impl QrCardItem {
 /// QR holds at least one card. The number of cards is not capped here: WeChat documents
 /// no maximum and answers 40053 (invalid action_info) beyond its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateQrCode {
     /// `QR_CARD`: one card.
     Card {

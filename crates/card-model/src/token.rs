@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 /// # }
 /// ```
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct GetAccessToken {
     /// The account's AppID (`appid`).
     pub appid: String,
@@ -89,6 +90,7 @@ impl Endpoint for GetAccessToken {
 /// # }
 /// ```
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct GetStableAccessToken {
     /// Always `client_credential` (`grant_type`).
     pub grant_type: String,

@@ -9,6 +9,7 @@ use std::fmt;
 
 /// A request that breaks a documented limit; nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ValidationError {
     /// The JSON path of the offending field, for example `code[3]` or
     /// `action_info.card.card_id`.

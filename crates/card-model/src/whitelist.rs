@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 /// with no entry at all is accepted: the call replaces the list, and an empty list is
 /// the only way to express "no test accounts" (WeChat may still refuse it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SetTestWhitelist {
     /// Test OpenIDs (`openid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

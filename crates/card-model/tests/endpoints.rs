@@ -1057,15 +1057,10 @@ fn message_limits() {
         Problem::Empty,
     );
     // filter
+    let mut no_tag = MassFilter::tag(1);
+    no_tag.tag_id = None;
     rejects(
-        MassSendByTag::new(
-            MassFilter {
-                is_to_all: false,
-                tag_id: None,
-            },
-            card(),
-        )
-        .validate(),
+        MassSendByTag::new(no_tag, card()).validate(),
         "filter.tag_id",
         Problem::Invalid("required unless filter.is_to_all is true"),
     );

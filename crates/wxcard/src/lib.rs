@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `Client`, `AsyncClient`, [`ClientBuilder`], [`Error`] | the clients (blocking: feature `blocking`, the default; async: feature `async`), their builder and error |
 //! | the crate root | every request and response type ([`CreateQrCode`], [`DepositCodes`], [`MassSendByTag`], …), the secrets ([`AppSecret`], [`AccessToken`], [`ApiTicket`]), [`ErrCode`], [`CardExt`], [`parse_event`] |
+//! | [`error`] | what an [`Error`] carries: errcodes, kept bodies, transport failures, validation problems |
 //! | [`bulk`] | `deposit_all`'s options, progress and report |
 //! | [`store`] | where tokens live: [`store::TokenStore`], `store::AsyncTokenStore`, the in-memory store, clocks |
 //! | [`event`] | the events WeChat pushes (`user_get_card`) |
@@ -68,6 +69,15 @@ pub use card_model::token::{ApiTicketResponse, GetCardApiTicket};
 pub use card_model::whitelist::SetTestWhitelist;
 
 pub use card_api::bulk;
+
+/// Everything an [`Error`] carries: how far a call got, WeChat's errcode and errmsg, the
+/// kept (bounded) body of an unexpected answer, the transport's failure, the problem of
+/// an invalid request.
+pub mod error {
+    pub use card_api::{Body, Error, MAX_KEPT_BODY, StoreError};
+    pub use card_model::{ErrCode, Problem, ResponseError, ValidationError, WeChatError};
+    pub use card_transport::{TransportError, TransportErrorKind};
+}
 
 /// Where cached access tokens and card api_tickets live, and the clock that decides
 /// when they expire.

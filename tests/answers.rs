@@ -13,7 +13,7 @@ use card_model::token::{GetAccessToken, GetCardApiTicket};
 use card_transport::{DEFAULT_MAX_RESPONSE_BYTES, TransportErrorKind};
 use wxcard_tests::canned::{self, Seen};
 use wxcard_tests::clients::{APPID, AnyClient, Flavor, SECRET, TOKEN, fast_retry};
-use wxcard_tests::on_both_clients;
+use wxcard_tests::{any_client, on_both_clients};
 
 /// "系统繁忙" in GBK, which is not UTF-8.
 const GBK: &[u8] = b"\xCF\xB5\xCD\xB3\xB7\xB1\xC3\xA6";
@@ -29,10 +29,10 @@ fn client(flavor: Flavor, answer: fn(&Seen) -> Vec<u8>) -> AnyClient {
             answer(seen)
         }
     });
-    AnyClient::build(flavor, builder(&format!("http://{addr}")))
+    any_client!(flavor, builder(&format!("http://{addr}")))
 }
 
-fn builder(base_url: &str) -> ClientBuilder {
+fn builder<C>(base_url: &str) -> ClientBuilder<C> {
     ClientBuilder::new()
         .base_url(base_url)
         .app_credentials(APPID, AppSecret::new(SECRET))
@@ -159,7 +159,7 @@ async fn credential_answers_that_do_not_decode_keep_no_secret(flavor: Flavor) {
         let addr = canned::serve(|_: &Seen| {
             canned::ok(format!(r#"{{"access_token":"{TOKEN}","expires_in":"{TOKEN}"}}"#).as_bytes())
         });
-        AnyClient::build(flavor, builder(&format!("http://{addr}")))
+        any_client!(flavor, builder(&format!("http://{addr}")))
     };
     let error = token_client
         .call(&GetAccessToken::new(APPID, AppSecret::new(SECRET)))
@@ -180,7 +180,7 @@ async fn credential_answers_that_do_not_decode_keep_no_secret(flavor: Flavor) {
                 format!("<p>denied: {}?{}</p>", seen.path, seen.query).as_bytes(),
             )
         });
-        AnyClient::build(flavor, builder(&format!("http://{addr}")))
+        any_client!(flavor, builder(&format!("http://{addr}")))
     };
     let error = echo_client
         .call(&GetAccessToken::new(APPID, AppSecret::new(SECRET)))
@@ -205,7 +205,7 @@ async fn credential_answers_that_do_not_decode_keep_no_secret(flavor: Flavor) {
 
 async fn a_password_in_the_base_url_is_not_printed(flavor: Flavor) {
     let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-    let client = AnyClient::build(flavor, builder(&format!("http://gw:Pa55-w0rd@{addr}")));
+    let client = any_client!(flavor, builder(&format!("http://gw:Pa55-w0rd@{addr}")));
     let debug = client.debug();
     assert!(!debug.contains("Pa55-w0rd"), "{debug}");
     assert!(debug.contains("gw:[redacted]@"), "{debug}");

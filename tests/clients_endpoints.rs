@@ -20,7 +20,7 @@ use wiremock::{Mock, MockServer};
 use wxcard_tests::clients::{
     AnyClient, Flavor, TOKEN, builder, fast_retry, json as reply, token_mock,
 };
-use wxcard_tests::on_both_clients;
+use wxcard_tests::{any_client, on_both_clients};
 
 const CARD: &str = "pFS7Fjg8kV1IdDz01r4SQwMkuCKc";
 
@@ -61,9 +61,9 @@ async fn create_qr_code(flavor: Flavor) {
                "show_qrcode_url":"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=x"}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
-    let req = CreateQrCode::card(QrCard::new(CARD).code("198374613512").outer_id(1))
-        .with_expire_seconds(1800);
+    let client = any_client!(flavor, builder(&server));
+    let req =
+        CreateQrCode::card(QrCard::new(CARD).code("198374613512").outer_id(1)).expire_seconds(1800);
     let t = named!(client, create_qr_code, &req).unwrap();
     assert!(t.ticket.starts_with("gQHB8Do"));
     assert_eq!(t.expire_seconds, Some(1800));
@@ -80,7 +80,7 @@ async fn create_landing_page(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok","url":"www.test.url","page_id":1}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let req = CreateLandingPage::new(
         "http://mmbiz.qpic.cn/banner.jpg",
         "惠城优惠大派送",
@@ -99,15 +99,12 @@ async fn deposit_codes(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok","succ_code":2,"duplicate_code":["11111"]}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let req = DepositCodes::new(CARD, vec!["11111".into(), "22222".into(), "33333".into()]);
     let r = named!(client, deposit_codes, &req).unwrap();
-    assert_eq!(r.succ_code, Some(CodeTally::Count(2)));
-    assert_eq!(
-        r.duplicate_code,
-        Some(CodeTally::Codes(vec!["11111".into()]))
-    );
-    assert_eq!(r.fail_code, None);
+    assert_eq!(r.deposited, Some(CodeTally::Count(2)));
+    assert_eq!(r.duplicates, Some(CodeTally::Codes(vec!["11111".into()])));
+    assert_eq!(r.failed, None);
     server.verify().await;
 }
 
@@ -118,7 +115,7 @@ async fn get_deposit_count(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok","count":123}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let r = named!(client, get_deposit_count, &GetDepositCount::new(CARD)).unwrap();
     assert_eq!(r.count, 123);
     server.verify().await;
@@ -131,11 +128,11 @@ async fn check_codes(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok","exist_code":["11111","22222"],"not_exist_code":["33333"]}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let req = CheckCodes::new(CARD, vec!["11111".into(), "22222".into(), "33333".into()]);
     let r = named!(client, check_codes, &req).unwrap();
-    assert_eq!(r.exist_code, ["11111", "22222"]);
-    assert_eq!(r.not_exist_code, ["33333"]);
+    assert_eq!(r.existing, ["11111", "22222"]);
+    assert_eq!(r.missing, ["33333"]);
     server.verify().await;
 }
 
@@ -147,7 +144,7 @@ async fn get_article_html(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok","content":html}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let r = named!(client, get_article_html, &GetArticleHtml::new(CARD)).unwrap();
     assert_eq!(r.content, html);
     server.verify().await;
@@ -160,7 +157,7 @@ async fn set_test_whitelist(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok"}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let req = SetTestWhitelist::new(
         vec![
             "o1Pj9jmZvwSyyyyyyBa4aULW2mA".into(),
@@ -180,8 +177,8 @@ async fn mass_send_by_tag(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"send job submission success","msg_id":34182,"msg_data_id":206227730}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
-    let req = MassSendByTag::to_tag(2, WxCard::new(CARD)).with_clientmsgid("spring-1");
+    let client = any_client!(flavor, builder(&server));
+    let req = MassSendByTag::to_tag(2, WxCard::new(CARD)).clientmsgid("spring-1");
     let r = named!(client, mass_send_by_tag, &req).unwrap();
     assert_eq!((r.msg_id, r.msg_data_id), (34182, Some(206227730)));
     server.verify().await;
@@ -194,7 +191,7 @@ async fn mass_send_to_openids(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"send job submission success","msg_id":"34182"}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let req = MassSendToOpenIds::new(vec!["OPENID1".into(), "OPENID2".into()], WxCard::new(CARD));
     let r = named!(client, mass_send_to_openids, &req).unwrap();
     assert_eq!((r.msg_id, r.msg_data_id), (34182, None));
@@ -208,7 +205,7 @@ async fn preview_card(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"preview success","msg_id":34182}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let req = PreviewCard::to_openid("OPENID", WxCard::new(CARD));
     let r = named!(client, preview_card, &req).unwrap();
     assert_eq!(r.msg_id, Some(34182));
@@ -223,9 +220,8 @@ async fn send_customer_service_card(flavor: Flavor) {
         json!({"errcode":0,"errmsg":"ok"}),
     )
     .await;
-    let client = AnyClient::build(flavor, builder(&server));
-    let req =
-        SendCustomerServiceCard::new("OPENID", WxCard::new(CARD)).with_kf_account("test1@kftest");
+    let client = any_client!(flavor, builder(&server));
+    let req = SendCustomerServiceCard::new("OPENID", WxCard::new(CARD)).kf_account("test1@kftest");
     named!(client, send_customer_service_card, &req).unwrap();
     server.verify().await;
 }
@@ -242,7 +238,7 @@ async fn get_card_api_ticket(flavor: Flavor) {
         .expect(1)
         .mount(&server)
         .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let r = named!(client, get_card_api_ticket, &GetCardApiTicket).unwrap();
     assert_eq!(r.ticket.expose(), "bxLdikRXVbTPdHSM05e5u5sUoXNKdvsdshFKA");
     assert_eq!(r.expires_in, 7200);
@@ -263,7 +259,7 @@ async fn card_ext(flavor: Flavor) {
         .expect(1)
         .mount(&server)
         .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let sign = |code: Option<&'static str>| {
         let client = client.clone();
         async move {
@@ -298,7 +294,7 @@ async fn mass_send_timeout_is_not_repeated(flavor: Flavor) {
         .expect(1)
         .mount(&server)
         .await;
-    let client = AnyClient::build(
+    let client = any_client!(
         flavor,
         builder(&server)
             .failover([server.uri()])
@@ -338,9 +334,9 @@ async fn mass_send_with_clientmsgid_is_retried(flavor: Flavor) {
         .expect(1)
         .mount(&server)
         .await;
-    let client = AnyClient::build(flavor, builder(&server).retry(fast_retry()));
+    let client = any_client!(flavor, builder(&server).retry(fast_retry()));
     let req = MassSendToOpenIds::new(vec!["O1".into(), "O2".into()], WxCard::new(CARD))
-        .with_clientmsgid("id-7");
+        .clientmsgid("id-7");
     assert_eq!(
         named!(client, mass_send_to_openids, &req).unwrap().msg_id,
         9
@@ -351,7 +347,7 @@ async fn mass_send_with_clientmsgid_is_retried(flavor: Flavor) {
 /// An invalid request is refused before anything is sent (no token fetch either).
 async fn invalid_request_sends_nothing(flavor: Flavor) {
     let server = MockServer::start().await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let too_many: Vec<String> = (0..101).map(|i| format!("code{i}")).collect();
     let e = named!(client, deposit_codes, &DepositCodes::new(CARD, too_many)).unwrap_err();
     assert!(

@@ -17,7 +17,18 @@ use wxcard_tests::clients::{
     APPID, AnyClient, Flavor, SECRET, TOKEN, TOKEN2, builder, dead_base_url, json, token_mock,
     token_request,
 };
-use wxcard_tests::on_both_clients;
+use wxcard_tests::{any_client, on_both_clients};
+
+/// The client of `$flavor`, built from `$builder` (a `ClientBuilder<C>` expression), on
+/// a real transport that records each attempt in `$attempts`.
+macro_rules! recorded_client {
+    ($attempts:expr, $flavor:expr, $builder:expr $(,)?) => {
+        match $flavor {
+            Flavor::Blocking => $attempts.blocking($builder),
+            Flavor::Async => $attempts.asynchronous($builder),
+        }
+    };
+}
 
 fn ticket_mock(token: &str) -> MockBuilder {
     Mock::given(method("GET"))
@@ -66,7 +77,7 @@ async fn token_expiry_server(later_tickets: u64) -> MockServer {
 async fn token_expires_mid_run(flavor: Flavor) {
     let server = token_expiry_server(1).await;
 
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     // first call: token fetched, call succeeds
     client.call(&GetCardApiTicket).await.expect("first call");
     // second call: the cached token has expired at WeChat's end
@@ -93,7 +104,7 @@ async fn token_error_twice_is_returned(flavor: Flavor) {
         .mount(&server)
         .await;
 
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let e = client.call(&GetCardApiTicket).await.unwrap_err();
     assert!(e.is_token_error(), "{e:?}");
     assert_eq!(e.errcode(), Some(ErrCode::InvalidCredential));
@@ -118,7 +129,7 @@ async fn system_busy_twice_then_success(flavor: Flavor) {
         .mount(&server)
         .await;
 
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     client
         .call(&GetCardApiTicket)
         .await
@@ -137,7 +148,7 @@ async fn retries_off_sends_once(flavor: Flavor) {
         .expect(1)
         .mount(&server)
         .await;
-    let client = AnyClient::build(flavor, builder(&server).retry(RetryPolicy::disabled()));
+    let client = any_client!(flavor, builder(&server).retry(RetryPolicy::disabled()));
     let e = client.call(&GetCardApiTicket).await.unwrap_err();
     assert_eq!(e.errcode(), Some(ErrCode::SystemBusy));
     assert!(e.is_retryable());
@@ -153,7 +164,7 @@ async fn dead_first_host_fails_over(flavor: Flavor) {
         .expect(1)
         .mount(&server)
         .await;
-    let client = AnyClient::build(
+    let client = any_client!(
         flavor,
         builder(&server)
             .base_url(dead_base_url())
@@ -176,7 +187,7 @@ async fn slow_server_times_out(flavor: Flavor) {
         .expect(2)
         .mount(&server)
         .await;
-    let client = AnyClient::build(
+    let client = any_client!(
         flavor,
         builder(&server)
             .access_token(AccessToken::new("FIXED"))
@@ -211,10 +222,10 @@ async fn debug_shows_no_secret(flavor: Flavor) {
         ))
         .mount(&server)
         .await;
-    let client = AnyClient::build(flavor, builder(&server));
+    let client = any_client!(flavor, builder(&server));
     let e = client.call(&GetCardApiTicket).await.unwrap_err();
     assert!(matches!(e, Error::Decode { .. }), "{e:?}");
-    let timeout = AnyClient::build(
+    let timeout = any_client!(
         flavor,
         builder(&server)
             .base_url(dead_base_url())
@@ -261,29 +272,32 @@ impl Attempts {
         self.0.lock().unwrap().len()
     }
 
-    /// Builds the client of `flavor` on a real transport that records each attempt.
-    fn client(&self, flavor: Flavor, builder: card_api::ClientBuilder) -> AnyClient {
+    /// The blocking client on a real transport that records each attempt.
+    fn blocking(&self, builder: card_api::ClientBuilder<Client>) -> AnyClient {
         let attempts = self.clone();
-        match flavor {
-            Flavor::Blocking => {
-                let inner = UreqTransport::new(TransportConfig::default());
-                let transport =
-                    move |request: HttpRequest| -> Result<HttpResponse, TransportError> {
-                        attempts.record(&request);
-                        inner.send(request)
-                    };
-                AnyClient::build(flavor, builder.transport(Arc::new(transport)))
-            }
-            Flavor::Async => {
-                let inner = Arc::new(ReqwestTransport::new(TransportConfig::default()));
-                let transport = card_transport::async_fn(move |request: HttpRequest| {
-                    attempts.record(&request);
-                    let inner = Arc::clone(&inner);
-                    async move { inner.send(request).await }
-                });
-                AnyClient::build(flavor, builder.async_transport(Arc::new(transport)))
-            }
-        }
+        let inner = UreqTransport::new(TransportConfig::default());
+        let transport = move |request: HttpRequest| -> Result<HttpResponse, TransportError> {
+            attempts.record(&request);
+            inner.send(request)
+        };
+        AnyClient::Blocking(
+            builder
+                .transport(transport)
+                .build()
+                .expect("blocking client"),
+        )
+    }
+
+    /// The async client on a real transport that records each attempt.
+    fn asynchronous(&self, builder: card_api::AsyncClientBuilder) -> AnyClient {
+        let attempts = self.clone();
+        let inner = Arc::new(ReqwestTransport::new(TransportConfig::default()));
+        let transport = card_transport::async_fn(move |request: HttpRequest| {
+            attempts.record(&request);
+            let inner = Arc::clone(&inner);
+            async move { inner.send(request).await }
+        });
+        AnyClient::Async(builder.transport(transport).build().expect("async client"))
     }
 }
 
@@ -307,7 +321,8 @@ async fn sticky_failover_skips_a_dead_primary(flavor: Flavor) {
         .await;
     let dead = dead_base_url();
     let attempts = Attempts::default();
-    let client = attempts.client(
+    let client = recorded_client!(
+        attempts,
         flavor,
         builder(&server)
             .access_token(AccessToken::new("FIXED"))
@@ -335,7 +350,8 @@ async fn sticky_failover_covers_token_fetches(flavor: Flavor) {
     let server = token_expiry_server(2).await;
     let dead = dead_base_url();
     let attempts = Attempts::default();
-    let client = attempts.client(
+    let client = recorded_client!(
+        attempts,
         flavor,
         builder(&server)
             .base_url(dead.clone())
@@ -369,14 +385,14 @@ async fn clones_share_the_failover_preference(flavor: Flavor) {
         .await;
     let dead = dead_base_url();
     let attempts = Attempts::default();
-    let builder = || {
-        builder(&server)
+    fn setup<C>(server: &MockServer, dead: &str) -> card_api::ClientBuilder<C> {
+        builder(server)
             .access_token(AccessToken::new("FIXED"))
-            .base_url(dead.clone())
+            .base_url(dead)
             .failover([server.uri()])
             .retry(RetryPolicy::disabled())
-    };
-    let client = attempts.client(flavor, builder());
+    }
+    let client = recorded_client!(attempts, flavor, setup(&server, &dead));
     client.call(&GetCardApiTicket).await.expect("fails over");
     assert_eq!(attempts.to(&dead), 1);
     let clone = client.clone();
@@ -390,7 +406,7 @@ async fn clones_share_the_failover_preference(flavor: Flavor) {
     }
     assert_eq!(attempts.to(&dead), 1, "a clone tried the dead primary");
     // a separately built client has its own preference: it starts at the primary
-    let other = attempts.client(flavor, builder());
+    let other = recorded_client!(attempts, flavor, setup(&server, &dead));
     other.call(&GetCardApiTicket).await.expect("fails over");
     assert_eq!(attempts.to(&dead), 2);
     assert_eq!(attempts.to(&server.uri()), 10);
@@ -434,7 +450,7 @@ async fn one_token_for(calls: u64) -> MockServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_async_calls_fetch_one_token() {
     let server = one_token_for(100).await;
-    let client: AsyncClient = builder(&server).build_async().unwrap();
+    let client = builder::<AsyncClient>(&server).build().unwrap();
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let client = client.clone();
@@ -451,7 +467,7 @@ async fn hundred_async_calls_fetch_one_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_threads_fetch_one_token() {
     let server = one_token_for(8).await;
-    let client: Client = builder(&server).build().unwrap();
+    let client = builder::<Client>(&server).build().unwrap();
     let barrier = Arc::new(std::sync::Barrier::new(8));
     let threads: Vec<_> = (0..8)
         .map(|_| {

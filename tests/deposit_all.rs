@@ -15,7 +15,7 @@ fn sandbox(faults: FaultConfig) -> Sandbox {
     Sandbox::builder().faults(faults).build()
 }
 
-fn builder() -> ClientBuilder {
+fn settings<C>() -> ClientBuilder<C> {
     ClientBuilder::new()
         .app_credentials(
             Sandbox::DEFAULT_APPID,
@@ -40,14 +40,17 @@ fn asynchronous(sandbox: &Sandbox) -> AsyncClient {
 
 /// The one place this file builds a blocking client.
 fn blocking_via(transport: Arc<dyn BlockingTransport>) -> Client {
-    builder().transport(transport).build().expect("client")
+    settings::<Client>()
+        .transport(transport)
+        .build()
+        .expect("client")
 }
 
 /// The one place this file builds an async client.
 fn asynchronous_via(transport: Arc<dyn AsyncTransport>) -> AsyncClient {
-    builder()
-        .async_transport(transport)
-        .build_async()
+    settings::<AsyncClient>()
+        .transport(transport)
+        .build()
         .expect("async client")
 }
 

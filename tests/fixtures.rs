@@ -84,7 +84,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 fn qrcode_create_card_request() {
     let request: CreateQrCode = round_trip("qrcode_create.card.request.json");
     assert_eq!(request.action_name(), "QR_CARD");
-    assert_eq!(request.expire_seconds(), Some(1800));
+    assert_eq!(request.lifetime_seconds(), Some(1800));
     let CreateQrCode::Card { card, .. } = &request else {
         panic!("QR_CARD parsed as {request:?}");
     };
@@ -131,7 +131,7 @@ fn qrcode_create_outer_id_request_is_accepted_but_sent_normalised() {
     request
         .validate()
         .expect("the repaired example is within every limit");
-    assert_eq!(request.expire_seconds(), Some(1800));
+    assert_eq!(request.lifetime_seconds(), Some(1800));
 
     let documented = fixture_json(name);
     let sent = wire(&request);

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use wxcard_tests::clients::{AnyClient, Flavor, builder, json, token_mock};
-use wxcard_tests::on_both_clients;
+use wxcard_tests::clients::{Flavor, builder, json, token_mock};
+use wxcard_tests::{any_client, on_both_clients};
 
 /// The `delay` of every `retrying` event.
 #[derive(Default)]
@@ -78,7 +78,7 @@ async fn call(
     server: &MockServer,
     policy: RetryPolicy,
 ) -> (Result<String, Error>, Vec<String>) {
-    let client = AnyClient::build(flavor, builder(server).retry(policy));
+    let client = any_client!(flavor, builder(server).retry(policy));
     let delays = Arc::new(Delays::default());
     let _guard = tracing::subscriber::set_default(Arc::clone(&delays));
     let result = client

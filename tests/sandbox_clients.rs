@@ -3,12 +3,11 @@
 //! endpoints are described here with local `Endpoint` types so that the scenarios depend
 //! only on the sandbox and the clients.
 
-use card_api::{ClientBuilder, Error, RetryPolicy};
+use card_api::{AsyncClient, Client, ClientBuilder, Error, RetryPolicy};
 use card_model::token::GetCardApiTicket;
 use card_model::{AppSecret, Endpoint, ErrCode, HttpMethod};
 use card_sandbox::{CardSpec, Clock, Fault, FaultConfig, Sandbox};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 use wxcard_tests::clients::{AnyClient, Flavor};
 use wxcard_tests::on_both_clients;
@@ -21,9 +20,12 @@ struct Deposit {
 
 #[derive(Deserialize, Debug)]
 struct DepositAnswer {
-    succ_code: u64,
-    duplicate_code: u64,
-    fail_code: u64,
+    #[serde(rename = "succ_code")]
+    deposited: u64,
+    #[serde(rename = "duplicate_code")]
+    duplicates: u64,
+    #[serde(rename = "fail_code")]
+    failed: u64,
 }
 
 impl Endpoint for Deposit {
@@ -69,7 +71,25 @@ fn sandbox(faults: FaultConfig) -> Sandbox {
 }
 
 fn client(flavor: Flavor, sandbox: &Sandbox, attempts: u32) -> AnyClient {
-    let builder = ClientBuilder::new()
+    match flavor {
+        Flavor::Blocking => AnyClient::Blocking(
+            settings::<Client>(attempts)
+                .transport(sandbox.clone())
+                .build()
+                .expect("blocking client"),
+        ),
+        Flavor::Async => AnyClient::Async(
+            settings::<AsyncClient>(attempts)
+                .transport(sandbox.clone())
+                .build()
+                .expect("async client"),
+        ),
+    }
+}
+
+/// The settings of both clients.
+fn settings<C>(attempts: u32) -> ClientBuilder<C> {
+    ClientBuilder::new()
         .base_url("https://api.weixin.qq.com")
         .app_credentials(
             Sandbox::DEFAULT_APPID,
@@ -83,9 +103,6 @@ fn client(flavor: Flavor, sandbox: &Sandbox, attempts: u32) -> AnyClient {
                 .max_delay(Duration::from_millis(2)),
         )
         .jitter_seed(3)
-        .transport(Arc::new(sandbox.clone()))
-        .async_transport(Arc::new(sandbox.clone()));
-    AnyClient::build(flavor, builder)
 }
 
 fn codes(from: usize, n: usize) -> Vec<String> {
@@ -181,7 +198,7 @@ async fn seeded_faults_lose_and_double_nothing(flavor: Flavor) {
             .await
             .expect("deposit within the retry bound");
         assert_eq!(
-            (answer.succ_code, answer.duplicate_code, answer.fail_code),
+            (answer.deposited, answer.duplicates, answer.failed),
             (100, 0, 0)
         );
     }
@@ -227,7 +244,7 @@ async fn dropped_connections_are_repeated_honestly(flavor: Flavor) {
         })
         .await
         .expect("repeated after the drop");
-    assert_eq!((a.succ_code, a.duplicate_code), (10, 0));
+    assert_eq!((a.deposited, a.duplicates), (10, 0));
     sb.push_fault(Fault::DropAfterEffect);
     let b = client
         .call(&Deposit {
@@ -237,7 +254,7 @@ async fn dropped_connections_are_repeated_honestly(flavor: Flavor) {
         .await
         .expect("repeated after the drop");
     assert_eq!(
-        (b.succ_code, b.duplicate_code),
+        (b.deposited, b.duplicates),
         (0, 10),
         "applied once, reported as duplicates"
     );
@@ -259,7 +276,7 @@ async fn latency_is_only_a_delay(flavor: Flavor) {
         })
         .await
         .expect("deposit");
-    assert_eq!(a.succ_code, 5);
+    assert_eq!(a.deposited, 5);
 }
 
 /// Every endpoint with card-model's typed requests: the sandbox reads what the model
@@ -282,7 +299,7 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
     let client = client(flavor, &sb, 3);
 
     let qr = client
-        .call(&CreateQrCode::card(QrCard::new(&plain).outer_id(7)).with_expire_seconds(1800))
+        .call(&CreateQrCode::card(QrCard::new(&plain).outer_id(7)).expire_seconds(1800))
         .await
         .expect("QR_CARD");
     let issued = sb.qr_tickets();
@@ -317,8 +334,8 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
         .call(&DepositCodes::new(&deposit, batch.clone()))
         .await
         .expect("deposit");
-    assert_eq!(result.succ_code.map(|t| t.count()), Some(100));
-    assert_eq!(result.duplicate_code.map(|t| t.count()), Some(0));
+    assert_eq!(result.deposited.map(|t| t.count()), Some(100));
+    assert_eq!(result.duplicates.map(|t| t.count()), Some(0));
     let count = client
         .call(&GetDepositCount::new(&deposit))
         .await
@@ -331,8 +348,8 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
         ))
         .await
         .expect("checkcode");
-    assert_eq!(check.exist_code, [batch[0].clone(), batch[99].clone()]);
-    assert_eq!(check.not_exist_code, ["999999999999"]);
+    assert_eq!(check.existing, [batch[0].clone(), batch[99].clone()]);
+    assert_eq!(check.missing, ["999999999999"]);
 
     let html = client
         .call(&GetArticleHtml::new(&plain))
@@ -350,7 +367,7 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
     assert_eq!(sb.whitelist().username, ["eddy"]);
 
     let by_tag = client
-        .call(&MassSendByTag::to_tag(2, WxCard::new(&plain)).with_clientmsgid("job-42"))
+        .call(&MassSendByTag::to_tag(2, WxCard::new(&plain)).clientmsgid("job-42"))
         .await
         .expect("sendall");
     let to_ids = client
@@ -366,12 +383,12 @@ async fn every_endpoint_with_typed_requests(flavor: Flavor) {
     let preview = client
         .call(&PreviewCard::to_openid(
             "oA",
-            WxCard::new(&plain).with_card_ext(&ext),
+            WxCard::new(&plain).card_ext(&ext),
         ))
         .await
         .expect("preview");
     client
-        .call(&SendCustomerServiceCard::new("oA", WxCard::new(&plain)).with_kf_account("kf1@x"))
+        .call(&SendCustomerServiceCard::new("oA", WxCard::new(&plain)).kf_account("kf1@x"))
         .await
         .expect("custom send");
 

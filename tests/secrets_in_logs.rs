@@ -156,7 +156,7 @@ fn wechat() -> SocketAddr {
     })
 }
 
-fn builder(addr: SocketAddr) -> ClientBuilder {
+fn builder<C>(addr: SocketAddr) -> ClientBuilder<C> {
     ClientBuilder::new()
         .base_url(format!("http://gw:{PASSWORD}@{addr}"))
         .app_credentials(APPID, AppSecret::new(SECRET))
@@ -182,7 +182,7 @@ fn check_errors(errors: [Error; 2]) -> String {
 }
 
 fn blocking_flow(addr: SocketAddr) -> String {
-    let client: Client = builder(addr).build().expect("client");
+    let client = builder::<Client>(addr).build().expect("client");
     let ticket = client.api_ticket().expect("ticket");
     assert_eq!(ticket.expose(), TICKET);
     client
@@ -191,7 +191,7 @@ fn blocking_flow(addr: SocketAddr) -> String {
     let check = client
         .check_codes(&CheckCodes::new("pCard", codes()))
         .expect("checkcode");
-    assert_eq!(check.not_exist_code.len(), 1);
+    assert_eq!(check.missing.len(), 1);
     let wechat = client
         .get_article_html(&GetArticleHtml::new("pUnknown"))
         .expect_err("40073");
@@ -202,7 +202,7 @@ fn blocking_flow(addr: SocketAddr) -> String {
 }
 
 async fn async_flow(addr: SocketAddr) -> String {
-    let client: AsyncClient = builder(addr).build_async().expect("client");
+    let client = builder::<AsyncClient>(addr).build().expect("client");
     let ticket = client.api_ticket().await.expect("ticket");
     assert_eq!(ticket.expose(), TICKET);
     client
@@ -213,7 +213,7 @@ async fn async_flow(addr: SocketAddr) -> String {
         .check_codes(&CheckCodes::new("pCard", codes()))
         .await
         .expect("checkcode");
-    assert_eq!(check.not_exist_code.len(), 1);
+    assert_eq!(check.missing.len(), 1);
     let wechat = client
         .get_article_html(&GetArticleHtml::new("pUnknown"))
         .await

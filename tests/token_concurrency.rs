@@ -10,8 +10,8 @@
 //! killed before the next one was fetched, and no more were fetched than killed).
 
 use card_api::{
-    AsyncClient, Client, ClientBuilder, MemoryTokenStore, RetryPolicy, StoreError, StoredSecret,
-    TokenStore,
+    AsyncClient, Client, ClientBuilder, InPlace, MemoryTokenStore, RetryPolicy, StoreError,
+    StoredSecret, TokenStore,
 };
 use card_model::AppSecret;
 use card_model::code::DepositCodes;
@@ -452,14 +452,9 @@ impl Either {
     }
 }
 
-/// The one place this file builds clients.
-fn client(flavor: Flavor, server: &Server, log: &Arc<Mutex<Log>>) -> Either {
-    let store = SeenStore {
-        inner: MemoryTokenStore::new(),
-        log: Arc::clone(log),
-    };
+/// The settings both clients share.
+fn settings<C>(server: &Server) -> ClientBuilder<C> {
     let builder = ClientBuilder::new()
-        .token_store(Arc::new(store))
         .app_credentials(APPID, AppSecret::new(SECRET))
         .retry(
             RetryPolicy::new()
@@ -469,9 +464,17 @@ fn client(flavor: Flavor, server: &Server, log: &Arc<Mutex<Log>>) -> Either {
                 .max_delay(Duration::from_millis(2)),
         )
         .jitter_seed(3);
-    let builder = match server {
+    match server {
         Server::Wiremock(mock, _) => builder.base_url(mock.uri()),
         Server::Sandbox(..) => builder,
+    }
+}
+
+/// The one place this file builds clients.
+fn client(flavor: Flavor, server: &Server, log: &Arc<Mutex<Log>>) -> Either {
+    let store = SeenStore {
+        inner: MemoryTokenStore::new(),
+        log: Arc::clone(log),
     };
     let config = TransportConfig::default();
     match flavor {
@@ -481,8 +484,9 @@ fn client(flavor: Flavor, server: &Server, log: &Arc<Mutex<Log>>) -> Either {
                 Server::Wiremock(..) => Arc::new(UreqTransport::new(config)),
             };
             let recorder = Recorder::new(inner, log);
-            let client = builder
-                .transport(Arc::new(recorder.clone()))
+            let client = settings::<Client>(server)
+                .token_store(store)
+                .transport(recorder.clone())
                 .build()
                 .expect("client");
             Either::Blocking(client, recorder)
@@ -495,9 +499,10 @@ fn client(flavor: Flavor, server: &Server, log: &Arc<Mutex<Log>>) -> Either {
                 }
             };
             let recorder = Recorder::new(inner, log);
-            let client = builder
-                .async_transport(Arc::new(recorder.clone()))
-                .build_async()
+            let client = settings::<AsyncClient>(server)
+                .token_store(InPlace::new(store))
+                .transport(recorder.clone())
+                .build()
                 .expect("client");
             Either::Async(client, recorder)
         }

@@ -81,7 +81,7 @@ pub trait AsyncApi: Send + Sync + 'static {
 }
 
 fn sdk_deposit_ok(result: &card_model::DepositResult, per: usize) -> Res<()> {
-    let succ = result.succ_code.as_ref().map(|t| t.count());
+    let succ = result.deposited.as_ref().map(|t| t.count());
     if succ != Some(per as u64) {
         return Err(format!("deposit stored {succ:?} of {per}").into());
     }
@@ -89,14 +89,14 @@ fn sdk_deposit_ok(result: &card_model::DepositResult, per: usize) -> Res<()> {
 }
 
 fn sdk_check_ok(result: &card_model::CodeCheck, per: usize) -> Res<()> {
-    if result.exist_code.len() != per || !result.not_exist_code.is_empty() {
+    if result.existing.len() != per || !result.missing.is_empty() {
         return Err("codes missing".into());
     }
     Ok(())
 }
 
 fn sdk_absent_ok(result: &card_model::CodeCheck, per: usize) -> Res<()> {
-    if result.not_exist_code.len() != per {
+    if result.missing.len() != per {
         return Err("unexpected checkcode answer".into());
     }
     Ok(())
@@ -399,13 +399,11 @@ impl Clients {
             .transport(Arc::new(UreqTransport::new(TransportConfig::default())))
             .build()?;
         let sdk_async = Arc::new(
-            Client::builder()
+            AsyncClient::builder()
                 .base_url(remote.base.clone())
                 .access_token(token)
-                .async_transport(Arc::new(ReqwestTransport::try_new(
-                    TransportConfig::default(),
-                )?))
-                .build_async()?,
+                .transport(ReqwestTransport::try_new(TransportConfig::default())?)
+                .build()?,
         );
         let (base, token) = (remote.base.clone(), remote.token.clone());
         Ok(Self {
@@ -517,18 +515,21 @@ pub fn deposit_all(n: u64, mode: DepositAllMode) -> Res<()> {
         DepositAllMode::Http | DepositAllMode::Async => {
             let remote = Remote::start(1, 0)?;
             let card = remote.cards.first().ok_or("no card")?.clone();
-            let builder = Client::builder()
-                .base_url(remote.base.clone())
-                .access_token(AccessToken::new(remote.token.clone()));
+            let token = AccessToken::new(remote.token.clone());
             let start = Instant::now();
             let report = if mode == DepositAllMode::Async {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
                     .build()?;
-                let client = builder.build_async()?;
+                let client = AsyncClient::builder()
+                    .base_url(remote.base.clone())
+                    .access_token(token)
+                    .build()?;
                 rt.block_on(client.deposit_all(&card, codes(), &options, |_| {}))?
             } else {
-                builder
+                Client::builder()
+                    .base_url(remote.base.clone())
+                    .access_token(token)
                     .build()?
                     .deposit_all(&card, codes(), &options, |_| {})?
             };

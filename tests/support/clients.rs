@@ -2,7 +2,7 @@
 //! WeChat's token endpoint, and one handle that drives either client, so that each
 //! scenario is written once and run on both.
 
-use card_api::{AsyncClient, Client, ClientBuilder, Error, RetryPolicy};
+use card_api::{AsyncClient, AsyncClientBuilder, Client, ClientBuilder, Error, RetryPolicy};
 use card_model::{AppSecret, Endpoint};
 use std::net::TcpListener;
 use std::time::Duration;
@@ -36,18 +36,40 @@ pub enum AnyClient {
     Async(AsyncClient),
 }
 
-impl AnyClient {
-    /// Builds the client of `flavor`.
-    ///
-    /// # Panics
-    /// When the builder refuses (a test bug).
-    pub fn build(flavor: Flavor, builder: ClientBuilder) -> Self {
-        match flavor {
-            Flavor::Blocking => Self::Blocking(builder.build().expect("blocking client")),
-            Flavor::Async => Self::Async(builder.build_async().expect("async client")),
+/// Builds the client of `$flavor` from `$builder`, an expression of type
+/// `ClientBuilder<C>` for any `C` (it is written once and typed once per client).
+///
+/// # Panics
+/// When the builder refuses (a test bug).
+#[macro_export]
+macro_rules! any_client {
+    ($flavor:expr, $builder:expr $(,)?) => {
+        match $flavor {
+            $crate::clients::Flavor::Blocking => $crate::clients::AnyClient::Blocking(
+                $crate::clients::blocking_builder($builder)
+                    .build()
+                    .expect("blocking client"),
+            ),
+            $crate::clients::Flavor::Async => $crate::clients::AnyClient::Async(
+                $crate::clients::async_builder($builder)
+                    .build()
+                    .expect("async client"),
+            ),
         }
-    }
+    };
+}
 
+/// Types a builder expression as the blocking client's (for [`any_client!`]).
+pub fn blocking_builder(builder: ClientBuilder<Client>) -> ClientBuilder<Client> {
+    builder
+}
+
+/// Types a builder expression as the async client's (for [`any_client!`]).
+pub fn async_builder(builder: AsyncClientBuilder) -> AsyncClientBuilder {
+    builder
+}
+
+impl AnyClient {
     /// Calls `endpoint` (the blocking client inside `block_in_place`: use a multi-thread
     /// runtime).
     ///
@@ -73,7 +95,7 @@ impl AnyClient {
 }
 
 /// A builder for app credentials against `server`, with tiny retry delays.
-pub fn builder(server: &MockServer) -> ClientBuilder {
+pub fn builder<C>(server: &MockServer) -> ClientBuilder<C> {
     ClientBuilder::new()
         .base_url(server.uri())
         .app_credentials(APPID, AppSecret::new(SECRET))

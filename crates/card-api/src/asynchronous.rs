@@ -1,6 +1,5 @@
 //! The async client: the call plan executed with `.await` and tokio's timer and locks.
 
-use crate::config::ClientBuilder;
 use crate::core::{self, Core, Granted, LeaseGuard, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
@@ -32,8 +31,8 @@ use tracing::Instrument;
 /// )]);
 /// let client = AsyncClient::builder()
 ///     .access_token(AccessToken::new("MY-TOKEN")) // the application manages tokens
-///     .async_transport(Arc::new(replay.clone()))
-///     .build_async()?;
+///     .transport(replay.clone())
+///     .build()?;
 /// let ticket = client.api_ticket().await?;
 /// assert_eq!(ticket.expose(), "TICKET");
 /// replay.finish()?;
@@ -70,11 +69,6 @@ macro_rules! async_method {
 }
 
 impl AsyncClient {
-    /// A builder; finish it with [`ClientBuilder::build_async`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
     pub(crate) fn from_parts(core: Core, transport: Arc<dyn AsyncTransport>) -> Self {
         Self {
             core: Arc::new(core),
@@ -117,7 +111,7 @@ impl AsyncClient {
             .map(core::ticket)
     }
 
-    /// A signed `card_ext` (spec §6) for `card_id`, optionally bound to a `code`
+    /// A signed `card_ext` for `card_id`, optionally bound to a `code`
     /// and/or an `openid`: the cached api_ticket, the clock's timestamp and a fresh
     /// random nonce. Put it in a [`WxCard`](card_model::message::WxCard) or hand it to
     /// the JS-SDK.
@@ -211,10 +205,9 @@ impl AsyncClient {
         })
     }
 
-    /// Imports any number of custom codes into a deposit-mode card (spec §8): the same
+    /// Imports any number of custom codes into a deposit-mode card: the same
     /// workflow, report and guarantees as the blocking
-    /// [`Client::deposit_all`](crate::Client::deposit_all) (see there for the spec §8
-    /// steps), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)
+    /// `Client::deposit_all` (see there for the steps around it), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)
     /// chunks in flight (default [`DEFAULT_CONCURRENCY`](crate::bulk::DEFAULT_CONCURRENCY),
     /// kept small for WeChat's rate limits). Memory stays bounded by the chunks in flight.
     ///
@@ -231,8 +224,8 @@ impl AsyncClient {
     /// let client = AsyncClient::builder()
     ///     .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
     ///     .retry(RetryPolicy::new())
-    ///     .async_transport(Arc::new(sandbox.clone()))
-    ///     .build_async()?;
+    ///     .transport(sandbox.clone())
+    ///     .build()?;
     /// let codes = (0..1000).map(|i| format!("{i:08}"));
     /// let report = client
     ///     .deposit_all(&card_id, codes, &DepositOptions::new().concurrency(8), |_| {})

@@ -1,6 +1,5 @@
 //! The blocking client: the call plan executed with `std` threads and sleeps.
 
-use crate::config::ClientBuilder;
 use crate::core::{self, Core, Granted, LeaseGuard, SecretEvent, SecretStep};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
@@ -34,7 +33,7 @@ use std::sync::{Arc, RwLock, TryLockError};
 /// ]);
 /// let client = Client::builder()
 ///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
-///     .transport(Arc::new(replay.clone()))
+///     .transport(replay.clone())
 ///     .build()?;
 /// let ticket = client.api_ticket()?; // fetched once, then cached
 /// assert_eq!(ticket.expose(), "TICKET");
@@ -73,11 +72,6 @@ macro_rules! blocking_method {
 }
 
 impl Client {
-    /// A builder; finish it with [`ClientBuilder::build`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
     pub(crate) fn from_parts(
         core: Core,
         store: Arc<dyn TokenStore>,
@@ -122,7 +116,7 @@ impl Client {
         core::granted_value(self.secret(SecretKind::CardApiTicket, None, true)).map(core::ticket)
     }
 
-    /// A signed `card_ext` (spec §6) for `card_id`, optionally bound to a `code`
+    /// A signed `card_ext` for `card_id`, optionally bound to a `code`
     /// and/or an `openid`: the cached api_ticket, the clock's timestamp and a fresh
     /// random nonce. Put it in a [`WxCard`](card_model::message::WxCard) or hand it to
     /// the JS-SDK.
@@ -229,7 +223,7 @@ impl Client {
     /// the codes are read from `codes` as they go, and each chunk is verified right
     /// after its deposit; see [`bulk`](crate::bulk).
     ///
-    /// The spec's §8 workflow:
+    /// WeChat's workflow for custom codes:
     /// 1. create the card with `quantity` 0, `use_custom_code: true` and
     ///    `get_custom_code_mode: "GET_CUSTOM_CODE_MODE_DEPOSIT"` (card creation is not
     ///    part of this SDK; here the sandbox creates it);
@@ -252,7 +246,7 @@ impl Client {
     /// let client = Client::builder()
     ///     .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
     ///     .retry(RetryPolicy::new())
-    ///     .transport(Arc::new(sandbox.clone()))
+    ///     .transport(sandbox.clone())
     ///     .build()?;
     ///
     /// let codes = (0..250).map(|i| format!("{i:08}"));

@@ -1,31 +1,26 @@
 //! Bulk workflows built on the clients' single calls: the custom-code import
-//! (`deposit_all`, spec §4.5–4.7 and §8).
+//! (`Client::deposit_all`, `AsyncClient::deposit_all` and
+//! `AsyncClient::deposit_all_stream`), its [`DepositOptions`], [`Progress`] and
+//! [`DepositReport`].
 //!
-//! The whole policy lives here, pure and without I/O, so that the blocking
-//! [`Client::deposit_all`](crate::Client::deposit_all) and the async
-//! [`AsyncClient::deposit_all`](crate::AsyncClient::deposit_all) /
-//! [`AsyncClient::deposit_all_stream`](crate::AsyncClient::deposit_all_stream) only
-//! carry out its steps:
-//!
-//! * [`DepositJob`] takes the input codes one by one, rejects invalid ones up front
+//! * The input codes are read one by one; invalid ones are rejected up front
 //!   (reported in [`DepositReport::failed`] with [`FailReason::Invalid`], never sent),
-//!   drops a code repeated inside the chunk being filled (counted in
-//!   [`DepositReport::duplicates`]), and cuts the rest into [`ChunkJob`]s of at most
-//!   [`MAX_CODES_PER_CALL`] codes. It merges finished chunks into the report and makes
-//!   the [`Progress`] values.
-//! * [`ChunkJob`] is the life of one chunk. A fresh import costs two calls per chunk:
-//!   `deposit`, then one `checkcode` to verify. When resuming
-//!   ([`DepositOptions::resume`]), or once a deposit answer shows that the card already
-//!   held some of the input (WeChat's `duplicate_code`: a resume without the flag, or
-//!   the same codes in two chunks), each chunk is checked *before* it is sent too, so
-//!   codes already stored are not sent again. A deposit whose outcome is unknown (its
-//!   answer was lost, or WeChat answered -1 or a 5xx) is not repeated blindly: the
-//!   client's own retry does not re-send it inside `deposit_all`, and the chunk checks
-//!   what WeChat holds before depositing the rest, so a code WeChat has accepted is
-//!   never sent a second time by this chunk. Codes still missing after an accepted
-//!   deposit are deposited again up to [`DepositOptions::fail_retries`] times, then
-//!   reported. A call that keeps failing (after the client's own retries) is repeated
-//!   up to [`DepositOptions::max_rounds`] times, then the import stops with that error.
+//!   a code repeated inside the chunk being filled is dropped (counted in
+//!   [`DepositReport::duplicates`]), and the rest is cut into chunks of at most
+//!   [`MAX_CODES_PER_CALL`] codes.
+//! * A fresh import costs two calls per chunk: `deposit`, then one `checkcode` to
+//!   verify. When resuming ([`DepositOptions::resume`]), or once a deposit answer shows
+//!   that the card already held some of the input (WeChat's `duplicate_code`: a resume
+//!   without the flag, or the same codes in two chunks), each chunk is checked *before*
+//!   it is sent too, so codes already stored are not sent again. A deposit whose
+//!   outcome is unknown (its answer was lost, or WeChat answered -1 or a 5xx) is not
+//!   repeated blindly: the client's own retry does not re-send it inside `deposit_all`,
+//!   and the chunk checks what WeChat holds before depositing the rest, so a code
+//!   WeChat has accepted is never sent a second time. Codes still missing after an
+//!   accepted deposit are deposited again up to [`DepositOptions::fail_retries`] times,
+//!   then reported. A call that keeps failing (after the client's own retries) is
+//!   repeated up to [`DepositOptions::max_rounds`] times, then the import stops with
+//!   that error.
 //! * Counting follows WeChat's answers, so a report agrees with what the card holds
 //!   whatever the input's duplicates: a code is *deposited* when this run's deposit
 //!   stored it, *already present* when it was stored before (found by the pre-check,
@@ -36,12 +31,13 @@
 //! why verification is done per chunk (the `checkcode` right after its deposit) rather
 //! than in a second pass over all codes; the final `getdepositcount` is the one
 //! whole-card check. Only codes that end up failed or missing are kept, in the report.
+//!
+//! (Inside, the policy is a pure state machine per run and per chunk, without I/O;
+//! both clients only carry out its steps.)
 
 use crate::error::Error;
-use card_model::code::{
-    CheckCodes, CodeCheck, DepositCodes, DepositResult, GetDepositCount, MAX_CODE_CHARS,
-    MAX_CODES_PER_CALL,
-};
+use card_model::code::{CheckCodes, CodeCheck, DepositCodes, DepositResult, GetDepositCount};
+use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::{Endpoint, ValidationError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -212,7 +208,7 @@ impl Clone for DepositReport {
 
 /// The overall bookkeeping of one `deposit_all` run; see the [module docs](self).
 #[derive(Debug)]
-pub struct DepositJob {
+pub(crate) struct DepositJob {
     card_id: Arc<str>,
     options: DepositOptions,
     total: Option<usize>,
@@ -252,15 +248,10 @@ impl DepositJob {
         })
     }
 
-    /// The options.
-    pub fn options(&self) -> &DepositOptions {
-        &self.options
-    }
-
     /// Takes one input code; returns a chunk when one is full.
     pub fn push(&mut self, code: String) -> Option<ChunkJob> {
         self.report.codes_read += 1;
-        if let Err(e) = card_model::validate::required("code", &code, MAX_CODE_CHARS) {
+        if let Err(e) = card_model::code::validate_code(&code) {
             self.codes_done += 1;
             self.report.failed.push(FailedCode {
                 code,
@@ -341,7 +332,7 @@ impl DepositJob {
 /// What finished chunk contributes to the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ChunkResult {
+pub(crate) struct ChunkResult {
     /// Codes in the chunk.
     pub codes: usize,
     /// Codes stored by this chunk's deposits.
@@ -360,7 +351,7 @@ pub struct ChunkResult {
 
 /// What a [`ChunkJob`] wants done next.
 #[derive(Debug)]
-pub enum ChunkStep {
+pub(crate) enum ChunkStep {
     /// Call `checkcode`, then feed [`ChunkEvent::Checked`].
     Check(CheckCodes),
     /// Call `deposit`, then feed [`ChunkEvent::Deposited`].
@@ -371,7 +362,7 @@ pub enum ChunkStep {
 
 /// What happened to a [`ChunkJob`]'s last step.
 #[derive(Debug)]
-pub enum ChunkEvent {
+pub(crate) enum ChunkEvent {
     /// Nothing yet: the first call of [`ChunkJob::next`].
     Start,
     /// The answer of a [`ChunkStep::Check`].
@@ -383,7 +374,7 @@ pub enum ChunkEvent {
 /// The life of one chunk of at most [`MAX_CODES_PER_CALL`] codes; see the
 /// [module docs](self).
 #[derive(Debug)]
-pub struct ChunkJob {
+pub(crate) struct ChunkJob {
     card_id: Arc<str>,
     /// Codes not yet found stored.
     pending: Vec<String>,
@@ -436,6 +427,7 @@ impl ChunkJob {
     }
 
     /// The codes of the chunk not yet found stored.
+    #[cfg(test)]
     pub fn pending(&self) -> &[String] {
         &self.pending
     }
@@ -487,14 +479,14 @@ impl ChunkJob {
             ChunkEvent::Deposited(Ok(answer)) => {
                 self.accepted += 1;
                 self.result.deposit_calls += 1;
-                let dup = answer.duplicate_code.as_ref().map_or(0, |t| t.count());
+                let dup = answer.duplicates.as_ref().map_or(0, |t| t.count());
                 self.duplicates += dup;
                 self.result.answered_duplicates += dup;
-                self.last_failed = answer.fail_code.as_ref().map_or(0, |t| t.count());
+                self.last_failed = answer.failed.as_ref().map_or(0, |t| t.count());
                 self.check()
             }
             ChunkEvent::Checked(Ok(check)) => {
-                let exist: HashSet<&str> = check.exist_code.iter().collect();
+                let exist: HashSet<&str> = check.existing.iter().collect();
                 let before = self.pending.len();
                 self.pending.retain(|c| !exist.contains(c.as_str()));
                 let found = (before - self.pending.len()) as u64;

@@ -899,7 +899,7 @@ pub(crate) fn ticket(value: String) -> ApiTicket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ClientBuilder;
+    use crate::builder::ClientBuilderForTests as ClientBuilder;
     use crate::store::{ManualClock, MemoryTokenStore};
     use card_model::AppSecret;
 

@@ -134,6 +134,7 @@ pub enum TokenReply {
     Unchanged,
 }
 
+#[cfg(test)]
 impl TokenReply {
     /// A token found in the store, not fetched by this step.
     pub fn stored(token: AccessToken) -> Self {

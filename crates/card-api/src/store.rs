@@ -182,15 +182,14 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 /// The async twin of [`TokenStore`], for the [`AsyncClient`](crate::AsyncClient)
 /// (feature `async`): the same four operations with the same meaning, awaited instead
 /// of blocking a runtime worker. Implement it for an external store whose client is
-/// async (Redis, a database); set it with
-/// [`ClientBuilder::async_token_store`](crate::ClientBuilder::async_token_store).
+/// async (Redis, a database); set it with the async builder's
+/// [`token_store`](crate::AsyncClientBuilder::token_store).
 ///
 /// Keys, values and times are those of [`TokenStore`] (see there for how Redis, for
 /// example, maps onto the operations), so servers using either trait over the same
-/// external store share one token. The blocking `Client` cannot use
-/// an async store: building it with one is an [`Error::Config`](crate::Error::Config).
-/// Any [`TokenStore`] still works with both clients through
-/// [`ClientBuilder::token_store`](crate::ClientBuilder::token_store).
+/// external store share one token. The blocking `Client` takes only a [`TokenStore`]
+/// (an async store does not compile there); the async client takes a [`TokenStore`]
+/// wrapped in [`InPlace`](crate::InPlace), which calls it in place.
 ///
 /// ```
 /// use card_api::{
@@ -235,9 +234,9 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 /// let store = Arc::new(MyStore::default());
 /// let client = AsyncClient::builder()
 ///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
-///     .async_token_store(store.clone())
-///     .async_transport(Arc::new(replay.clone()))
-///     .build_async()?;
+///     .token_store(store.clone())
+///     .transport(replay.clone())
+///     .build()?;
 /// assert_eq!(client.access_token().await?.expose(), "TOKEN");
 /// assert_eq!(client.access_token().await?.expose(), "TOKEN"); // from the store
 /// let cached = store.get("wxcard:access_token:wx1234567890abcdef").await?;

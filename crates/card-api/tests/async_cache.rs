@@ -35,8 +35,8 @@ fn client(
         .base_url("http://127.0.0.1:9")
         .app_credentials("wxAPP", AppSecret::new("SECRET"))
         .clock(clock)
-        .async_transport(Arc::new(transport))
-        .build_async()
+        .transport(transport)
+        .build()
         .unwrap()
 }
 

@@ -4,8 +4,8 @@
 #![cfg(feature = "async")]
 
 use card_api::{
-    AsyncClient, AsyncTokenStore, ClientBuilder, Error, ManualClock, MemoryTokenStore, StoreError,
-    StoredSecret, TokenStore,
+    AsyncClient, AsyncClientBuilder, AsyncTokenStore, Error, InPlace, ManualClock,
+    MemoryTokenStore, StoreError, StoredSecret, TokenStore,
 };
 use card_model::AppSecret;
 use card_model::token::GetCardApiTicket;
@@ -156,7 +156,7 @@ impl Fake {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    fn builder(self: &Arc<Self>, clock: Arc<ManualClock>) -> ClientBuilder {
+    fn builder(self: &Arc<Self>, clock: Arc<ManualClock>) -> AsyncClientBuilder {
         let fake = Arc::clone(self);
         let transport = async_fn(move |req: HttpRequest| {
             let fake = Arc::clone(&fake);
@@ -189,7 +189,7 @@ impl Fake {
             .app_credentials("wxAPP", AppSecret::new("SECRET-xyz"))
             .clock(clock)
             .refresh_lease(Duration::from_secs(30), Duration::from_millis(10))
-            .async_transport(Arc::new(transport))
+            .transport(transport)
     }
 }
 
@@ -201,9 +201,9 @@ async fn lookups_await_the_async_store_and_not_the_sync_one() {
     let fake = Fake::new(&["T1"], &[]);
     let client = fake
         .builder(clock)
-        .token_store(sync_store.clone())
-        .async_token_store(store.clone()) // the later store wins
-        .build_async()
+        .token_store(InPlace::new(sync_store.clone()))
+        .token_store(store.clone()) // the later store wins
+        .build()
         .unwrap();
     client.call(&GetCardApiTicket).await.unwrap();
     let after_first = store.ops();
@@ -227,9 +227,9 @@ async fn two_clients_sharing_an_async_store_refresh_once() {
         .into_iter()
         .map(|holder| {
             fake.builder(clock.clone())
-                .async_token_store(store.clone())
+                .token_store(store.clone())
                 .holder_id(holder)
-                .build_async()
+                .build()
                 .unwrap()
         })
         .collect();
@@ -270,8 +270,8 @@ async fn call_once_after_invalid_old(
 ) {
     let client = fake
         .builder(clock)
-        .async_token_store(store.clone())
-        .build_async()
+        .token_store(store.clone())
+        .build()
         .unwrap();
     client.call(&GetCardApiTicket).await.unwrap();
     assert_eq!(fake.fetches(), 1);
@@ -315,8 +315,8 @@ async fn a_store_error_is_returned_as_such() {
     let fake = Fake::new(&["T1"], &[]);
     let client = fake
         .builder(clock)
-        .async_token_store(store.clone())
-        .build_async()
+        .token_store(store.clone())
+        .build()
         .unwrap();
     let e = client.call(&GetCardApiTicket).await.unwrap_err();
     assert!(matches!(e, Error::Store(_)), "{e:?}");
@@ -330,8 +330,8 @@ async fn debug_with_an_async_store_shows_no_secret() {
     let clock = Arc::new(ManualClock::new(NOW));
     let store = YieldingStore::new(clock.clone());
     let fake = Fake::new(&["TOKEN-abc"], &[]);
-    let builder = fake.builder(clock).async_token_store(store.clone());
-    let client = builder.clone().build_async().unwrap();
+    let builder = fake.builder(clock).token_store(store.clone());
+    let client = builder.clone().build().unwrap();
     client.call(&GetCardApiTicket).await.unwrap();
     assert_eq!(store.value().as_deref(), Some("TOKEN-abc"));
     for shown in [
@@ -346,21 +346,39 @@ async fn debug_with_an_async_store_shows_no_secret() {
     }
 }
 
+// The blocking builder takes no async store: that misuse does not compile (see the
+// `compile_fail` examples on `ClientBuilder`).
+
+/// A `TokenStore` shared by a blocking and an async client (through `InPlace`): one
+/// fetch serves both.
 #[cfg(feature = "blocking")]
-#[test]
-fn the_blocking_client_refuses_an_async_store() {
-    let store = YieldingStore::new(Arc::new(ManualClock::new(NOW)));
-    let e = card_api::Client::builder()
-        .app_credentials("wxAPP", AppSecret::new("SECRET-xyz"))
-        .async_token_store(store)
-        .build()
-        .unwrap_err();
-    assert!(matches!(e, Error::Config(_)), "{e:?}");
-    // A sync store set afterwards replaces it.
-    card_api::Client::builder()
-        .app_credentials("wxAPP", AppSecret::new("SECRET-xyz"))
-        .async_token_store(YieldingStore::new(Arc::new(ManualClock::new(NOW))))
-        .token_store(Arc::new(MemoryTokenStore::new()))
+#[tokio::test]
+async fn a_sync_store_in_place_is_shared_with_a_blocking_client() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let shared = Arc::new(MemoryTokenStore::with_clock(clock.clone()));
+    let fake = Fake::new(&["T1"], &[]);
+    let client = fake
+        .builder(clock.clone())
+        .token_store(InPlace::new(shared.clone()))
         .build()
         .unwrap();
+    client.call(&GetCardApiTicket).await.unwrap();
+    assert_eq!(fake.fetches(), 1);
+    let cached = TokenStore::get(shared.as_ref(), "wxcard:access_token:wxAPP")
+        .unwrap()
+        .expect("the async client wrote the shared store");
+    let blocking = card_api::Client::builder()
+        .app_credentials("wxAPP", AppSecret::new("SECRET-xyz"))
+        .base_url("http://127.0.0.1:9")
+        .clock(clock)
+        .token_store(shared)
+        .build()
+        .unwrap();
+    // No transport is reachable at 127.0.0.1:9: the token can only come from the store.
+    let token = tokio::task::spawn_blocking(move || blocking.access_token())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(token.expose(), cached.value);
+    assert_eq!(fake.fetches(), 1);
 }

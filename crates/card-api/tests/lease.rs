@@ -5,8 +5,8 @@
 #![cfg(all(feature = "blocking", feature = "async"))]
 
 use card_api::{
-    AsyncClient, AsyncTokenStore, Client, ClientBuilder, Error, ManualClock, MemoryTokenStore,
-    StoreError, StoredSecret, TokenStore,
+    AsyncClient, AsyncTokenStore, Client, ClientBuilder, Error, InPlace, ManualClock,
+    MemoryTokenStore, StoreError, StoredSecret, TokenStore,
 };
 use card_model::AppSecret;
 use card_transport::{AsyncTransport, HttpRequest, HttpResponse, TransportError, async_fn};
@@ -102,7 +102,7 @@ impl AsyncTokenStore for AsyncStore {
     }
 }
 
-fn builder(clock: &Arc<ManualClock>) -> ClientBuilder {
+fn builder<C>(clock: &Arc<ManualClock>) -> ClientBuilder<C> {
     ClientBuilder::new()
         .base_url("http://127.0.0.1:9")
         .app_credentials("wxAPP", AppSecret::new("SECRET"))
@@ -125,7 +125,7 @@ fn blocking(
     token: impl Fn() -> HttpResponse + Send + Sync + 'static,
 ) -> Client {
     let transport = move |_: HttpRequest| -> Result<HttpResponse, TransportError> { Ok(token()) };
-    builder(clock)
+    builder::<Client>(clock)
         .token_store(store.clone())
         .transport(Arc::new(transport))
         .build()
@@ -133,11 +133,11 @@ fn blocking(
 }
 
 /// An async client over `transport` (the one place this file builds one).
-fn asynchronous(builder: ClientBuilder, transport: impl AsyncTransport + 'static) -> AsyncClient {
-    builder
-        .async_transport(Arc::new(transport))
-        .build_async()
-        .unwrap()
+fn asynchronous(
+    builder: ClientBuilder<AsyncClient>,
+    transport: impl AsyncTransport + 'static,
+) -> AsyncClient {
+    builder.transport(transport).build().unwrap()
 }
 
 #[test]
@@ -166,9 +166,9 @@ fn never_answering(clock: &Arc<ManualClock>, store: Option<Arc<CountingStore>>) 
         std::future::pending::<()>().await;
         Ok(token_answer(7200))
     });
-    let builder = builder(clock);
+    let builder = builder::<AsyncClient>(clock);
     let builder = match store {
-        Some(store) => builder.token_store(store),
+        Some(store) => builder.token_store(InPlace::new(store)),
         None => builder,
     };
     asynchronous(builder, transport)
@@ -194,7 +194,7 @@ async fn a_dropped_fetch_gives_the_lease_back_with_an_async_store() {
         Ok(token_answer(7200))
     });
     let client = asynchronous(
-        builder(&clock).async_token_store(Arc::new(AsyncStore(store.clone()))),
+        builder::<AsyncClient>(&clock).token_store(AsyncStore(store.clone())),
         transport,
     );
     let gone = tokio::time::timeout(Duration::from_millis(20), client.access_token()).await;
@@ -262,7 +262,10 @@ fn queued_callers_share_a_given_up_wait_async() {
             .build()
             .unwrap();
         let transport = async_fn(|_: HttpRequest| async { Ok(token_answer(7200)) });
-        let client = asynchronous(builder(clock).token_store(store.clone()), transport);
+        let client = asynchronous(
+            builder::<AsyncClient>(clock).token_store(InPlace::new(store.clone())),
+            transport,
+        );
         runtime.block_on(async {
             let tasks: Vec<_> = (0..callers)
                 .map(|_| {

@@ -74,7 +74,7 @@ impl Fake {
             .refresh_margin(Duration::from_secs(300))
             .clock(clock.clone())
             .refresh_lease(Duration::from_secs(5), Duration::from_millis(2))
-            .transport(Arc::new(transport));
+            .transport(transport);
         if let Some(store) = store {
             b = b.token_store(store);
         }
@@ -274,7 +274,7 @@ fn callers_waiting_for_a_failed_refresh_share_its_error() {
     let client = Client::builder()
         .base_url("http://127.0.0.1:9")
         .app_credentials("wxAPP", AppSecret::new(SECRET))
-        .transport(Arc::new(transport))
+        .transport(transport)
         .build()
         .unwrap();
     let barrier = Arc::new(std::sync::Barrier::new(8));

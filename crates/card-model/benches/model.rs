@@ -52,7 +52,7 @@ fn requests(c: &mut Criterion) {
                 .outer_str("12b")
                 .is_unique_code(false),
         )
-        .with_expire_seconds(1800),
+        .expire_seconds(1800),
     );
     encode(
         c,

@@ -1,5 +1,5 @@
-//! `card_ext` and its SHA-1 card signature (spec §6), and the callback URL-verification
-//! signature (spec §7.1).
+//! `card_ext` and its SHA-1 card signature, and the callback URL-verification
+//! signature.
 //!
 //! `card_ext` is a JSON *string* of per-issue data (code, openid, timestamp, nonce,
 //! channel values) signed with the card `api_ticket`. It goes into
@@ -11,7 +11,7 @@
 //! use card_model::card_ext::{CardExt, card_signature};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The spec's worked example.
+//! // WeChat's documented example.
 //! let ticket = ApiTicket::new("ojZ8YtyVyr30HheH3CM73y7h4jJE");
 //! let ext = CardExt::sign(
 //!     "pjZ8Yt1XGILfi-FUsewpnnolGgZk",
@@ -35,19 +35,15 @@
 //! # }
 //! ```
 
-use crate::code::{MAX_CODE_CHARS, card_id, optional};
-use crate::message::MAX_OPENID_CHARS;
-use crate::validate::{max_chars, required};
+use crate::limits::{MAX_CODE_CHARS, MAX_NONCE_CHARS, MAX_OPENID_CHARS};
+use crate::validate::{card_id, max_chars, optional, required};
 use crate::{ApiTicket, Problem, ValidationError};
 use serde::{Deserialize, Serialize, Serializer};
 use sha1::{Digest, Sha1};
 
-/// Maximum length of `nonce_str` ("not longer than 32").
-pub const MAX_NONCE_CHARS: usize = 32;
-
 /// SHA-1 over `values` sorted by byte value and concatenated with no separator, as
-/// lowercase hex: the card signature of spec §6 (and, with other inputs, the callback
-/// signature of §7.1). Empty values contribute nothing, as the spec requires.
+/// lowercase hex: the card signature of a `card_ext` (and, with other inputs, the
+/// callback signature). Empty values contribute nothing.
 ///
 /// No value is copied: the sorted order is kept in a small array of references and
 /// each value is fed to the hash in turn.
@@ -100,7 +96,7 @@ fn signature_eq(a: &str, b: &str) -> bool {
         }) == 0
 }
 
-/// The callback URL-verification signature (spec §7.1):
+/// The callback URL-verification signature:
 /// `hex(sha1(concat(sort([token, timestamp, nonce]))))`. WeChat sends it as the
 /// `signature` query parameter; when it matches, answer with `echostr` unchanged.
 ///
@@ -133,9 +129,10 @@ fn u64_as_string<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::
     serializer.collect_str(value)
 }
 
-/// A signed `card_ext` (spec §6). Build it with [`CardExt::sign`]; the signed fields
+/// A signed `card_ext`. Build it with [`CardExt::sign`]; the signed fields
 /// (`code`, `openid`, `timestamp`, `nonce_str`, `signature`) can then only be read, so
-/// the signature cannot go stale. The unsigned channel fields may be added afterwards.
+/// the signature cannot go stale. The unsigned channel fields are public: set them
+/// afterwards.
 ///
 /// On the wire `timestamp` is a string; absent fields are left out. Parsing accepts a
 /// numeric `timestamp` too.
@@ -152,20 +149,25 @@ pub struct CardExt {
     timestamp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nonce_str: Option<String>,
+    /// The real claim time in the merchant's system (UTC+8 seconds) for
+    /// `DATE_TYPE_FIX_TERM` cards (`fixed_begintimestamp`). Not signed: set it freely.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::lenient::opt_int"
     )]
-    fixed_begintimestamp: Option<i64>,
+    pub fixed_begintimestamp: Option<i64>,
+    /// A channel string echoed as `OuterStr` in the claim event (`outer_str`; its
+    /// length is not checked). Not signed: set it freely.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    outer_str: Option<String>,
+    pub outer_str: Option<String>,
+    /// A channel integer (`outer_id`). Not signed: set it freely.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::lenient::opt_int"
     )]
-    outer_id: Option<i64>,
+    pub outer_id: Option<i64>,
     signature: String,
 }
 
@@ -174,8 +176,8 @@ impl CardExt {
     /// sorted values of api_ticket, timestamp, card_id, code, openid and nonce_str.
     ///
     /// `timestamp` is the current Unix time in seconds and `nonce_str` a fresh random
-    /// string: WeChat refuses a repeated pair. The spec makes the nonce optional, but
-    /// without one a claim can be replayed, so it is required here.
+    /// string: WeChat refuses a repeated pair. WeChat accepts a `card_ext` without a
+    /// nonce, but such a claim can be replayed, so a nonce is required here.
     ///
     /// # Errors
     /// A [`ValidationError`] when `card_id` is empty or longer than 32 characters, the
@@ -228,30 +230,6 @@ impl CardExt {
         signature_eq(&expected, &self.signature)
     }
 
-    /// Sets `outer_str`, a channel string echoed as `OuterStr` in the claim event (not
-    /// signed). Its length limit is undocumented (uncertain in the spec) and not checked.
-    #[must_use]
-    pub fn with_outer_str(mut self, outer_str: impl Into<String>) -> Self {
-        self.outer_str = Some(outer_str.into());
-        self
-    }
-
-    /// Sets `outer_id`, a channel integer (not signed; the spec is unsure whether
-    /// WeChat reads it here, see §6).
-    #[must_use]
-    pub fn with_outer_id(mut self, outer_id: i64) -> Self {
-        self.outer_id = Some(outer_id);
-        self
-    }
-
-    /// Sets `fixed_begintimestamp`, the real claim time in the merchant's system
-    /// (UTC+8 seconds) for `DATE_TYPE_FIX_TERM` cards (not signed).
-    #[must_use]
-    pub fn with_fixed_begintimestamp(mut self, seconds: i64) -> Self {
-        self.fixed_begintimestamp = Some(seconds);
-        self
-    }
-
     /// `code`, if signed with one.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
@@ -270,21 +248,6 @@ impl CardExt {
     /// `nonce_str`.
     pub fn nonce_str(&self) -> Option<&str> {
         self.nonce_str.as_deref()
-    }
-
-    /// `fixed_begintimestamp`.
-    pub fn fixed_begintimestamp(&self) -> Option<i64> {
-        self.fixed_begintimestamp
-    }
-
-    /// `outer_str`.
-    pub fn outer_str(&self) -> Option<&str> {
-        self.outer_str.as_deref()
-    }
-
-    /// `outer_id`.
-    pub fn outer_id(&self) -> Option<i64> {
-        self.outer_id
     }
 
     /// `signature`: 40 lowercase hex digits.
@@ -416,7 +379,7 @@ mod tests {
     #[test]
     fn card_ext_signs_verifies_and_round_trips() {
         let ticket = ApiTicket::new("ojZ8YtyVyr30HheH3CM73y7h4jJE");
-        let ext = CardExt::sign(
+        let mut ext = CardExt::sign(
             "pjZ8Yt1XGILfi-FUsewpnnolGgZk",
             &ticket,
             1404896688,
@@ -424,10 +387,10 @@ mod tests {
             Some("1434008071"),
             None,
         )
-        .unwrap()
-        .with_outer_str("12b")
-        .with_outer_id(7)
-        .with_fixed_begintimestamp(1404896000);
+        .unwrap();
+        ext.outer_str = Some("12b".into());
+        ext.outer_id = Some(7);
+        ext.fixed_begintimestamp = Some(1404896000);
         // unsigned fields do not change the signature
         assert_eq!(ext.signature(), "f137ab68b7f8112d20ee528ab6074564e2796250");
         assert!(ext.verify("pjZ8Yt1XGILfi-FUsewpnnolGgZk", &ticket));

@@ -1,4 +1,4 @@
-//! Custom-code deposit (spec §4.4–4.7, §8): `POST /card/code/deposit`,
+//! Custom-code deposit: `POST /card/code/deposit`,
 //! `/card/code/getdepositcount` and `/card/code/checkcode`.
 //!
 //! A custom-code card (`use_custom_code: true`) created in deposit mode
@@ -6,9 +6,10 @@
 //! most [`MAX_CODES_PER_CALL`] per call, then verifies them with [`GetDepositCount`] and
 //! [`CheckCodes`]. All three calls are repeatable: WeChat filters duplicate deposits.
 //!
-//! This module also holds the limits shared by every request that names a card or a
-//! code ([`MAX_CARD_ID_CHARS`], [`MAX_CODE_CHARS`]). Wherever a `card_id` appears it must
-//! also be free of white space.
+//! Every request that names a card or a code checks the same limits
+//! ([`MAX_CARD_ID_CHARS`](crate::limits::MAX_CARD_ID_CHARS),
+//! [`MAX_CODE_CHARS`]); wherever a `card_id` appears it
+//! must also be free of white space.
 //!
 //! ```
 //! use card_model::{Endpoint, code::{CheckCodes, DepositCodes}};
@@ -17,78 +18,33 @@
 //! let deposit = DepositCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", vec!["11111".into(), "22222".into()]);
 //! deposit.validate()?;
 //! let result = card_model::decode_response::<DepositCodes>(br#"{"errcode":0,"errmsg":"ok","succ_code":2}"#)?;
-//! assert_eq!(result.succ_code.map(|t| t.count()), Some(2));
+//! assert_eq!(result.deposited.map(|t| t.count()), Some(2));
 //!
 //! let check = CheckCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", vec!["11111".into(), "44444".into()]);
 //! let found = card_model::decode_response::<CheckCodes>(
 //!     br#"{"errcode":0,"errmsg":"ok","exist_code":["11111"],"not_exist_code":["44444"]}"#,
 //! )?;
-//! assert_eq!(found.not_exist_code, ["44444"]);
+//! assert_eq!(found.missing, ["44444"]);
 //! # let _ = check;
 //! # Ok(())
 //! # }
 //! ```
 
 use crate::endpoint::write_json_str;
-use crate::validate::{count, required};
+use crate::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
+use crate::validate::{card_id, count, each_required, required};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
-/// At most this many codes go into one deposit or checkcode call (errcode 40109 beyond).
-pub const MAX_CODES_PER_CALL: usize = 100;
-
-/// Maximum length of a `card_id` (`string(32)` in the spec's tables; real IDs have 28).
-pub const MAX_CARD_ID_CHARS: usize = 32;
-
-/// Maximum length of a card code (`string(20)`, spec §4.1).
+/// Checks one custom code as [`DepositCodes`] and [`CheckCodes`] do: non-empty and at
+/// most [`MAX_CODE_CHARS`] characters.
 ///
-/// The spec types `code` as `string(20)` only on the QR-code endpoint and does not say
-/// whether the same limit applies to deposited codes (uncertain in the spec). We apply it to every
-/// code (QR codes, deposit, checkcode, `card_ext`): it is the only documented length of
-/// a card code, and a deposited code longer than that could never be named in a QR code
-/// or a `card_ext`, so rejecting it early is the safer choice.
-pub const MAX_CODE_CHARS: usize = 20;
-
-/// Checks every item of a list with [`required`], naming the failing item `field[i]`.
-/// The indexed name is only built on failure.
-pub(crate) fn each_required(
-    field: &str,
-    items: &[String],
-    max: usize,
-) -> Result<(), ValidationError> {
-    for (i, item) in items.iter().enumerate() {
-        required(field, item, max)
-            .map_err(|e| ValidationError::new(format!("{field}[{i}]"), e.problem))?;
-    }
-    Ok(())
-}
-
-/// Checks an optional string: absent is fine, present must be non-empty and short enough.
-pub(crate) fn optional(
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Result<(), ValidationError> {
-    match value {
-        Some(v) => required(field, v, max),
-        None => Ok(()),
-    }
-}
-
-/// Checks a `card_id`: non-empty, at most [`MAX_CARD_ID_CHARS`], no white space (a card
-/// ID never holds any; seed-pre:11 shows one padded with spaces, which WeChat would
-/// read as another card).
-pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
-    required(field, value, MAX_CARD_ID_CHARS)?;
-    if value.chars().any(char::is_whitespace) {
-        return Err(ValidationError::new(
-            field,
-            crate::Problem::Invalid("a card ID must not contain white space"),
-        ));
-    }
-    Ok(())
+/// # Errors
+/// A [`ValidationError`] for the field `code`.
+pub fn validate_code(code: &str) -> Result<(), ValidationError> {
+    required("code", code, MAX_CODE_CHARS)
 }
 
 fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), ValidationError> {
@@ -121,14 +77,15 @@ fn write_card_and_codes(
 }
 
 /// `POST /card/code/deposit`: uploads up to [`MAX_CODES_PER_CALL`] custom codes for a
-/// deposit-mode card (spec §4.5). Call it only after the card was approved.
+/// deposit-mode card. Call it only after the card was approved.
 ///
-/// Repeatable: WeChat filters duplicate codes, and the spec says to repeat a failed
-/// deposit until it succeeds.
+/// Repeatable: WeChat filters duplicate codes, and a failed deposit should be repeated
+/// until it succeeds.
 ///
 /// Validation: `card_id` 1..=32 characters without white space; `code` holds 1..=100 codes, none empty (or
 /// blank), each at most [`MAX_CODE_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DepositCodes {
     /// The card (`card_id`).
     pub card_id: String,
@@ -161,9 +118,9 @@ impl Endpoint for DepositCodes {
     }
 }
 
-/// A tally in the deposit response: WeChat's table calls `succ_code` and `fail_code` a
-/// "number", but their wire type is undocumented (uncertain in the spec), so both a count and a list
-/// of codes are accepted (a numeric string reads as a count).
+/// A tally in the deposit response: WeChat calls `succ_code` and `fail_code` a "number"
+/// without fixing their wire type, so both a count and a list of codes are accepted (a
+/// numeric string reads as a count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeTally {
     /// A number of codes.
@@ -236,42 +193,47 @@ impl<'de> Deserialize<'de> for CodeTally {
     }
 }
 
-/// The answer of [`DepositCodes`]. The spec's example carries none of the three tallies,
-/// so each is optional. Do not infer success from them: a zero errcode is the success,
+/// The answer of [`DepositCodes`]. WeChat may leave out any of the three tallies, so
+/// each is optional. Do not infer success from them: a zero errcode is the success,
 /// then verify with [`GetDepositCount`] and [`CheckCodes`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DepositResult {
-    /// Codes stored (`succ_code`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub succ_code: Option<CodeTally>,
-    /// Codes filtered as duplicates (`duplicate_code`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duplicate_code: Option<CodeTally>,
-    /// Codes that failed (`fail_code`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_code: Option<CodeTally>,
+    /// Codes stored (WeChat's `succ_code`).
+    #[serde(rename = "succ_code", default, skip_serializing_if = "Option::is_none")]
+    pub deposited: Option<CodeTally>,
+    /// Codes filtered as duplicates (WeChat's `duplicate_code`).
+    #[serde(
+        rename = "duplicate_code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duplicates: Option<CodeTally>,
+    /// Codes that failed (WeChat's `fail_code`).
+    #[serde(rename = "fail_code", default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<CodeTally>,
 }
 
 impl DepositResult {
     /// A result with the three tallies (for tests and the sandbox).
     pub fn new(
-        succ_code: Option<CodeTally>,
-        duplicate_code: Option<CodeTally>,
-        fail_code: Option<CodeTally>,
+        deposited: Option<CodeTally>,
+        duplicates: Option<CodeTally>,
+        failed: Option<CodeTally>,
     ) -> Self {
         Self {
-            succ_code,
-            duplicate_code,
-            fail_code,
+            deposited,
+            duplicates,
+            failed,
         }
     }
 }
 
-/// `POST /card/code/getdepositcount`: how many codes a card has stored (spec §4.6).
+/// `POST /card/code/getdepositcount`: how many codes a card has stored.
 ///
 /// Validation: `card_id` 1..=32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetDepositCount {
     /// The card (`card_id`).
     pub card_id: String,
@@ -314,10 +276,11 @@ impl DepositCount {
 }
 
 /// `POST /card/code/checkcode`: which of up to [`MAX_CODES_PER_CALL`] codes are stored
-/// (spec §4.7).
+///.
 ///
 /// Validation: as [`DepositCodes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckCodes {
     /// The card (`card_id`).
     pub card_id: String,
@@ -354,20 +317,20 @@ impl Endpoint for CheckCodes {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CodeCheck {
-    /// Codes that are stored (`exist_code`).
-    #[serde(default)]
-    pub exist_code: CodeList,
-    /// Codes that are not stored (`not_exist_code`).
-    #[serde(default)]
-    pub not_exist_code: CodeList,
+    /// Codes that are stored (WeChat's `exist_code`).
+    #[serde(rename = "exist_code", default)]
+    pub existing: CodeList,
+    /// Codes that are not stored (WeChat's `not_exist_code`).
+    #[serde(rename = "not_exist_code", default)]
+    pub missing: CodeList,
 }
 
 impl CodeCheck {
     /// A check result (for tests and the sandbox).
-    pub fn new(exist_code: Vec<String>, not_exist_code: Vec<String>) -> Self {
+    pub fn new(existing: Vec<String>, missing: Vec<String>) -> Self {
         Self {
-            exist_code: exist_code.into(),
-            not_exist_code: not_exist_code.into(),
+            existing: existing.into(),
+            missing: missing.into(),
         }
     }
 }
@@ -387,7 +350,7 @@ impl CodeCheck {
 /// let found = card_model::decode_response::<CheckCodes>(
 ///     br#"{"errcode":0,"errmsg":"ok","exist_code":["11111","22222"],"not_exist_code":[]}"#,
 /// )?;
-/// let list: &CodeList = &found.exist_code;
+/// let list: &CodeList = &found.existing;
 /// assert_eq!(list.len(), 2);
 /// assert_eq!(list.get(1), Some("22222"));
 /// assert!(list.contains("11111"));
@@ -658,13 +621,13 @@ mod tests {
             r#"{"succ_code":3,"duplicate_code":["1","2"],"fail_code":"0","x":1}"#,
         )
         .unwrap();
-        assert_eq!(r.succ_code, Some(CodeTally::Count(3)));
-        assert_eq!(r.duplicate_code.as_ref().map(CodeTally::count), Some(2));
+        assert_eq!(r.deposited, Some(CodeTally::Count(3)));
+        assert_eq!(r.duplicates.as_ref().map(CodeTally::count), Some(2));
         assert_eq!(
-            r.duplicate_code.as_ref().and_then(CodeTally::codes),
+            r.duplicates.as_ref().and_then(CodeTally::codes),
             Some(&["1".to_owned(), "2".to_owned()][..])
         );
-        assert_eq!(r.fail_code, Some(CodeTally::Count(0)));
+        assert_eq!(r.failed, Some(CodeTally::Count(0)));
         assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":-1}"#).is_err());
         assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":"abc"}"#).is_err());
         assert!(serde_json::from_str::<DepositResult>(r#"{"fail_code":{}}"#).is_err());
@@ -679,21 +642,21 @@ mod tests {
         let check: CodeCheck =
             serde_json::from_str(r#"{"exist_code":["11111","a\"b","\u4e2d\u6587",""],"x":[1]}"#)
                 .unwrap();
-        assert_eq!(check.exist_code, ["11111", "a\"b", "中文", ""]);
-        assert_eq!(check.exist_code.len(), 4);
-        assert!(check.not_exist_code.is_empty());
-        assert_eq!(check.exist_code.get(3), Some(""));
-        assert_eq!(check.exist_code.get(4), None);
-        assert!(check.exist_code.contains("中文") && !check.exist_code.contains("1111"));
-        let back: Vec<&str> = check.exist_code.iter().rev().collect();
+        assert_eq!(check.existing, ["11111", "a\"b", "中文", ""]);
+        assert_eq!(check.existing.len(), 4);
+        assert!(check.missing.is_empty());
+        assert_eq!(check.existing.get(3), Some(""));
+        assert_eq!(check.existing.get(4), None);
+        assert!(check.existing.contains("中文") && !check.existing.contains("1111"));
+        let back: Vec<&str> = check.existing.iter().rev().collect();
         assert_eq!(back, ["", "中文", "a\"b", "11111"]);
-        let mut it = check.exist_code.iter();
+        let mut it = check.existing.iter();
         assert_eq!(
             (it.next(), it.next_back(), it.len()),
             (Some("11111"), Some(""), 2)
         );
         assert_eq!(
-            format!("{:?}", check.exist_code),
+            format!("{:?}", check.existing),
             r#"["11111", "a\"b", "中文", ""]"#
         );
     }
@@ -723,7 +686,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<CodeList>(&json).unwrap(), list);
         assert_ne!(list, owned[..99]);
         assert_ne!(CodeList::from(["a", "bc"]), ["ab", "c"]);
-        assert_eq!(CodeCheck::new(owned.clone(), vec![]).exist_code, owned);
+        assert_eq!(CodeCheck::new(owned.clone(), vec![]).existing, owned);
     }
 
     #[test]

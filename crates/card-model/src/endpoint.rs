@@ -41,7 +41,7 @@ pub enum Auth {
 /// send with the access token, decode the envelope, decode the response.
 ///
 /// ```
-/// use card_model::{Endpoint, HttpMethod, ValidationError};
+/// use card_model::{Endpoint, HttpMethod, Problem, ValidationError};
 /// use serde::{Deserialize, Serialize};
 ///
 /// /// A hypothetical endpoint, described in a few lines.
@@ -61,7 +61,10 @@ pub enum Auth {
 ///     const PATH: &'static str = "/card/ping";
 ///     const REPEATABLE: bool = true;
 ///     fn validate(&self) -> Result<(), ValidationError> {
-///         card_model::validate::required("card_id", &self.card_id, 32)
+///         if self.card_id.is_empty() {
+///             return Err(ValidationError::new("card_id", Problem::Empty));
+///         }
+///         Ok(())
 ///     }
 /// }
 ///
@@ -262,7 +265,7 @@ fn envelope_error(body: &[u8]) -> Result<(), ResponseError> {
 ///
 /// # Errors
 /// Never in practice: the escaping path hands the string to serde_json.
-pub fn write_json_str(value: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+pub(crate) fn write_json_str(value: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
     if !needs_json_escape(value.as_bytes()) {
         out.reserve(value.len() + 2);
         out.push(b'"');
@@ -302,6 +305,9 @@ fn needs_json_escape(bytes: &[u8]) -> bool {
 /// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
 /// (`A-Z a-z 0-9 - . _ ~`) written as `%XX`: for query-string values and the showqrcode
 /// ticket.
+///
+/// Not part of the API: shared with `card-api`, which builds query strings with it.
+#[doc(hidden)]
 pub fn percent_encode_into(value: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in value.as_bytes() {

@@ -166,6 +166,7 @@ impl fmt::Display for ErrCode {
 /// with diagnostic suffixes such as `rid: ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("WeChat error {code}: {errmsg}")]
+#[non_exhaustive]
 pub struct WeChatError {
     /// The code.
     pub code: ErrCode,

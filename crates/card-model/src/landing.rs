@@ -1,4 +1,4 @@
-//! The card shelf (spec §4.3): `POST /card/landingpage/create` makes a WeChat-hosted
+//! The card shelf: `POST /card/landingpage/create` makes a WeChat-hosted
 //! page that lists cards, and returns its link.
 //!
 //! ```
@@ -35,6 +35,7 @@ use std::fmt;
 /// Equality and hashing compare the wire value, so `Other("SCENE_MENU".into())` equals
 /// [`LandingScene::Menu`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum LandingScene {
     /// `SCENE_NEAR_BY`: nearby.
     NearBy,
@@ -150,8 +151,9 @@ impl<'de> Deserialize<'de> for LandingScene {
 
 /// One card on the shelf (`card_list[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LandingCard {
-    /// The card (`card_id`; the seed's table says `cardid`, its example `card_id`).
+    /// The card (`card_id`).
     pub card_id: String,
     /// Its thumbnail URL (`thumb_url`).
     pub thumb_url: String,
@@ -167,23 +169,23 @@ impl LandingCard {
     }
 }
 
-/// `POST /card/landingpage/create`: creates a card shelf (spec §4.3). Only
+/// `POST /card/landingpage/create`: creates a card shelf. Only
 /// non-custom-code cards, or custom-code cards after deposit, may be listed.
 ///
 /// Not repeatable: each call creates another page.
 ///
 /// Validation: `banner` and `page_title` non-empty; `card_list` holds at least one
 /// card; each `card_id` 1..=32 characters and each `thumb_url` non-empty. `banner` and
-/// `thumb_url` are URLs and may not contain white space (the seed's own banner example
-/// is broken by two spaces). The spec documents no maximum for `page_title` or
-/// `card_list` (uncertain in the spec); none is imposed here, since a guessed cap could refuse a
-/// request WeChat accepts, and WeChat reports a real excess itself (45021).
+/// `thumb_url` are URLs and may not contain white space. WeChat documents no maximum
+/// for `page_title` or `card_list`; none is imposed here, since a guessed cap could
+/// refuse a request WeChat accepts, and WeChat reports a real excess itself (45021).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateLandingPage {
-    /// Banner image URL (`banner`), ideally 640×300, presumably uploaded through
-    /// WeChat's image-upload API (the seed's text is truncated).
+    /// Banner image URL (`banner`), ideally 640×300, uploaded through WeChat's
+    /// image-upload API.
     pub banner: String,
-    /// Page title (`page_title`; the seed's table says `title`, its example `page_title`).
+    /// Page title (`page_title`).
     pub page_title: String,
     /// Whether the page may be shared (`can_share`).
     pub can_share: bool,
@@ -243,7 +245,7 @@ impl Endpoint for CreateLandingPage {
         }
         count("card_list", self.card_list.len(), 1, usize::MAX)?;
         for (i, card) in self.card_list.iter().enumerate() {
-            crate::code::card_id("", &card.card_id)
+            crate::validate::card_id("", &card.card_id)
                 .map_err(|e| ValidationError::new(format!("card_list[{i}].card_id"), e.problem))?;
             url("", &card.thumb_url).map_err(|e| {
                 ValidationError::new(format!("card_list[{i}].thumb_url"), e.problem)

@@ -17,7 +17,8 @@ mod envelope;
 pub mod error;
 pub mod event;
 pub mod landing;
-pub mod lenient;
+mod lenient;
+pub mod limits;
 pub mod message;
 pub mod mpnews;
 pub mod qrcode;
@@ -35,9 +36,10 @@ pub use validate::{Problem, ValidationError};
 pub use card_ext::{CardExt, callback_signature, card_signature};
 pub use code::{
     CheckCodes, CodeCheck, CodeList, CodeTally, DepositCodes, DepositCount, DepositResult,
-    GetDepositCount, MAX_CODES_PER_CALL,
+    GetDepositCount,
 };
 pub use landing::{CreateLandingPage, LandingCard, LandingPage, LandingScene};
+pub use limits::MAX_CODES_PER_CALL;
 pub use message::{
     MassFilter, MassSendByTag, MassSendResult, MassSendToOpenIds, PreviewCard, PreviewRecipient,
     PreviewResult, SendCustomerServiceCard, WxCard,

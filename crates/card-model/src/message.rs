@@ -1,4 +1,4 @@
-//! `wxcard` messages (spec §5): mass send by tag (`/cgi-bin/message/mass/sendall`), by
+//! `wxcard` messages: mass send by tag (`/cgi-bin/message/mass/sendall`), by
 //! OpenID list (`/cgi-bin/message/mass/send`), preview (`/cgi-bin/message/mass/preview`)
 //! and the customer-service message (`/cgi-bin/message/custom/send`).
 //!
@@ -18,7 +18,7 @@
 //! let send = MassSendByTag::to_tag(2, WxCard::new("pFS7Fjg8kV1IdDz01r4SQwMkuCKc"));
 //! send.validate()?;
 //! assert!(!send.repeatable());
-//! let send = send.with_clientmsgid("spring-campaign-1");
+//! let send = send.clientmsgid("spring-campaign-1");
 //! assert!(send.repeatable());
 //! let body = String::from_utf8(card_model::encode_body(&send)?.unwrap_or_default())?;
 //! assert!(body.contains(r#""filter":{"is_to_all":false,"tag_id":2}"#));
@@ -33,31 +33,21 @@
 //! ```
 
 use crate::card_ext::CardExt;
-use crate::code::{card_id, each_required};
-use crate::validate::{count, non_empty, required};
-use crate::whitelist::MAX_USERNAME_CHARS;
+use crate::limits::{
+    MAX_CLIENTMSGID_BYTES, MAX_MASS_RECIPIENTS, MAX_OPENID_CHARS, MAX_USERNAME_CHARS,
+    MIN_MASS_RECIPIENTS,
+};
+use crate::validate::{card_id, count, each_required, non_empty, required};
 use crate::{Ack, Endpoint, HttpMethod, Problem, ValidationError};
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Maximum length of an OpenID (`string(32)`; real ones have 28 characters).
-pub const MAX_OPENID_CHARS: usize = 32;
-
-/// The fewest OpenIDs a [`MassSendToOpenIds`] takes.
-pub const MIN_MASS_RECIPIENTS: usize = 2;
-
-/// The most OpenIDs a [`MassSendToOpenIds`] takes.
-pub const MAX_MASS_RECIPIENTS: usize = 10_000;
-
-/// Maximum size of a `clientmsgid`, in bytes (UTF-8). From the later official mass-send
-/// docs, not the seed; WeChat answers 45067 ("clientmsgid size out of limit") beyond it.
-pub const MAX_CLIENTMSGID_BYTES: usize = 64;
-
 /// The `msgtype` of every message here: always `"wxcard"` on the wire. Parsing refuses
 /// any other value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct WxCardMsgType;
 
 impl WxCardMsgType {
@@ -96,13 +86,13 @@ impl<'de> Deserialize<'de> for WxCardMsgType {
     }
 }
 
-/// The `wxcard` object of a message (spec §5.1).
+/// The `wxcard` object of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WxCard {
     /// The card (`card_id`).
     pub card_id: String,
     /// A signed `card_ext` as JSON *text* (`card_ext`), not a nested object; build it
-    /// with [`WxCard::with_card_ext`].
+    /// with [`WxCard::card_ext`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_ext: Option<String>,
 }
@@ -118,7 +108,7 @@ impl WxCard {
 
     /// Attaches a signed `card_ext` (as its JSON text).
     #[must_use]
-    pub fn with_card_ext(mut self, card_ext: &CardExt) -> Self {
+    pub fn card_ext(mut self, card_ext: &CardExt) -> Self {
         self.card_ext = Some(card_ext.to_json_string());
         self
     }
@@ -156,10 +146,10 @@ fn clientmsgid(value: Option<&str>) -> Result<(), ValidationError> {
 
 /// The recipients of a [`MassSendByTag`] (`filter`): everyone, or one tag.
 ///
-/// Build it with [`MassFilter::all`] or [`MassFilter::tag`]. The seed-era `group_id`
-/// form is not supported: the current docs use `tag_id`, and whether `group_id` is
-/// still accepted is uncertain in the spec.
+/// Build it with [`MassFilter::all`] or [`MassFilter::tag`]. The older `group_id` form
+/// is not supported: WeChat's current API uses `tag_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MassFilter {
     /// `is_to_all`: `true` sends to every follower (and the message enters the
     /// account's history list).
@@ -209,7 +199,7 @@ impl MassFilter {
 }
 
 /// `POST /cgi-bin/message/mass/sendall`: mass-sends a card to all followers or to a tag
-/// (spec §5.2). Success means the job was submitted; completion is pushed later.
+///. Success means the job was submitted; completion is pushed later.
 ///
 /// Not repeatable, unless it carries a `clientmsgid` (see [`Endpoint::repeatable`]).
 ///
@@ -217,6 +207,7 @@ impl MassFilter {
 /// `wxcard.card_id` 1..=32 characters; `wxcard.card_ext`, when present, is JSON object
 /// text; `clientmsgid`, when present, is non-empty and at most 64 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MassSendByTag {
     /// The recipients (`filter`).
     pub filter: MassFilter,
@@ -252,7 +243,7 @@ impl MassSendByTag {
 
     /// Sets `clientmsgid`, which makes the send safe to repeat.
     #[must_use]
-    pub fn with_clientmsgid(mut self, id: impl Into<String>) -> Self {
+    pub fn clientmsgid(mut self, id: impl Into<String>) -> Self {
         self.clientmsgid = Some(id.into());
         self
     }
@@ -275,16 +266,18 @@ impl Endpoint for MassSendByTag {
     }
 }
 
-/// `POST /cgi-bin/message/mass/send`: mass-sends a card to a list of OpenIDs (spec §5.3).
+/// `POST /cgi-bin/message/mass/send`: mass-sends a card to a list of OpenIDs.
 ///
 /// Not repeatable, unless it carries a `clientmsgid`.
 ///
 /// Validation: `touser` holds 2..=10000 OpenIDs, each 1..=32 characters; the rest as
 /// [`MassSendByTag`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MassSendToOpenIds {
-    /// The recipients' OpenIDs (`touser`).
-    pub touser: Vec<String>,
+    /// The recipients' OpenIDs (WeChat's `touser`).
+    #[serde(rename = "touser")]
+    pub recipients: Vec<String>,
     /// The card (`wxcard`).
     pub wxcard: WxCard,
     /// `msgtype`: always `"wxcard"`.
@@ -295,10 +288,10 @@ pub struct MassSendToOpenIds {
 }
 
 impl MassSendToOpenIds {
-    /// A send to `touser`.
-    pub fn new(touser: Vec<String>, wxcard: WxCard) -> Self {
+    /// A send to `recipients` (OpenIDs).
+    pub fn new(recipients: Vec<String>, wxcard: WxCard) -> Self {
         Self {
-            touser,
+            recipients,
             wxcard,
             msgtype: WxCardMsgType,
             clientmsgid: None,
@@ -307,7 +300,7 @@ impl MassSendToOpenIds {
 
     /// Sets `clientmsgid`, which makes the send safe to repeat.
     #[must_use]
-    pub fn with_clientmsgid(mut self, id: impl Into<String>) -> Self {
+    pub fn clientmsgid(mut self, id: impl Into<String>) -> Self {
         self.clientmsgid = Some(id.into());
         self
     }
@@ -322,11 +315,11 @@ impl Endpoint for MassSendToOpenIds {
     fn validate(&self) -> Result<(), ValidationError> {
         count(
             "touser",
-            self.touser.len(),
+            self.recipients.len(),
             MIN_MASS_RECIPIENTS,
             MAX_MASS_RECIPIENTS,
         )?;
-        each_required("touser", &self.touser, MAX_OPENID_CHARS)?;
+        each_required("touser", &self.recipients, MAX_OPENID_CHARS)?;
         self.wxcard.check()?;
         clientmsgid(self.clientmsgid.as_deref())
     }
@@ -376,7 +369,7 @@ pub enum PreviewRecipient {
     WxName(String),
 }
 
-/// `POST /cgi-bin/message/mass/preview`: sends a card preview to one user (spec §5.5).
+/// `POST /cgi-bin/message/mass/preview`: sends a card preview to one user.
 ///
 /// Not repeatable: a repeated preview is delivered twice.
 ///
@@ -385,6 +378,7 @@ pub enum PreviewRecipient {
 /// [`MassSendByTag`]. Parsing refuses a body with both `touser` and `towxname` (WeChat
 /// would let `towxname` win, silently dropping the other).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PreviewCard {
     /// The recipient (`touser` or `towxname`).
     pub recipient: PreviewRecipient,
@@ -496,46 +490,53 @@ impl PreviewResult {
 
 /// The customer-service account a message is sent as (`customservice`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CustomService {
     /// The account, such as `test1@test` (`kf_account`).
     pub kf_account: String,
 }
 
 /// `POST /cgi-bin/message/custom/send`: sends a card to one user as a customer-service
-/// message (spec §5.4), within the reply window (45015 beyond it).
+/// message, within the reply window (45015 beyond it).
 ///
 /// Not repeatable: a repeated message is delivered twice.
 ///
 /// Validation: `touser` 1..=32 characters; `customservice.kf_account`, when present,
 /// non-empty (no length is documented); the card as [`MassSendByTag`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SendCustomerServiceCard {
-    /// The recipient's OpenID (`touser`).
-    pub touser: String,
+    /// The recipient's OpenID (WeChat's `touser`).
+    #[serde(rename = "touser")]
+    pub recipient: String,
     /// `msgtype`: always `"wxcard"`.
     pub msgtype: WxCardMsgType,
     /// The card (`wxcard`).
     pub wxcard: WxCard,
-    /// Send as this customer-service account (`customservice`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customservice: Option<CustomService>,
+    /// Send as this customer-service account (WeChat's `customservice`).
+    #[serde(
+        rename = "customservice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_service: Option<CustomService>,
 }
 
 impl SendCustomerServiceCard {
-    /// A message to `touser`.
-    pub fn new(touser: impl Into<String>, wxcard: WxCard) -> Self {
+    /// A message to `recipient` (an OpenID).
+    pub fn new(recipient: impl Into<String>, wxcard: WxCard) -> Self {
         Self {
-            touser: touser.into(),
+            recipient: recipient.into(),
             msgtype: WxCardMsgType,
             wxcard,
-            customservice: None,
+            customer_service: None,
         }
     }
 
     /// Sends as the customer-service account `kf_account`.
     #[must_use]
-    pub fn with_kf_account(mut self, kf_account: impl Into<String>) -> Self {
-        self.customservice = Some(CustomService {
+    pub fn kf_account(mut self, kf_account: impl Into<String>) -> Self {
+        self.customer_service = Some(CustomService {
             kf_account: kf_account.into(),
         });
         self
@@ -549,8 +550,8 @@ impl Endpoint for SendCustomerServiceCard {
     const REPEATABLE: bool = false;
 
     fn validate(&self) -> Result<(), ValidationError> {
-        required("touser", &self.touser, MAX_OPENID_CHARS)?;
-        if let Some(cs) = &self.customservice {
+        required("touser", &self.recipient, MAX_OPENID_CHARS)?;
+        if let Some(cs) = &self.customer_service {
             non_empty("customservice.kf_account", &cs.kf_account)?;
         }
         self.wxcard.check()

@@ -1,4 +1,4 @@
-//! Article HTML (spec §4.8): `POST /card/mpnews/gethtml` returns an HTML snippet that
+//! Article HTML: `POST /card/mpnews/gethtml` returns an HTML snippet that
 //! embeds a card in an mpnews article (put it in the article material's `content`).
 //!
 //! ```
@@ -18,12 +18,12 @@
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::{Deserialize, Serialize};
 
-/// `POST /card/mpnews/gethtml`: the HTML snippet for a card (spec §4.8). Only
+/// `POST /card/mpnews/gethtml`: the HTML snippet for a card. Only
 /// non-custom-code cards, or custom-code cards after deposit, are supported.
 ///
-/// Validation: `card_id` 1..=32 characters. The seed's table marks `card_id` optional
-/// (uncertain in the spec); it names the card to embed, so it is required here.
+/// Validation: `card_id` 1..=32 characters. Required: it names the card to embed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GetArticleHtml {
     /// The card (`card_id`).
     pub card_id: String,
@@ -45,7 +45,7 @@ impl Endpoint for GetArticleHtml {
     const REPEATABLE: bool = true;
 
     fn validate(&self) -> Result<(), ValidationError> {
-        crate::code::card_id("card_id", &self.card_id)
+        crate::validate::card_id("card_id", &self.card_id)
     }
 }
 

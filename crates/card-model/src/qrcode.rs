@@ -1,4 +1,4 @@
-//! QR codes (spec §4.1, §4.2): `POST /card/qrcode/create` for one card (`QR_CARD`) or
+//! QR codes: `POST /card/qrcode/create` for one card (`QR_CARD`) or
 //! several (`QR_MULTIPLE_CARD`), and the `showqrcode` image URL of the returned ticket.
 //!
 //! [`CreateQrCode`] is an enum with one variant per `action_name`, so the one-card and
@@ -12,7 +12,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let one = CreateQrCode::card(QrCard::new("pFS7Fjg8kV1IdDz01r4SQwMkuCKc").outer_id(1))
-//!     .with_expire_seconds(1800);
+//!     .expire_seconds(1800);
 //! one.validate()?;
 //! let body = String::from_utf8(card_model::encode_body(&one)?.unwrap_or_default())?;
 //! assert_eq!(
@@ -38,20 +38,14 @@
 //! # }
 //! ```
 
-use crate::code::{MAX_CODE_CHARS, card_id, optional};
-use crate::message::MAX_OPENID_CHARS;
-use crate::validate::{count, range};
+use crate::limits::{MAX_CODE_CHARS, MAX_EXPIRE_SECONDS, MAX_OPENID_CHARS, MIN_EXPIRE_SECONDS};
+use crate::validate::{card_id, count, optional, range};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-/// The shortest allowed `expire_seconds`.
-pub const MIN_EXPIRE_SECONDS: u32 = 60;
-/// The longest allowed `expire_seconds`.
-pub const MAX_EXPIRE_SECONDS: u32 = 1800;
-
-/// The base of the QR image URL (spec §4.2); the ticket follows, percent-encoded.
+/// The base of the QR image URL; the ticket follows, percent-encoded.
 pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=";
 
 /// The card of a `QR_CARD` request (`action_info.card`).
@@ -61,8 +55,7 @@ pub const SHOW_QRCODE_URL: &str = "https://mp.weixin.qq.com/cgi-bin/showqrcode?t
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct QrCard {
-    /// The card (`card_id`). The seed's table marks it optional (uncertain in the spec); it names
-    /// the card to hand out, so it is required here.
+    /// The card (`card_id`). Required: it names the card to hand out.
     pub card_id: String,
     /// The code (`code`): required for custom-code cards, not for others or for
     /// deposit-mode cards. A QR with a code can be claimed once.
@@ -72,22 +65,22 @@ pub struct QrCard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openid: Option<String>,
     /// `is_unique_code`: `true` gives the QR a random code and makes it single-use
-    /// (the card must be approved and in stock). Absent means `false`. How it interacts
-    /// with an explicit `code` is undocumented (uncertain in the spec; the seed's own
-    /// example sets both), so the combination is not refused.
+    /// (the card must be approved and in stock). Absent means `false`. It may be set
+    /// together with an explicit `code` (WeChat's own example does); that is not
+    /// refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_unique_code: Option<bool>,
-    /// Integer claim scene (`outer_id`). The seed calls it an integer and also says
-    /// "60 digits" (uncertain in the spec): an `i64` holds every integer WeChat can echo back as
-    /// `OuterId`. A numeric string is accepted when parsing.
+    /// Integer claim scene (`outer_id`), echoed back as `OuterId` in the claim event. An
+    /// `i64` holds every integer WeChat can echo back; a numeric string is accepted when
+    /// parsing.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::lenient::opt_int"
     )]
     pub outer_id: Option<i64>,
-    /// String claim scene (`outer_str`, later docs). Its length limit is undocumented
-    /// (uncertain in the spec) and not checked.
+    /// String claim scene (`outer_str`), echoed back as `OuterStr`. Its length is not
+    /// checked (WeChat documents no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outer_str: Option<String>,
 }
@@ -201,22 +194,21 @@ impl QrCardItem {
 /// Not repeatable: each call creates another QR code (and a unique-code QR consumes
 /// stock).
 ///
-/// `expire_seconds` is sent at top level, as in seed-pre:1 and the later docs. Parsing
-/// also accepts the seed-pre:19 shape, where it sits inside `action_info.card` (and is
-/// a string): the value is kept, moved to the top level. Both places with different
-/// values are refused rather than one being dropped. Whether `expire_seconds` applies to
-/// multi-card QRs is undocumented (uncertain in the spec); it is accepted and sent for both.
+/// `expire_seconds` is sent at top level. Parsing also accepts an older shape, where it
+/// sits inside `action_info.card` (and is a string): the value is kept, moved to the
+/// top level. Both places with different values are refused rather than one being
+/// dropped. `expire_seconds` is accepted and sent for multi-card QRs too.
 ///
 /// Validation: `card_id` 1..=32 characters, `code` 1..=20, `openid` 1..=32 (an optional
 /// field, when present, may not be empty); `expire_seconds` in 60..=1800; a multi-card
-/// QR holds at least one card. The maximum number of cards is undocumented
-/// (uncertain in the spec) and not checked (WeChat answers 40053, invalid action_info).
+/// QR holds at least one card. The number of cards is not capped here: WeChat documents
+/// no maximum and answers 40053 (invalid action_info) beyond its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreateQrCode {
     /// `QR_CARD`: one card.
     Card {
-        /// Lifetime in seconds (`expire_seconds`); absent means long-lived ("permanent"
-        /// on the seed, 365 days in later docs).
+        /// Lifetime in seconds (`expire_seconds`); absent means long-lived (365 days).
         expire_seconds: Option<u32>,
         /// The card (`action_info.card`).
         card: QrCard,
@@ -249,7 +241,7 @@ impl CreateQrCode {
 
     /// Sets `expire_seconds` (60..=1800, checked by `validate`).
     #[must_use]
-    pub fn with_expire_seconds(mut self, seconds: u32) -> Self {
+    pub fn expire_seconds(mut self, seconds: u32) -> Self {
         match &mut self {
             Self::Card { expire_seconds, .. } | Self::Multiple { expire_seconds, .. } => {
                 *expire_seconds = Some(seconds);
@@ -258,8 +250,8 @@ impl CreateQrCode {
         self
     }
 
-    /// The `expire_seconds` set, if any.
-    pub fn expire_seconds(&self) -> Option<u32> {
+    /// The lifetime set with [`expire_seconds`](Self::expire_seconds), if any.
+    pub fn lifetime_seconds(&self) -> Option<u32> {
         match self {
             Self::Card { expire_seconds, .. } | Self::Multiple { expire_seconds, .. } => {
                 *expire_seconds
@@ -283,7 +275,7 @@ impl Endpoint for CreateQrCode {
     const REPEATABLE: bool = false;
 
     fn validate(&self) -> Result<(), ValidationError> {
-        if let Some(seconds) = self.expire_seconds() {
+        if let Some(seconds) = self.lifetime_seconds() {
             range(
                 "expire_seconds",
                 i64::from(seconds),
@@ -336,7 +328,7 @@ struct CardList<'a> {
 
 impl Serialize for CreateQrCode {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let expire = self.expire_seconds();
+        let expire = self.lifetime_seconds();
         let mut s =
             serializer.serialize_struct("CreateQrCode", 2 + usize::from(expire.is_some()))?;
         s.serialize_field("action_name", self.action_name())?;
@@ -380,7 +372,7 @@ struct RawInfo {
     multiple_card: Option<RawList>,
 }
 
-/// `action_info.card` as it may arrive, including seed-pre:19's misplaced
+/// `action_info.card` as it may arrive, including the older shape's misplaced
 /// `expire_seconds`.
 #[derive(Deserialize)]
 struct RawCard {
@@ -487,19 +479,19 @@ impl QrCodeTicket {
 
     /// Sets `expire_seconds`.
     #[must_use]
-    pub fn with_expire_seconds(mut self, seconds: u32) -> Self {
+    pub fn expire_seconds(mut self, seconds: u32) -> Self {
         self.expire_seconds = Some(seconds);
         self
     }
 
     /// Sets `show_qrcode_url`.
     #[must_use]
-    pub fn with_show_qrcode_url(mut self, url: impl Into<String>) -> Self {
+    pub fn show_qrcode_url(mut self, url: impl Into<String>) -> Self {
         self.show_qrcode_url = Some(url.into());
         self
     }
 
-    /// The `showqrcode` image URL of this ticket (spec §4.2):
+    /// The `showqrcode` image URL of this ticket:
     /// `https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=<percent-encoded ticket>`.
     /// No access token is needed to fetch it; an invalid ticket answers HTTP 404.
     pub fn show_qrcode_image_url(&self) -> String {
@@ -547,6 +539,6 @@ mod tests {
             r#"{"action_name":"QR_CARD","expire_seconds":60,"action_info":{"card":{"card_id":"a","expire_seconds":60}}}"#,
         )
         .unwrap();
-        assert_eq!(q.expire_seconds(), Some(60));
+        assert_eq!(q.lifetime_seconds(), Some(60));
     }
 }

@@ -1,5 +1,5 @@
 //! Credentials: `/cgi-bin/token`, `/cgi-bin/stable_token` and the card api_ticket
-//! (`/cgi-bin/ticket/getticket?type=wx_card`), spec §3.
+//! (`/cgi-bin/ticket/getticket?type=wx_card`).
 //!
 //! The clients in `card-api` call these for you and cache the results; the types are
 //! public so that an application that manages tokens itself can use the same
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 /// # }
 /// ```
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct GetAccessToken {
     /// The account's AppID (`appid`).
     pub appid: String,
@@ -90,6 +91,7 @@ impl Endpoint for GetAccessToken {
 /// # }
 /// ```
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct GetStableAccessToken {
     /// Always `client_credential` (`grant_type`).
     pub grant_type: String,

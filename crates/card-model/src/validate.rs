@@ -4,10 +4,12 @@
 //! [`Endpoint::validate`](crate::Endpoint::validate) and reported as a [`ValidationError`]
 //! that names the field, the limit and the size of the value that broke it.
 
+use crate::limits::MAX_CARD_ID_CHARS;
 use std::fmt;
 
 /// A request that breaks a documented limit; nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ValidationError {
     /// The JSON path of the offending field, for example `code[3]` or
     /// `action_info.card.card_id`.
@@ -92,7 +94,7 @@ impl fmt::Display for ValidationError {
 impl std::error::Error for ValidationError {}
 
 /// Checks that `value` is not empty or blank.
-pub fn non_empty(field: &str, value: &str) -> Result<(), ValidationError> {
+pub(crate) fn non_empty(field: &str, value: &str) -> Result<(), ValidationError> {
     // A visible ASCII first byte settles it without trimming.
     if value.as_bytes().first().is_some_and(u8::is_ascii_graphic) {
         return Ok(());
@@ -105,7 +107,7 @@ pub fn non_empty(field: &str, value: &str) -> Result<(), ValidationError> {
 }
 
 /// Checks that `value` has at most `max` characters.
-pub fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
     // Byte length bounds the char count from above: skip counting for short ASCII.
     if value.len() <= max {
         return Ok(());
@@ -122,13 +124,18 @@ pub fn max_chars(field: &str, value: &str, max: usize) -> Result<(), ValidationE
 }
 
 /// Checks that `value` is non-empty and has at most `max` characters.
-pub fn required(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn required(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
     non_empty(field, value)?;
     max_chars(field, value, max)
 }
 
 /// Checks that a list has between `min` and `max` items.
-pub fn count(field: &str, actual: usize, min: usize, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn count(
+    field: &str,
+    actual: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
     if actual < min {
         Err(ValidationError::new(field, Problem::TooFew { min, actual }))
     } else if actual > max {
@@ -142,7 +149,7 @@ pub fn count(field: &str, actual: usize, min: usize, max: usize) -> Result<(), V
 }
 
 /// Checks that `actual` lies in `min..=max`.
-pub fn range(field: &str, actual: i64, min: i64, max: i64) -> Result<(), ValidationError> {
+pub(crate) fn range(field: &str, actual: i64, min: i64, max: i64) -> Result<(), ValidationError> {
     if (min..=max).contains(&actual) {
         Ok(())
     } else {
@@ -151,6 +158,45 @@ pub fn range(field: &str, actual: i64, min: i64, max: i64) -> Result<(), Validat
             Problem::OutOfRange { min, max, actual },
         ))
     }
+}
+
+/// Checks every item of a list with [`required`], naming the failing item `field[i]`.
+/// The indexed name is only built on failure.
+pub(crate) fn each_required(
+    field: &str,
+    items: &[String],
+    max: usize,
+) -> Result<(), ValidationError> {
+    for (i, item) in items.iter().enumerate() {
+        required(field, item, max)
+            .map_err(|e| ValidationError::new(format!("{field}[{i}]"), e.problem))?;
+    }
+    Ok(())
+}
+
+/// Checks an optional string: absent is fine, present must be non-empty and short enough.
+pub(crate) fn optional(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<(), ValidationError> {
+    match value {
+        Some(v) => required(field, v, max),
+        None => Ok(()),
+    }
+}
+
+/// Checks a `card_id`: non-empty, at most [`MAX_CARD_ID_CHARS`], no white space (a card
+/// ID never holds any, and one padded with spaces would name another card).
+pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
+    required(field, value, MAX_CARD_ID_CHARS)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err(ValidationError::new(
+            field,
+            crate::Problem::Invalid("a card ID must not contain white space"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

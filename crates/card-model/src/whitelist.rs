@@ -1,4 +1,4 @@
-//! Test whitelist (spec §4.9): `POST /card/testwhitelist/set`.
+//! Test whitelist: `POST /card/testwhitelist/set`.
 //!
 //! Whitelisted accounts may claim cards that are not yet approved. Each call replaces
 //! the whole list, so always send the complete list.
@@ -18,31 +18,25 @@
 //! # }
 //! ```
 
-use crate::code::each_required;
-use crate::message::MAX_OPENID_CHARS;
+use crate::limits::{MAX_OPENID_CHARS, MAX_USERNAME_CHARS, MAX_WHITELIST_ENTRIES};
+use crate::validate::each_required;
 use crate::{Ack, Endpoint, HttpMethod, ValidationError};
 use serde::{Deserialize, Serialize};
 
-/// At most this many entries, OpenIDs and usernames together.
-pub const MAX_WHITELIST_ENTRIES: usize = 10;
-
-/// Maximum length of a whitelisted WeChat ID (`username`, `string(32)`).
-pub const MAX_USERNAME_CHARS: usize = 32;
-
-/// `POST /card/testwhitelist/set`: replaces the test whitelist (spec §4.9).
+/// `POST /card/testwhitelist/set`: replaces the test whitelist.
 ///
 /// An empty list is left out of the body. Replaces, so repeatable.
 ///
 /// Validation: at most [`MAX_WHITELIST_ENTRIES`] entries in `openid` and `username`
 /// together (reported on the field `openid+username`); every entry non-empty; an
 /// `openid` at most [`MAX_OPENID_CHARS`] (32) characters, a `username` at most
-/// [`MAX_USERNAME_CHARS`] (32). The seed's table types a whitelist `openid` as
-/// `string(20)`, but its own example values have 27 and 24 characters and OpenIDs
-/// everywhere else on the page are `string(32)` (uncertain in the spec); a 20-character cap would
-/// reject the documented example and real 28-character OpenIDs, so 32 it is. A request
+/// [`MAX_USERNAME_CHARS`] (32). (WeChat's table once typed a whitelist `openid` as
+/// `string(20)`; real OpenIDs have 28 characters, so the OpenID limit used everywhere
+/// else applies.) A request
 /// with no entry at all is accepted: the call replaces the list, and an empty list is
 /// the only way to express "no test accounts" (WeChat may still refuse it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SetTestWhitelist {
     /// Test OpenIDs (`openid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

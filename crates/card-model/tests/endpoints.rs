@@ -4,8 +4,8 @@
 //! documented examples, the documented responses, and every validation limit at its edge
 //! (accepted) and one past it (rejected, naming field and limit).
 
-use card_model::code::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
 use card_model::landing::{CreateLandingPage, LandingCard, LandingScene};
+use card_model::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
 use card_model::message::{
     MassFilter, MassSendByTag, MassSendToOpenIds, PreviewCard, PreviewRecipient,
     SendCustomerServiceCard, WxCard,
@@ -288,7 +288,7 @@ fn seed_qr_card() -> CreateQrCode {
             .is_unique_code(false)
             .outer_id(1),
     )
-    .with_expire_seconds(1800)
+    .expire_seconds(1800)
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn qr_outer_id_example_seed_pre_19_parses_and_keeps_expire_seconds() {
     let documented = repair(SEED_PRE_19, &[("\u{ff0c}", ","), ("\u{a0}", " ")]);
     let request: CreateQrCode = serde_json::from_str(&documented).unwrap();
     assert_eq!(request, seed_qr_card());
-    assert_eq!(request.expire_seconds(), Some(1800));
+    assert_eq!(request.lifetime_seconds(), Some(1800));
     // sent the documented way: top level, a number
     assert_eq!(
         body(&request),
@@ -348,7 +348,7 @@ fn qr_card_with_outer_str_matches_later_example() {
             .is_unique_code(false)
             .outer_str("12b"),
     )
-    .with_expire_seconds(1800);
+    .expire_seconds(1800);
     assert_eq!(body(&request), parse(documented));
 }
 
@@ -360,8 +360,7 @@ fn qr_minimal_bodies_leave_optional_fields_out() {
     );
     assert_eq!(
         body(
-            &CreateQrCode::multiple(vec![QrCardItem::new(CARD).outer_str("s")])
-                .with_expire_seconds(60)
+            &CreateQrCode::multiple(vec![QrCardItem::new(CARD).outer_str("s")]).expire_seconds(60)
         ),
         json!({"action_name": "QR_MULTIPLE_CARD", "expire_seconds": 60,
                "action_info": {"multiple_card": {"card_list": [{"card_id": CARD, "outer_str": "s"}]}}})
@@ -417,30 +416,26 @@ fn qr_limits() {
     let ok = |r: CreateQrCode| r.validate().unwrap();
     let card = || QrCard::new(CARD);
     // expire_seconds 60..=1800
-    ok(CreateQrCode::card(card()).with_expire_seconds(60));
-    ok(CreateQrCode::card(card()).with_expire_seconds(1800));
+    ok(CreateQrCode::card(card()).expire_seconds(60));
+    ok(CreateQrCode::card(card()).expire_seconds(1800));
     let range = |actual| Problem::OutOfRange {
         min: 60,
         max: 1800,
         actual,
     };
     rejects(
-        CreateQrCode::card(card())
-            .with_expire_seconds(59)
-            .validate(),
+        CreateQrCode::card(card()).expire_seconds(59).validate(),
         "expire_seconds",
         range(59),
     );
     rejects(
-        CreateQrCode::card(card())
-            .with_expire_seconds(1801)
-            .validate(),
+        CreateQrCode::card(card()).expire_seconds(1801).validate(),
         "expire_seconds",
         range(1801),
     );
     rejects(
         CreateQrCode::multiple(vec![QrCardItem::new(CARD)])
-            .with_expire_seconds(1801)
+            .expire_seconds(1801)
             .validate(),
         "expire_seconds",
         range(1801),
@@ -675,7 +670,7 @@ fn checkcode_matches_seed_pre_14_and_15() {
         )
     );
     let r = decode_response::<CheckCodes>(br#"{"errcode":0,"errmsg":"ok"}"#).unwrap();
-    assert!(r.exist_code.is_empty() && r.not_exist_code.is_empty());
+    assert!(r.existing.is_empty() && r.missing.is_empty());
 }
 
 #[test]
@@ -855,12 +850,12 @@ fn sendall_matches_documented_example() {
         request
     );
     assert_eq!(
-        body(&MassSendByTag::to_all(WxCard::new(DOC_CARD)).with_clientmsgid("m1")),
+        body(&MassSendByTag::to_all(WxCard::new(DOC_CARD)).clientmsgid("m1")),
         json!({"filter": {"is_to_all": true}, "wxcard": {"card_id": DOC_CARD}, "msgtype": "wxcard", "clientmsgid": "m1"})
     );
     assert_eq!(MassSendByTag::PATH, "/cgi-bin/message/mass/sendall");
     assert!(!declared_repeatable::<MassSendByTag>() && !request.repeatable());
-    assert!(request.with_clientmsgid("m1").repeatable());
+    assert!(request.clientmsgid("m1").repeatable());
     let r = decode_response::<MassSendByTag>(
         br#"{"errcode":0,"errmsg":"send job submission success","msg_id":34182,"msg_data_id":206227730}"#,
     )
@@ -885,7 +880,7 @@ fn mass_send_matches_documented_example() {
     );
     assert_eq!(MassSendToOpenIds::PATH, "/cgi-bin/message/mass/send");
     assert!(!declared_repeatable::<MassSendToOpenIds>() && !request.repeatable());
-    assert!(request.with_clientmsgid("x").repeatable());
+    assert!(request.clientmsgid("x").repeatable());
     let r = decode_response::<MassSendToOpenIds>(
         br#"{"errcode":0,"errmsg":"send job submission success","msg_id":"34182"}"#,
     )
@@ -916,8 +911,7 @@ fn customer_service_matches_documented_example() {
     );
     assert_eq!(
         body(
-            &SendCustomerServiceCard::new("OPENID", WxCard::new(DOC_CARD))
-                .with_kf_account("test1@test")
+            &SendCustomerServiceCard::new("OPENID", WxCard::new(DOC_CARD)).kf_account("test1@test")
         ),
         json!({"touser": "OPENID", "msgtype": "wxcard", "wxcard": {"card_id": DOC_CARD},
                "customservice": {"kf_account": "test1@test"}})
@@ -983,7 +977,7 @@ fn signed_card_ext_travels_as_a_string() {
     .unwrap();
     let request = SendCustomerServiceCard::new(
         "oFS7Fjl0WsZ9AMZqrI80nbIq8xrA",
-        WxCard::new("pjZ8Yt1XGILfi-FUsewpnnolGgZk").with_card_ext(&ext),
+        WxCard::new("pjZ8Yt1XGILfi-FUsewpnnolGgZk").card_ext(&ext),
     );
     request.validate().unwrap();
     let sent = body(&request);
@@ -1029,19 +1023,19 @@ fn message_limits() {
     );
     // clientmsgid at most 64 bytes
     MassSendByTag::to_tag(1, card())
-        .with_clientmsgid("m".repeat(64))
+        .clientmsgid("m".repeat(64))
         .validate()
         .unwrap();
     rejects(
         MassSendByTag::to_tag(1, card())
-            .with_clientmsgid("m".repeat(65))
+            .clientmsgid("m".repeat(65))
             .validate(),
         "clientmsgid",
         too_long(64),
     );
     rejects(
         MassSendToOpenIds::new(strings("o", 2), card())
-            .with_clientmsgid("m".repeat(65))
+            .clientmsgid("m".repeat(65))
             .validate(),
         "clientmsgid",
         too_long(64),
@@ -1049,7 +1043,7 @@ fn message_limits() {
     // 22 three-byte characters are 66 bytes
     rejects(
         MassSendByTag::to_tag(1, card())
-            .with_clientmsgid("群".repeat(22))
+            .clientmsgid("群".repeat(22))
             .validate(),
         "clientmsgid",
         Problem::TooLong {
@@ -1058,22 +1052,15 @@ fn message_limits() {
         },
     );
     rejects(
-        MassSendByTag::to_tag(1, card())
-            .with_clientmsgid("")
-            .validate(),
+        MassSendByTag::to_tag(1, card()).clientmsgid("").validate(),
         "clientmsgid",
         Problem::Empty,
     );
     // filter
+    let mut no_tag = MassFilter::tag(1);
+    no_tag.tag_id = None;
     rejects(
-        MassSendByTag::new(
-            MassFilter {
-                is_to_all: false,
-                tag_id: None,
-            },
-            card(),
-        )
-        .validate(),
+        MassSendByTag::new(no_tag, card()).validate(),
         "filter.tag_id",
         Problem::Invalid("required unless filter.is_to_all is true"),
     );
@@ -1126,7 +1113,7 @@ fn message_limits() {
     );
     rejects(
         SendCustomerServiceCard::new("o", card())
-            .with_kf_account("")
+            .kf_account("")
             .validate(),
         "customservice.kf_account",
         Problem::Empty,

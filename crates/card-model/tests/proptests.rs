@@ -179,7 +179,7 @@ fn customer_service() -> impl Strategy<Value = SendCustomerServiceCard> {
     (id(32), wxcard(), option::of("[a-z0-9]{1,10}@[a-z]{1,10}")).prop_map(|(to, card, kf)| {
         let send = SendCustomerServiceCard::new(to, card);
         match kf {
-            Some(kf) => send.with_kf_account(kf),
+            Some(kf) => send.kf_account(kf),
             None => send,
         }
     })
@@ -293,7 +293,7 @@ proptest! {
         list in vec(any::<String>(), 0..120),
     ) {
         let _ = CreateQrCode::card(QrCard::new(s1.clone()).code(s2.clone()).openid(s2.clone()))
-            .with_expire_seconds(n)
+            .expire_seconds(n)
             .validate();
         let _ = CreateQrCode::multiple(list.iter().map(|c| QrCardItem::new(c.clone())).collect())
             .validate();
@@ -301,7 +301,7 @@ proptest! {
         let _ = SetTestWhitelist::new(list.clone(), vec![s2.clone()]).validate();
         let mut card = WxCard::new(s1.clone());
         card.card_ext = Some(s2.clone());
-        let _ = MassSendToOpenIds::new(list.clone(), card.clone()).with_clientmsgid(s2.clone()).validate();
+        let _ = MassSendToOpenIds::new(list.clone(), card.clone()).clientmsgid(s2.clone()).validate();
         let _ = PreviewCard::to_wxname(s2.clone(), card.clone()).validate();
         let _ = CreateLandingPage::new(s1.clone(), s2.clone(), LandingScene::parse(&s2), vec![])
             .validate();

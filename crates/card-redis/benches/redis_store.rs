@@ -26,7 +26,6 @@ use redis::Commands;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -108,8 +107,8 @@ fn sandbox() -> Res<(Sandbox, card_sandbox::ServerHandle, String, String)> {
     Ok((sandbox, server, base, card))
 }
 
-fn builder(base: &str) -> card_api::ClientBuilder {
-    Client::builder()
+fn builder<C>(base: &str) -> card_api::ClientBuilder<C> {
+    card_api::ClientBuilder::new()
         .app_credentials(APPID, AppSecret::new(SECRET))
         .base_url(base)
         .retry(RetryPolicy::new().max_attempts(3))
@@ -162,23 +161,21 @@ fn w2(url: &str, rounds: usize, qrs: usize) -> Res<()> {
     let mut blocking = Vec::new();
     let mut asynchronous = Vec::new();
     for store in Store::ALL {
-        let b = builder(&base);
+        let b = builder::<Client>(&base);
         let client = match store {
             Store::Memory => b.build()?,
             _ => b
-                .token_store(Arc::new(RedisTokenStore::new(&store.config(url, &prefix)?)))
+                .token_store(RedisTokenStore::new(&store.config(url, &prefix)?))
                 .build()?,
         };
         blocking.push(client);
-        let b = builder(&base);
+        let b = builder::<AsyncClient>(&base);
         let client: AsyncClient = rt.block_on(async {
             Ok::<_, Box<dyn std::error::Error>>(match store {
-                Store::Memory => b.build_async()?,
+                Store::Memory => b.build()?,
                 _ => b
-                    .async_token_store(Arc::new(AsyncRedisTokenStore::new(
-                        &store.config(url, &prefix)?,
-                    )?))
-                    .build_async()?,
+                    .token_store(AsyncRedisTokenStore::new(&store.config(url, &prefix)?)?)
+                    .build()?,
             })
         })?;
         asynchronous.push(client);
@@ -338,8 +335,8 @@ fn child_refresh() -> Res<()> {
     let (url, prefix, base, card) = (var("URL")?, var("PREFIX")?, var("BASE")?, var("CARD")?);
     let rounds: usize = var("ROUNDS")?.parse()?;
     let config = RedisConfig::new(&url)?.prefix(prefix.as_str());
-    let client = builder(&base)
-        .token_store(Arc::new(RedisTokenStore::new(&config)))
+    let client = builder::<Client>(&base)
+        .token_store(RedisTokenStore::new(&config))
         .build()?;
     client.create_qr_code(&qr(&card))?; // token and connections ready
     let mut gate = redis::Client::open(url.as_str())?.get_connection()?;

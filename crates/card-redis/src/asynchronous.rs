@@ -50,7 +50,7 @@ where
 }
 
 /// An `AsyncTokenStore` on Redis for `card_api::AsyncClient` (set it with
-/// `ClientBuilder::async_token_store`). The same keys, local copy and failure behaviour
+/// `AsyncClient::builder().token_store(..)`). The same keys, local copy and failure behaviour
 /// as [`RedisTokenStore`](crate::RedisTokenStore), so blocking and async servers share
 /// one token.
 ///
@@ -58,15 +58,14 @@ where
 /// use card_api::AsyncClient;
 /// use card_model::AppSecret;
 /// use card_redis::{AsyncRedisTokenStore, RedisConfig};
-/// use std::sync::Arc;
 ///
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let redis = RedisConfig::new("redis://127.0.0.1:6379/")?;
 /// let client = AsyncClient::builder()
 ///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
-///     .async_token_store(Arc::new(AsyncRedisTokenStore::new(&redis)?))
-///     .build_async()?;
+///     .token_store(AsyncRedisTokenStore::new(&redis)?)
+///     .build()?;
 /// let token = client.access_token().await?;
 /// # let _ = token;
 /// # Ok(())

@@ -15,14 +15,13 @@
 //! use card_api::Client;
 //! use card_model::AppSecret;
 //! use card_redis::{RedisConfig, RedisTokenStore};
-//! use std::sync::Arc;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // `rediss://` for TLS (rustls); the password, if any, goes in the URL.
 //! let redis = RedisConfig::new("rediss://:password@redis.internal:6380/0")?.prefix("shop-1:");
 //! let client = Client::builder()
 //!     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
-//!     .token_store(Arc::new(RedisTokenStore::new(&redis)))
+//!     .token_store(RedisTokenStore::new(&redis))
 //!     .build()?;
 //! let token = client.access_token()?; // shared with every server on this Redis
 //! # let _ = token;

@@ -199,14 +199,21 @@ pub trait AsyncTransport: Send + Sync {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
 }
 
-/// Any closure from request to response is a blocking transport. (`Arc<dyn
-/// BlockingTransport>` is used through `Deref`.)
+/// Any closure from request to response is a blocking transport.
 impl<F> BlockingTransport for F
 where
     F: Fn(HttpRequest) -> Result<HttpResponse, TransportError> + Send + Sync,
 {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         self(request)
+    }
+}
+
+/// A shared transport is a transport: `Arc<T>` and `Arc<dyn BlockingTransport>`. (A
+/// boxed closure is a transport as a closure.)
+impl<T: BlockingTransport + ?Sized> BlockingTransport for std::sync::Arc<T> {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request)
     }
 }
 

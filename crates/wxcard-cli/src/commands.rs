@@ -8,8 +8,9 @@ use crate::input::{CodeFile, LineOptions};
 use crate::output::Output;
 use card_api::Client;
 use card_model::Endpoint;
-use card_model::code::{CheckCodes, GetDepositCount, MAX_CODES_PER_CALL};
+use card_model::code::{CheckCodes, GetDepositCount};
 use card_model::landing::CreateLandingPage;
+use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::message::{PreviewCard, WxCard};
 use card_model::mpnews::GetArticleHtml;
 use card_model::qrcode::{CreateQrCode, QrCard, QrCardItem, QrCodeTicket};
@@ -100,7 +101,7 @@ pub fn check(client: &Client, args: &CheckArgs, out: &Output) -> Result<i32, Cli
             })?;
         let n = chunk.len() as u64;
         let exist: std::collections::HashSet<&str> =
-            answer.exist_code.iter().map(AsRef::as_ref).collect();
+            answer.existing.iter().map(AsRef::as_ref).collect();
         for c in chunk.drain(..) {
             report.codes_checked += 1;
             if exist.contains(c.code.as_str()) {
@@ -219,7 +220,7 @@ pub fn qrcode_request(args: &QrcodeArgs) -> Result<CreateQrCode, CliError> {
         CreateQrCode::multiple(items)
     };
     let request = match args.expire {
-        Some(secs) => request.with_expire_seconds(secs),
+        Some(secs) => request.expire_seconds(secs),
         None => request,
     };
     validated(request)

@@ -88,7 +88,7 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
 
     // 4. A QR code and a landing page for the card.
     let ticket = client
-        .create_qr_code(&CreateQrCode::card(QrCard::new(&card_id)).with_expire_seconds(1800))
+        .create_qr_code(&CreateQrCode::card(QrCard::new(&card_id)).expire_seconds(1800))
         .map_err(|e| CliError::api("qrcode/create", e))?;
     say(format!(
         "4. QR code\n{}",

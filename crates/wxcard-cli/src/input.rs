@@ -9,7 +9,7 @@
 //! collision (deposited). Standard input is copied to a temporary file first.
 
 use crate::error::CliError;
-use card_model::code::MAX_CODE_CHARS;
+use card_model::limits::MAX_CODE_CHARS;
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, HashSet, hash_map::RandomState};
 use std::fs::File;

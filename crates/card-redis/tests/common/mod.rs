@@ -14,7 +14,6 @@ use card_sandbox::{CardSpec, FaultConfig, Sandbox, ServerHandle};
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,8 +210,8 @@ pub struct Setup<'a> {
     pub lease: Duration,
 }
 
-fn builder(setup: &Setup<'_>) -> card_api::ClientBuilder {
-    Client::builder()
+fn builder<C>(setup: &Setup<'_>) -> card_api::ClientBuilder<C> {
+    card_api::ClientBuilder::new()
         .app_credentials(APPID, AppSecret::new(SECRET))
         .base_url(setup.base_url)
         .retry(RetryPolicy::new().max_attempts(3))
@@ -221,19 +220,17 @@ fn builder(setup: &Setup<'_>) -> card_api::ClientBuilder {
 
 /// A blocking client on a [`RedisTokenStore`].
 pub fn blocking_client(setup: &Setup<'_>) -> Client {
-    builder(setup)
-        .token_store(Arc::new(RedisTokenStore::new(setup.redis)))
+    builder::<Client>(setup)
+        .token_store(RedisTokenStore::new(setup.redis))
         .build()
         .expect("a blocking client")
 }
 
 /// An async client on an [`AsyncRedisTokenStore`] (inside a tokio runtime).
 pub fn async_client(setup: &Setup<'_>) -> AsyncClient {
-    builder(setup)
-        .async_token_store(Arc::new(
-            AsyncRedisTokenStore::new(setup.redis).expect("an async store"),
-        ))
-        .build_async()
+    builder::<AsyncClient>(setup)
+        .token_store(AsyncRedisTokenStore::new(setup.redis).expect("an async store"))
+        .build()
         .expect("an async client")
 }
 

@@ -1,13 +1,13 @@
 //! The whole card-distribution flow, end to end.
 //!
 //! ```text
-//! cargo run -p card-api --example quickstart
+//! cargo run -p wxcard --features sandbox --example quickstart
 //! ```
 //!
-//! By default it runs against an in-process [`card_sandbox::Sandbox`] (WeChat's card
+//! By default it runs against an in-process `wxcard::sandbox::Sandbox` (WeChat's card
 //! server emulated in memory): no credentials, no network, a few seconds. It
 //!
-//! 1. creates a deposit-mode custom-code card (spec §8: quantity 0, `use_custom_code`,
+//! 1. creates a deposit-mode custom-code card (quantity 0, `use_custom_code`,
 //!    `GET_CUSTOM_CODE_MODE_DEPOSIT`) and a plain card (sandbox set-up calls),
 //! 2. imports 10,000 custom codes with `deposit_all` (progress bar on stderr), then
 //!    counts (`getdepositcount`) and checks (`checkcode`) them,
@@ -43,20 +43,15 @@
 //!
 //! This example is not run by the tests against the real API.
 
-use card_api::bulk::{DepositOptions, Progress};
-use card_api::{Client, RetryPolicy};
-use card_model::AppSecret;
-use card_model::code::CheckCodes;
-use card_model::event::{Event, parse_event};
-use card_model::landing::{CreateLandingPage, LandingCard, LandingScene};
-use card_model::message::{PreviewCard, WxCard};
-use card_model::mpnews::GetArticleHtml;
-use card_model::qrcode::{CreateQrCode, QrCard, QrCardItem};
-use card_model::whitelist::SetTestWhitelist;
-use card_sandbox::{CardSpec, Claim, Sandbox};
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Instant;
+use wxcard::bulk::{DepositOptions, Progress};
+use wxcard::sandbox::{CardSpec, Claim, DEFAULT_OPENID, Sandbox};
+use wxcard::{
+    AppSecret, CheckCodes, Client, CreateLandingPage, CreateQrCode, Event, GetArticleHtml,
+    GetDepositCount, LandingCard, LandingScene, PreviewCard, QrCard, QrCardItem, RetryPolicy,
+    SetTestWhitelist, WxCard, parse_event,
+};
 
 /// A placeholder image URL (the sandbox does not fetch it).
 const IMAGE_URL: &str = "https://mmbiz.qpic.cn/mmbiz/quickstart/0";
@@ -106,14 +101,14 @@ fn target() -> Res<Target> {
     let client = Client::builder()
         .app_credentials(Sandbox::DEFAULT_APPID, sandbox.secret())
         .retry(RetryPolicy::new())
-        .transport(Arc::new(sandbox.clone()))
+        .transport(sandbox.clone())
         .build()?;
     Ok(Target {
         client,
         sandbox: Some(sandbox),
         card_id,
         multi_card_id,
-        openid: card_sandbox::DEFAULT_OPENID.to_owned(),
+        openid: DEFAULT_OPENID.to_owned(),
         prefix: "qs".to_owned(),
         image_url: IMAGE_URL.to_owned(),
         codes: 10_000,
@@ -164,7 +159,7 @@ fn main() -> Res<()> {
     eprintln!();
     let import_time = import_started.elapsed();
     let count = client
-        .get_deposit_count(&card_model::code::GetDepositCount::new(&t.card_id))?
+        .get_deposit_count(&GetDepositCount::new(&t.card_id))?
         .count;
     let sample: Vec<String> = [0, t.codes / 2, t.codes.saturating_sub(1)]
         .into_iter()
@@ -172,7 +167,7 @@ fn main() -> Res<()> {
         .collect();
     let check = client.check_codes(&CheckCodes::new(&t.card_id, sample))?;
 
-    // 3. the stock: spec §8 sets it after the codes check out
+    // 3. the stock: set it once the codes check out
     if let Some(sandbox) = &t.sandbox {
         sandbox.set_quantity(&t.card_id, count)?;
     }
@@ -181,7 +176,7 @@ fn main() -> Res<()> {
     let first_code = code(0);
     let one = client.create_qr_code(
         &CreateQrCode::card(QrCard::new(&t.card_id).code(&first_code).outer_id(1))
-            .with_expire_seconds(1800),
+            .expire_seconds(1800),
     )?;
     let multi = client.create_qr_code(&CreateQrCode::multiple(vec![
         QrCardItem::new(&t.card_id),
@@ -200,7 +195,7 @@ fn main() -> Res<()> {
     let ext = client.card_ext(&t.card_id, Some(&code(1)), None)?;
     let preview = client.preview_card(&PreviewCard::to_openid(
         &t.openid,
-        WxCard::new(&t.card_id).with_card_ext(&ext),
+        WxCard::new(&t.card_id).card_ext(&ext),
     ))?;
 
     // 6. the event WeChat pushes when the user claims the card
@@ -235,8 +230,8 @@ fn main() -> Res<()> {
     );
     println!(
         "  verified   getdepositcount = {count}; checkcode: {} of {} sampled codes found",
-        check.exist_code.len(),
-        check.exist_code.len() + check.not_exist_code.len()
+        check.existing.len(),
+        check.existing.len() + check.missing.len()
     );
     println!("  QR (one)   {}", one.show_qrcode_image_url());
     println!("  QR (multi) {}", multi.show_qrcode_image_url());
@@ -261,7 +256,7 @@ fn main() -> Res<()> {
         None => println!("  event      WeChat pushes user_get_card to your server on a claim"),
     }
     if t.sandbox.is_some() {
-        println!("  stock      set to {count} (spec §8; on WeChat: the modify-stock API)");
+        println!("  stock      set to {count} (on WeChat: the modify-stock API)");
     } else {
         println!("  next       set the stock to {count} with the modify-stock API");
     }

@@ -860,7 +860,17 @@ impl Drop for LeaseGuard<'_> {
             }
             #[cfg(feature = "async")]
             StoreHandle::Async(store) => {
-                // Drop cannot await: the release runs as a task of the current runtime.
+                // Drop cannot await. A store that answers at once (a `TokenStore` used
+                // in place) is released here and now; otherwise the release runs as a
+                // task of the current runtime.
+                use futures_util::FutureExt as _;
+                let released = store.release_lease(key, holder).now_or_never();
+                if let Some(result) = released {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "could not release the refresh lease; it will expire");
+                    }
+                    return;
+                }
                 let (store, key, holder) = (Arc::clone(store), key.to_owned(), holder.clone());
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => {

@@ -25,6 +25,17 @@ usage: cargo run --release -p wxcard-bench -- [options]
   --in-process         with --deposit-all: use the sandbox as an in-process transport (the
                        peak RSS then includes the sandbox's store of N codes)
   --async              with --deposit-all: AsyncClient::deposit_all over HTTP instead
+  --under-faults       100,000 codes by plain deposit calls of 100, 16 in flight (blocking:
+                       16 threads; async: 16 tasks) against a sandbox whose token expires
+                       every 50 calls, with -1 on ~1/97 and 45009 on ~1/200 calls; checks
+                       the server's state and prints requests, token fetches, expiries and
+                       time per run (--runs, --quick apply; --in-flight N to change 16)
+  --default-retry      with --under-faults: the SDK's default retry policy (its backoff
+                       sleeps then dominate the time) instead of a short one
+  --import-cost        deposit_all of 100,000 fresh codes against the same codes by plain
+                       deposit + checkcode calls (blocking: sequential; async: as many
+                       chunks in flight as deposit_all), paired per round; requests from
+                       the sandbox's counters, time ratios (--runs, --quick apply)
   -h, --help           this text";
 
 /// One way of calling the server.
@@ -135,6 +146,10 @@ pub struct Options {
     /// Calls per turn (0: each phase whole).
     pub slice: usize,
     pub alloc_counts: [usize; 2],
+    pub under_faults: bool,
+    pub default_retry: bool,
+    pub in_flight: usize,
+    pub import_cost: bool,
 }
 
 /// The options, or `None` after `--help`.
@@ -155,6 +170,10 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Res<Option<Options>> {
         latency_ms: 0,
         slice: 0,
         alloc_counts: [1_000, 10_000],
+        under_faults: false,
+        default_retry: false,
+        in_flight: 16,
+        import_cost: false,
     };
     let mut args = args;
     while let Some(arg) = args.next() {
@@ -194,6 +213,10 @@ pub fn parse_args(args: impl Iterator<Item = String>) -> Res<Option<Options>> {
             "--deposit-all" => options.deposit_all = Some(value()?.parse()?),
             "--in-process" => options.deposit_all_mode = DepositAllMode::InProcess,
             "--async" => options.deposit_all_mode = DepositAllMode::Async,
+            "--under-faults" => options.under_faults = true,
+            "--default-retry" => options.default_retry = true,
+            "--in-flight" => options.in_flight = value()?.parse::<usize>()?.max(1),
+            "--import-cost" => options.import_cost = true,
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}").into()),
         }
     }

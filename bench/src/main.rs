@@ -7,13 +7,20 @@
 //! sandbox, and prints requests/s (medians), paired ratios, CPU per request, allocations
 //! per call and peak RSS. See docs/benchmarks.md.
 //!
-//! Rooms: `cli` (options, clients, pairs), `server` (the sandbox child process),
+//! With `--under-faults`, 100,000 codes by plain calls at 16 in flight under issue 11's
+//! fault mix (server state checked); with `--import-cost`, `deposit_all` against the
+//! same codes by plain calls (requests and time).
+//!
+//! Rooms: `cli` (options, clients, pairs), `server` (the sandbox child process and its
+//! counters), `faulted` (`--under-faults`), `import` (`--import-cost`),
 //! `workloads` (W1, W2, allocations, `deposit_all`), `floors` (hand-written requests over
 //! the bare transports and the raw clients), `stats` (medians, ratios, CPU, RSS, load).
 
 mod alloc;
 mod cli;
+mod faulted;
 mod floors;
+mod import;
 mod server;
 mod stats;
 mod workloads;
@@ -36,6 +43,18 @@ fn run(options: Options) -> Res<()> {
         return workloads::deposit_all(n, options.deposit_all_mode);
     }
     let sizes = options.sizes;
+    if options.under_faults {
+        return faulted::under_faults(faulted::FaultRun {
+            runs: options.runs,
+            codes: sizes.codes,
+            per_call: sizes.per_call,
+            in_flight: options.in_flight,
+            default_retry: options.default_retry,
+        });
+    }
+    if options.import_cost {
+        return import::import_cost(options.runs, sizes.codes, sizes.per_call);
+    }
     let w1_runs = if options.w1 {
         options.runs * options.variants.len()
     } else {
@@ -166,20 +185,21 @@ fn run(options: Options) -> Res<()> {
     Ok(())
 }
 
+/// The arguments of `--serve-sandbox N MS [SEED]`.
+fn serve_args(args: Vec<String>) -> Res<(usize, u64, Option<u64>)> {
+    let [cards, latency, rest @ ..] = args.as_slice() else {
+        return Err("--serve-sandbox needs a card count and a latency".into());
+    };
+    let seed = rest.first().map(|s| s.parse::<u64>()).transpose()?;
+    Ok((cards.parse()?, latency.parse()?, seed))
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
     let result = if args.peek().map(String::as_str) == Some("--serve-sandbox") {
         args.next();
-        let mut number = || -> Res<u64> {
-            Ok(args
-                .next()
-                .ok_or("--serve-sandbox needs a card count and a latency")?
-                .parse()?)
-        };
-        number().and_then(|cards| {
-            let latency = number()?;
-            server::serve_sandbox(usize::try_from(cards)?, latency)
-        })
+        serve_args(args.collect())
+            .and_then(|(cards, latency, seed)| server::serve_sandbox(cards, latency, seed))
     } else {
         cli::parse_args(args).and_then(|options| options.map_or(Ok(()), run))
     };

@@ -7,7 +7,7 @@
 
 mod cli;
 
-pub use cli::ServeArgs;
+pub use cli::{SecretArg, ServeArgs};
 
 use crate::Sandbox;
 use crate::engine::{Processed, Reply};
@@ -325,6 +325,10 @@ async fn answer(
     };
     let request = http::Request::from_parts(parts, body);
     let Processed { reply, delay } = sandbox.process(&request);
+    // Pushes go out after the answer that caused them, from this runtime.
+    for job in sandbox.take_push_jobs() {
+        tokio::spawn(crate::push::send::deliver(sandbox.clone(), job));
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -12,10 +12,10 @@
 //!
 //! Who delivers:
 //!
-//! * the HTTP server (feature `server`) POSTs each push from its own runtime, after it
-//!   has answered the admin call;
+//! * the HTTP server (feature `server`) POSTs each push from its own runtime, in a task
+//!   of its own started as it answers the admin call;
 //! * the in-process transport has no runtime and sends nothing: a claim rendered through
-//!   it is recorded as [`PushOutcome::NotSent`]. [`Sandbox::push_claim`](crate::Sandbox::push_claim)
+//!   it is recorded as [`PushOutcome::NotSent`]. `Sandbox::push_claim`
 //!   (feature `server`) renders and delivers one claim, blocking, from any code.
 //!
 //! Delivery follows WeChat: up to [`PushTarget::attempts`] tries (3 by default) of the
@@ -174,7 +174,7 @@ pub enum PushOutcome {
         reason: String,
     },
     /// Not sent: rendered through the in-process transport, which has no runtime to send
-    /// with (see [`Sandbox::push_claim`](crate::Sandbox::push_claim)).
+    /// with (see `Sandbox::push_claim`, feature `server`).
     NotSent {
         /// Why.
         reason: String,

@@ -325,7 +325,7 @@ async fn answer(
     };
     let request = http::Request::from_parts(parts, body);
     let Processed { reply, delay } = sandbox.process(&request);
-    // Pushes go out after the answer that caused them, from this runtime.
+    // Pushes the request queued go out in tasks of their own on this runtime.
     for job in sandbox.take_push_jobs() {
         tokio::spawn(crate::push::send::deliver(sandbox.clone(), job));
     }

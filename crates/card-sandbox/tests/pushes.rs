@@ -390,3 +390,111 @@ fn bad_targets_are_refused_without_echoing_secrets() {
     assert!(answer.contains("no push with id 99"), "{answer}");
     server.shutdown();
 }
+
+/// Kills the spawned binary when the test ends, however it ends.
+struct Child(std::process::Child, std::path::PathBuf);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
+    }
+}
+
+#[test]
+fn the_binary_pushes_in_safe_mode_with_its_push_options() {
+    let config = PushConfig::safe(
+        Token::new(TOKEN).unwrap(),
+        EncodingAesKey::new(AES_KEY).unwrap(),
+        "wx2c2769f8efd9abc2",
+    )
+    .unwrap();
+    let receiver = receiver(config);
+    let port_file =
+        std::env::temp_dir().join(format!("card-sandbox-push-port-{}", std::process::id()));
+    let _ = std::fs::remove_file(&port_file);
+    // The Token from the environment, the key as a flag.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_card-sandbox"))
+        .args([
+            "--port",
+            "0",
+            "--appid",
+            "wx2c2769f8efd9abc2",
+            "--port-file",
+        ])
+        .arg(&port_file)
+        .args(["--push-url", &receiver.url, "--push-aes-key", AES_KEY])
+        .env("CARD_SANDBOX_PUSH_TOKEN", TOKEN)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn card-sandbox");
+    let mut child = Child(child, port_file.clone());
+    let start = Instant::now();
+    let port: u16 = loop {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break port;
+        }
+        assert!(child.0.try_wait().unwrap().is_none(), "card-sandbox exited");
+        assert!(start.elapsed() < PATIENCE, "no port file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let send = |path: &str, body: Value| -> Value {
+        let text = agent()
+            .post(format!("{base}{path}"))
+            .send(body.to_string())
+            .expect("an answer")
+            .body_mut()
+            .read_to_string()
+            .expect("a body");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    let card_id = send("/sandbox/cards", json!({}))["card_id"]
+        .as_str()
+        .expect("a card id")
+        .to_owned();
+    let target = agent()
+        .get(format!("{base}/sandbox/push_target"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(target.contains("\"mode\":\"safe\""), "{target}");
+    assert!(
+        !target.contains(TOKEN) && !target.contains(AES_KEY),
+        "{target}"
+    );
+    send(
+        "/sandbox/events/user_get_card",
+        json!({"card_id": card_id, "code": "100000000009", "outer_id": 7, "openid": "oUser1"}),
+    );
+    expect_claim(&receiver, &card_id, "100000000009");
+    // The delivery is recorded once the receiver's answer is read.
+    let start = Instant::now();
+    loop {
+        let text = agent()
+            .get(format!("{base}/sandbox/pushes"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        if text.contains("\"outcome\":\"delivered\"") {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "never delivered: {text}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The start-up lines name the target, never the secrets.
+    child.0.kill().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("(safe mode)"), "{out}");
+    assert!(!out.contains(TOKEN) && !out.contains(AES_KEY), "{out}");
+}

@@ -727,37 +727,33 @@ impl Sandbox {
         f(&mut self.lock().pushes)
     }
 
-    /// The pushes queued by the requests processed so far, for a sender to deliver.
-    #[cfg(feature = "server")]
-    pub(crate) fn take_push_jobs(&self) -> Vec<push::PushJob> {
-        self.with_pushes(push::Pushes::take_queue)
-    }
-
-    /// Marks the queued pushes as not sent: the in-process transport has no runtime.
-    fn drop_push_jobs(&self) {
-        self.with_pushes(|p| {
-            for job in p.take_queue() {
-                p.finish(
-                    job.id,
-                    PushOutcome::NotSent {
-                        reason: push::IN_PROCESS.to_owned(),
-                    },
-                );
-            }
-        });
-    }
-
     // --- requests -----------------------------------------------------------------------
 
-    /// Processes a request without waiting for its latency.
-    pub(crate) fn process(&self, request: &HttpRequest) -> Processed {
-        self.lock().process(request)
+    /// Processes a request without waiting for its latency; also the pushes it queued
+    /// (taken under the same lock, so no other request's pushes are mixed in).
+    pub(crate) fn process(&self, request: &HttpRequest) -> (Processed, Vec<push::PushJob>) {
+        let mut state = self.lock();
+        let processed = state.process(request);
+        let jobs = state.pushes.take_queue();
+        (processed, jobs)
     }
 
-    /// Processes a request of the in-process transport: queued pushes are not sent.
+    /// Processes a request of the in-process transport: the pushes it queued are
+    /// recorded as not sent (this transport has no runtime to send them with).
     fn process_in_process(&self, request: &HttpRequest) -> Processed {
-        let processed = self.process(request);
-        self.drop_push_jobs();
+        let (processed, jobs) = self.process(request);
+        if !jobs.is_empty() {
+            self.with_pushes(|p| {
+                for job in jobs {
+                    p.finish(
+                        job.id,
+                        PushOutcome::NotSent {
+                            reason: push::IN_PROCESS.to_owned(),
+                        },
+                    );
+                }
+            });
+        }
         processed
     }
 }

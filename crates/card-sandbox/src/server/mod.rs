@@ -324,9 +324,9 @@ async fn answer(
         Ok(Ok(collected)) => collected.to_bytes().to_vec(),
     };
     let request = http::Request::from_parts(parts, body);
-    let Processed { reply, delay } = sandbox.process(&request);
-    // Pushes the request queued go out in tasks of their own on this runtime.
-    for job in sandbox.take_push_jobs() {
+    let (Processed { reply, delay }, pushes) = sandbox.process(&request);
+    // The pushes the request queued go out in tasks of their own on this runtime.
+    for job in pushes {
         tokio::spawn(crate::push::send::deliver(sandbox.clone(), job));
     }
     if !delay.is_zero() {

@@ -15,7 +15,8 @@ credentials needed; the cards it names are created in deposit mode).";
 /// wxcard: distribute WeChat cards and coupons from the command line.
 ///
 /// Imports custom codes (resumable, verified), checks and counts them, creates QR codes
-/// and landing pages, and runs the card sandbox as a local server.
+/// and landing pages, runs the card sandbox as a local server, and debugs WeChat's pushes
+/// to your callback URL (signature, decryption, the event inside).
 #[derive(Debug, Parser)]
 #[command(name = "wxcard", version, after_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
 pub struct Cli {

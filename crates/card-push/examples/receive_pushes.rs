@@ -9,7 +9,20 @@
 //! ```
 //!
 //! With `--serve ADDR` (a loopback address such as `127.0.0.1:8080`) it keeps serving,
-//! so that a sandbox can push to `http://ADDR/wechat` with the same Token, key and AppID.
+//! so that a sandbox can push to `http://ADDR/wechat` with the same Token, key and AppID:
+//!
+//! ```text
+//! cargo run -p card-push --features axum --example receive_pushes -- --serve 127.0.0.1:8080
+//! # in another terminal: the sandbox, pushing to it in safe mode
+//! cargo run -p card-sandbox -- --port 18080 --appid wx2c2769f8efd9abc2 \
+//!     --push-url http://127.0.0.1:8080/wechat --push-token example-token \
+//!     --push-aes-key abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+//! curl -s -X POST localhost:18080/sandbox/cards -d '{}'      # answers a card_id
+//! curl -s -X POST localhost:18080/sandbox/events/user_get_card \
+//!     -d '{"card_id": "CARD_ID", "code": "226009850808", "outer_id": 7}'
+//! curl -s localhost:18080/sandbox/pushes                     # delivered, HTTP 200
+//! curl -s -X POST localhost:18080/sandbox/pushes/redeliver -d '{"id": 1}'   # skipped as a duplicate
+//! ```
 
 use std::time::Duration;
 

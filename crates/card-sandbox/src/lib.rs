@@ -15,7 +15,9 @@
 //! * Faults on demand, deterministic: [`FaultConfig`] (every N-th call, or random from a
 //!   seed) and [`Sandbox::push_fault`] (scripted), changeable at runtime.
 //! * [`Sandbox::user_get_card_event`] renders the XML push WeChat sends when a card is
-//!   claimed (with `card_model::event`, so the parser reads it back).
+//!   claimed (with `card_model::event`, so the parser reads it back); with a
+//!   [`PushTarget`] the sandbox POSTs it, signed and (in safe mode) encrypted, to the
+//!   merchant's callback URL, retrying as WeChat does, and records each try.
 //!
 //! ```
 //! use card_sandbox::{CardSpec, Sandbox};
@@ -117,7 +119,12 @@
 //! | `GET /sandbox/counters` | requests (in all and per endpoint), API calls, errors answered, faults by kind, tokens issued, deposit calls, codes received / stored / duplicate / failed, largest batch |
 //! | `GET /sandbox/sends` | the `wxcard` messages accepted, in order |
 //! | `GET`, `POST /sandbox/clock` | reads the clock; `{"now"?, "advance"?}` sets it (setting `now` makes it manual) |
-//! | `POST /sandbox/events/user_get_card` | `{"card_id", "code", "outer_id"?, "openid"?, "outer_str"?}` answers the event XML |
+//! | `POST /sandbox/events/user_get_card` | `{"card_id", "code", "outer_id"?, "openid"?, "outer_str"?}` answers the event XML; with a push target set, the HTTP server also pushes it there (the header `x-sandbox-push-id` names the push) |
+//! | `GET /sandbox/push_target` | where claims are pushed (URL, mode, AppID, tries; never the Token or key), or `null` |
+//! | `POST`, `PUT /sandbox/push_target` | `{"url", "token", "mode"?, "aes_key"?, "appid"?, "timeout_ms"?, "attempts"?, "retry_pause_ms"?}` sets it (mode `safe` when `aes_key` is given, else `plain`; AppID: the sandbox's) |
+//! | `DELETE /sandbox/push_target` | no more pushes |
+//! | `GET /sandbox/pushes` | every push: card, code, URL, each try's status or error, outcome; counts by outcome |
+//! | `POST /sandbox/pushes/redeliver` | `{"id"}` sends push `id` again, the very same request, as WeChat's retry does |
 //! | `GET /sandbox/state` | a summary: time, cards, counts of records, whitelist |
 //!
 //! The crate's README shows each with `curl`.
@@ -128,6 +135,7 @@ mod codes;
 mod engine;
 mod event;
 mod fault;
+mod push;
 pub mod records;
 #[cfg(feature = "server")]
 mod server;
@@ -135,6 +143,7 @@ mod server;
 pub use clock::Clock;
 pub use event::{Claim, DEFAULT_OPENID};
 pub use fault::{Fault, FaultConfig};
+pub use push::{MAX_PUSH_ATTEMPTS, PushAttempt, PushOutcome, PushRecord, PushTarget};
 // `records::QrCard`, `records::LandingPage` and `records::LandingCard` stay in their
 // module: card-model has request types of those names.
 pub use records::{
@@ -142,7 +151,7 @@ pub use records::{
     Stats, Whitelist,
 };
 #[cfg(feature = "server")]
-pub use server::{ServeArgs, ServerConfig, ServerHandle, serve, serve_with};
+pub use server::{SecretArg, ServeArgs, ServerConfig, ServerHandle, serve, serve_with};
 
 use card_model::{AccessToken, ApiTicket, AppSecret};
 use card_transport::{
@@ -168,6 +177,14 @@ pub enum SandboxError {
     InvalidCardId,
     /// A code is empty, or the card's code store is full.
     InvalidCode,
+    /// A push target is not usable (the reason says why).
+    InvalidPushTarget(String),
+    /// No push has this id.
+    UnknownPush(u64),
+    /// No push target is set.
+    NoPushTarget,
+    /// The operating system gave no random bytes to sign a push with.
+    NoRandomness,
 }
 
 impl fmt::Display for SandboxError {
@@ -177,6 +194,10 @@ impl fmt::Display for SandboxError {
             Self::DuplicateCard(id) => write!(f, "a card with id {id:?} exists already"),
             Self::InvalidCardId => f.write_str("a card id may not be empty"),
             Self::InvalidCode => f.write_str("a code is empty or the card's code store is full"),
+            Self::InvalidPushTarget(why) => write!(f, "invalid push target: {why}"),
+            Self::UnknownPush(id) => write!(f, "no push with id {id}"),
+            Self::NoPushTarget => f.write_str("no push target is set"),
+            Self::NoRandomness => f.write_str("the operating system gave no random bytes"),
         }
     }
 }
@@ -189,6 +210,7 @@ pub struct SandboxBuilder {
     config: Config,
     clock: Clock,
     faults: FaultConfig,
+    push_target: Option<PushTarget>,
 }
 
 impl Default for SandboxBuilder {
@@ -206,6 +228,7 @@ impl Default for SandboxBuilder {
             },
             clock: Clock::system(),
             faults: FaultConfig::default(),
+            push_target: None,
         }
     }
 }
@@ -276,9 +299,17 @@ impl SandboxBuilder {
         self
     }
 
+    /// Where to push the `user_get_card` events of claims (default nowhere); see
+    /// [`PushTarget`] for who delivers them and how.
+    pub fn push_target(mut self, target: PushTarget) -> Self {
+        self.push_target = Some(target);
+        self
+    }
+
     /// Builds the sandbox.
     pub fn build(self) -> Sandbox {
-        let state = State::new(self.config, self.clock, Faults::new(self.faults));
+        let mut state = State::new(self.config, self.clock, Faults::new(self.faults));
+        state.pushes.target = self.push_target;
         Sandbox {
             inner: Arc::new(Mutex::new(state)),
         }
@@ -608,11 +639,122 @@ impl Sandbox {
         self.user_get_card(claim).map(|e| e.to_xml())
     }
 
+    // --- pushes -------------------------------------------------------------------------
+
+    /// Sets (`Some`) or clears (`None`) where claims are pushed; see [`PushTarget`].
+    /// Pushes already under way finish with the target they started with.
+    pub fn set_push_target(&self, target: Option<PushTarget>) {
+        self.lock().pushes.target = target;
+    }
+
+    /// Where claims are pushed, if anywhere.
+    pub fn push_target(&self) -> Option<PushTarget> {
+        self.lock().pushes.target.clone()
+    }
+
+    /// Every push made (the last 10,000), oldest first, with its tries and outcome.
+    pub fn pushes(&self) -> Vec<PushRecord> {
+        self.lock().pushes.records()
+    }
+
+    /// The push numbered `id`.
+    pub fn push_record(&self, id: u64) -> Option<PushRecord> {
+        self.lock().pushes.record(id)
+    }
+
+    /// Renders the `user_get_card` event of `claim` and delivers it to the push target
+    /// now, blocking until it is answered or every try failed (feature `server`). It
+    /// runs the delivery on a thread of its own, so it may be called from any code,
+    /// async code included (where it blocks the calling thread).
+    ///
+    /// ```
+    /// use card_push::{PushConfig, Token};
+    /// use card_sandbox::{CardSpec, Claim, PushOutcome, PushTarget, Sandbox};
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Nothing listens on port 9 of loopback: every try fails, and the record says so.
+    /// let target = PushTarget::new("http://127.0.0.1:9/wechat", PushConfig::plain(Token::new("t")?))?
+    ///     .with_attempts(2)
+    ///     .with_retry_pause(Duration::ZERO);
+    /// let sandbox = Sandbox::builder().push_target(target).build();
+    /// let card_id = sandbox.create_card(CardSpec::new())?;
+    /// let record = sandbox.push_claim(&Claim::new(&card_id, "1434008071"))?;
+    /// assert_eq!(record.attempts.len(), 2);
+    /// assert!(matches!(record.outcome, PushOutcome::Failed { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownCard`], [`SandboxError::NoPushTarget`], or
+    /// [`SandboxError::NoRandomness`] when the push cannot be signed.
+    #[cfg(feature = "server")]
+    pub fn push_claim(&self, claim: &Claim) -> Result<PushRecord, SandboxError> {
+        let job = {
+            let mut state = self.lock();
+            let event = state.user_get_card(claim)?;
+            match state.pushes.prepare(&event) {
+                None => return Err(SandboxError::NoPushTarget),
+                Some(Err(_)) => return Err(SandboxError::NoRandomness),
+                Some(Ok(job)) => job,
+            }
+        };
+        let id = job.id;
+        let sandbox = self.clone();
+        let worker = std::thread::Builder::new()
+            .name("card-sandbox-push".into())
+            .spawn(move || -> std::io::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(push::send::deliver(sandbox, job));
+                Ok(())
+            });
+        let failure = match worker.map(std::thread::JoinHandle::join) {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => Some(format!("no runtime to send with: {e}")),
+            Ok(Err(_)) => Some("the sending thread failed".to_owned()),
+            Err(e) => Some(format!("no thread to send with: {e}")),
+        };
+        if let Some(reason) = failure {
+            self.with_pushes(|p| p.finish(id, PushOutcome::Failed { reason }));
+        }
+        self.push_record(id).ok_or(SandboxError::UnknownPush(id))
+    }
+
+    pub(crate) fn with_pushes<R>(&self, f: impl FnOnce(&mut push::Pushes) -> R) -> R {
+        f(&mut self.lock().pushes)
+    }
+
     // --- requests -----------------------------------------------------------------------
 
-    /// Processes a request without waiting for its latency.
-    pub(crate) fn process(&self, request: &HttpRequest) -> Processed {
-        self.lock().process(request)
+    /// Processes a request without waiting for its latency; also the pushes it queued
+    /// (taken under the same lock, so no other request's pushes are mixed in).
+    pub(crate) fn process(&self, request: &HttpRequest) -> (Processed, Vec<push::PushJob>) {
+        let mut state = self.lock();
+        let processed = state.process(request);
+        let jobs = state.pushes.take_queue();
+        (processed, jobs)
+    }
+
+    /// Processes a request of the in-process transport: the pushes it queued are
+    /// recorded as not sent (this transport has no runtime to send them with).
+    fn process_in_process(&self, request: &HttpRequest) -> Processed {
+        let (processed, jobs) = self.process(request);
+        if !jobs.is_empty() {
+            self.with_pushes(|p| {
+                for job in jobs {
+                    p.finish(
+                        job.id,
+                        PushOutcome::NotSent {
+                            reason: push::IN_PROCESS.to_owned(),
+                        },
+                    );
+                }
+            });
+        }
+        processed
     }
 }
 
@@ -629,7 +771,7 @@ fn into_result(reply: Reply) -> Result<HttpResponse, TransportError> {
 impl BlockingTransport for Sandbox {
     /// Answers as WeChat would, sleeping for any injected latency.
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let Processed { reply, delay } = self.process(&request);
+        let Processed { reply, delay } = self.process_in_process(&request);
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
@@ -642,7 +784,7 @@ impl AsyncTransport for Sandbox {
     /// Answers as WeChat would, waiting for any injected latency without blocking the
     /// executor.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let Processed { reply, delay } = self.process(&request);
+        let Processed { reply, delay } = self.process_in_process(&request);
         if !delay.is_zero() {
             timer::Delay::new(delay).await;
         }

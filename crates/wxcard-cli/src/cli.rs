@@ -15,7 +15,8 @@ credentials needed; the cards it names are created in deposit mode).";
 /// wxcard: distribute WeChat cards and coupons from the command line.
 ///
 /// Imports custom codes (resumable, verified), checks and counts them, creates QR codes
-/// and landing pages, and runs the card sandbox as a local server.
+/// and landing pages, runs the card sandbox as a local server, and debugs WeChat's pushes
+/// to your callback URL (signature, decryption, the event inside).
 #[derive(Debug, Parser)]
 #[command(name = "wxcard", version, after_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"))]
 pub struct Cli {
@@ -98,7 +99,128 @@ pub enum Command {
     /// Import 100,000 generated codes into a local sandbox, verify them, create a QR code
     /// and a landing page: the whole flow in seconds, with no account.
     Demo(DemoArgs),
-    // The `push` commands (verify-url, open, seal) go here once the push crate lands.
+    /// Debug WeChat's pushes to your callback URL: check a signature, decrypt a push and
+    /// print its event, or build a signed push to feed your handler.
+    #[command(subcommand)]
+    Push(PushCommand),
+}
+
+const PUSH_HELP: &str = "\
+Paste the values from your server's log: the query parameters as flags (named after
+WeChat's: --signature, --timestamp, --nonce, --encrypt-type, --msg-signature) or the whole
+query string with --query, and the body as a file or on standard input (-).
+
+The callback Token comes from --token, --token-file FILE or $WECHAT_CALLBACK_TOKEN; the
+EncodingAESKey from --aes-key, --aes-key-file FILE or $WECHAT_ENCODING_AES_KEY; the AppID
+from --appid or $WECHAT_APPID. The Token and the key are never printed, not even with
+--verbose.
+
+Exit code 0 when the push checks out; 3 with a one-line reason when the signature, the
+decryption or the AppID check fails; 2 when a Token, key or AppID is missing.";
+
+/// `wxcard push ...`.
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Check WeChat's GET verification of the callback URL and print the echostr to
+    /// answer.
+    #[command(after_help = format!("{PUSH_HELP}\n\nExample:\n  wxcard push verify-url --token T --signature S --timestamp 1714036504 --nonce 1514711492 --echostr 5837397520665436492"))]
+    VerifyUrl(PushVerifyUrlArgs),
+    /// Check a push's signature, decrypt it, check its AppID, and print the message and
+    /// its parsed event as JSON.
+    #[command(after_help = format!("{PUSH_HELP}\n\nExamples:\n  wxcard push open --token T --aes-key K --appid A --timestamp TS --nonce N \\\n      --msg-signature S --encrypt-type aes body.xml\n  wxcard push open --token T --signature S --timestamp TS --nonce N - < body.xml\n  wxcard push open --query 'signature=...&timestamp=...&nonce=...' body.xml"))]
+    Open(PushOpenArgs),
+    /// Build the push WeChat would send for a message (signed; encrypted when an
+    /// EncodingAESKey is given), or with --reply seal a passive reply.
+    #[command(after_help = format!("{PUSH_HELP}\n\nPrints the query string on the first line and the body after it (--json: both as\nJSON). Example:\n  wxcard push seal --token T --aes-key K --appid A event.xml"))]
+    Seal(PushSealArgs),
+}
+
+/// Where the callback Token and the EncodingAESKey come from.
+#[derive(Debug, Args)]
+pub struct PushCredentials {
+    /// The callback Token [default: $WECHAT_CALLBACK_TOKEN].
+    #[arg(long, value_name = "TOKEN", value_parser = crate::push::secret)]
+    pub token: Option<crate::push::Secret>,
+    /// Read the callback Token from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The EncodingAESKey, 43 characters [default: $WECHAT_ENCODING_AES_KEY].
+    #[arg(long, value_name = "KEY", value_parser = crate::push::secret)]
+    pub aes_key: Option<crate::push::Secret>,
+    /// Read the EncodingAESKey from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "aes_key")]
+    pub aes_key_file: Option<PathBuf>,
+}
+
+/// The query parameters of a push, as WeChat names them.
+#[derive(Debug, Args)]
+pub struct PushQueryArgs {
+    /// The whole query string (or URL) as logged; the flags below override its values.
+    #[arg(long, value_name = "QUERY")]
+    pub query: Option<String>,
+    /// `signature`: SHA-1 over the Token, timestamp and nonce.
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<String>,
+    /// `timestamp`.
+    #[arg(long, value_name = "TS")]
+    pub timestamp: Option<String>,
+    /// `nonce`.
+    #[arg(long, value_name = "N")]
+    pub nonce: Option<String>,
+    /// `encrypt_type`: `aes` for an encrypted push.
+    #[arg(long, value_name = "TYPE")]
+    pub encrypt_type: Option<String>,
+    /// `msg_signature`: SHA-1 over the Token, timestamp, nonce and encrypted message.
+    #[arg(long, value_name = "SIG")]
+    pub msg_signature: Option<String>,
+}
+
+/// `wxcard push verify-url`.
+#[derive(Debug, Args)]
+pub struct PushVerifyUrlArgs {
+    /// The Token.
+    #[command(flatten)]
+    pub credentials: PushCredentials,
+    /// The query.
+    #[command(flatten)]
+    pub query: PushQueryArgs,
+    /// `echostr`: what to answer when the signature holds.
+    #[arg(long, value_name = "TEXT")]
+    pub echostr: Option<String>,
+}
+
+/// `wxcard push open`.
+#[derive(Debug, Args)]
+pub struct PushOpenArgs {
+    /// The Token and key.
+    #[command(flatten)]
+    pub credentials: PushCredentials,
+    /// The query.
+    #[command(flatten)]
+    pub query: PushQueryArgs,
+    /// The body as received; `-` for standard input.
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub file: PathBuf,
+}
+
+/// `wxcard push seal`.
+#[derive(Debug, Args)]
+pub struct PushSealArgs {
+    /// The Token and key (with a key the push is encrypted, in safe mode).
+    #[command(flatten)]
+    pub credentials: PushCredentials,
+    /// The `timestamp` to sign with [default: now].
+    #[arg(long, value_name = "TS")]
+    pub timestamp: Option<String>,
+    /// The `nonce` to sign with [default: random].
+    #[arg(long, value_name = "N")]
+    pub nonce: Option<String>,
+    /// Seal a passive reply (the envelope your server answers with) instead of a push.
+    #[arg(long)]
+    pub reply: bool,
+    /// The message XML; `-` for standard input.
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub file: PathBuf,
 }
 
 const DEPOSIT_HELP: &str = "\

@@ -13,6 +13,7 @@ mod input;
 mod journal;
 mod output;
 mod progress;
+mod push;
 mod serve;
 mod target;
 
@@ -59,6 +60,14 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     match &cli.command {
         Command::Sandbox(SandboxCommand::Serve(args)) => return serve::serve(args, &out),
         Command::Demo(args) => return demo::demo(args, &out),
+        Command::Push(command) => {
+            let appid = cli
+                .global
+                .appid
+                .clone()
+                .or_else(|| std::env::var(APPID_ENV).ok());
+            return push::run(command, appid.as_deref(), out.json);
+        }
         _ => {}
     }
     // Validate local input before any credential or network is needed.
@@ -148,6 +157,6 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             commands::whitelist_set(&client, args, &out)
         }
         Command::Preview(args) => commands::preview(&client, args, &out),
-        Command::Sandbox(_) | Command::Demo(_) => Ok(exit::OK),
+        Command::Sandbox(_) | Command::Demo(_) | Command::Push(_) => Ok(exit::OK),
     }
 }

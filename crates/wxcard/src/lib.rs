@@ -10,7 +10,7 @@
 //! | [`bulk`] | `deposit_all`'s options, progress and report |
 //! | [`store`] | where tokens live: [`store::TokenStore`], `store::AsyncTokenStore`, the in-memory store, clocks |
 //! | [`event`] | the events WeChat pushes (`user_get_card`) |
-//! | [`push`] | receiving pushes: de-duplication of WeChat's retries |
+//! | [`push`] | receiving pushes: URL verification, signature checks, decryption, de-duplication of WeChat's retries, answers; `push::axum` (feature `push-axum`) |
 //! | [`transport`] | the HTTP layer: transport traits, the ureq and reqwest backends |
 //! | [`model`] | the pure model crate, module by module (limits, validation, endpoint descriptions) |
 //! | `test_util` (feature `test-util`) | transports that check expected requests, for your tests |
@@ -23,7 +23,8 @@
 //! | `blocking` (default) | `Client` | ureq, rustls; no tokio |
 //! | `async` | `AsyncClient` | reqwest, tokio |
 //! | `test-util` | `wxcard::test_util` | nothing more |
-//! | `sandbox` | `wxcard::sandbox` (and `test-util`) | nothing more |
+//! | `sandbox` | `wxcard::sandbox` (and `test-util`) | hyper, tokio (its HTTP server, which also sends its pushes) |
+//! | `push-axum` | `wxcard::push::axum::PushService` | axum, tokio |
 //!
 //! Features only add: `features = ["async"]` keeps the blocking client, and
 //! `default-features = false, features = ["async"]` builds the async client alone.
@@ -94,7 +95,11 @@ pub mod event {
     pub use card_model::event::*;
 }
 
-/// Receiving WeChat's pushes (the `card-push` crate).
+/// Receiving WeChat's pushes (the `card-push` crate): [`PushConfig`](push::PushConfig)
+/// verifies the callback URL, opens plain and encrypted pushes into typed events and
+/// seals passive replies; [`DedupStore`](push::DedupStore) recognises WeChat's retries;
+/// `push::testing` builds signed pushes for your tests; `push::axum` (feature
+/// `push-axum`) is a ready axum handler.
 pub mod push {
     pub use card_push::*;
 }
@@ -143,7 +148,8 @@ pub mod sandbox {
     pub use card_sandbox::records::QrCard as RecordedQrCard;
     pub use card_sandbox::{
         CardInfo, CardSpec, Channel, Claim, DEFAULT_OPENID, Fault, FaultConfig, FaultCounts,
-        GET_CUSTOM_CODE_MODE_DEPOSIT, QrTicket, Sandbox, SandboxBuilder, SandboxError, SentMessage,
+        GET_CUSTOM_CODE_MODE_DEPOSIT, MAX_PUSH_ATTEMPTS, PushAttempt, PushOutcome, PushRecord,
+        PushTarget, QrTicket, Sandbox, SandboxBuilder, SandboxError, SecretArg, SentMessage,
         ServeArgs, ServerConfig, ServerHandle, Stats, Whitelist, serve, serve_with,
     };
 }

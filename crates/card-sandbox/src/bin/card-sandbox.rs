@@ -15,7 +15,8 @@ use clap::Parser;
     version,
     after_help = "Admin routes: /sandbox/reset, /sandbox/cards, /sandbox/faults, \
 /sandbox/counters, /sandbox/sends, /sandbox/clock, /sandbox/events/user_get_card, \
-/sandbox/state (see the card-sandbox README)."
+/sandbox/state, /sandbox/push_target, /sandbox/pushes, /sandbox/pushes/redeliver (see the \
+card-sandbox README)."
 )]
 struct Cli {
     #[command(flatten)]

@@ -87,6 +87,8 @@ pub(crate) struct State {
     pub(crate) stats: Stats,
     /// Requests per endpoint path (unknown paths count under `"other"`).
     pub(crate) by_endpoint: BTreeMap<&'static str, u64>,
+    /// The push target, the pushes made and those waiting for a sender.
+    pub(crate) pushes: crate::push::Pushes,
     /// Mixed into every generated token, ticket and id.
     salt: u64,
     next_id: u64,
@@ -153,6 +155,7 @@ impl State {
             whitelist: Whitelist::default(),
             stats: Stats::default(),
             by_endpoint: BTreeMap::new(),
+            pushes: crate::push::Pushes::default(),
             salt,
             next_id: 0,
             next_msg_id: 1_000_000_001,
@@ -168,7 +171,11 @@ impl State {
             Faults::new(FaultConfig::seeded(self.faults.config.seed)),
         );
         let (salt, next_id) = (self.salt, self.next_id);
+        // The push target is set-up of the environment, like the AppID: it stays.
+        let mut pushes = std::mem::take(&mut self.pushes);
+        pushes.clear_records();
         *self = fresh;
+        self.pushes = pushes;
         // Ids stay unique across a reset.
         self.salt = salt;
         self.next_id = next_id;

@@ -27,10 +27,13 @@ pub(crate) enum Route {
     AdminFaults,
     AdminCounters,
     AdminSends,
+    AdminPushTarget,
+    AdminPushes,
+    AdminRedeliver,
 }
 
 /// Every route with its path, in the order the counters list them.
-const ROUTES: [(Route, &str); 22] = [
+const ROUTES: [(Route, &str); 25] = [
     (Route::Token, "/cgi-bin/token"),
     (Route::StableToken, "/cgi-bin/stable_token"),
     (Route::Ticket, "/cgi-bin/ticket/getticket"),
@@ -53,6 +56,9 @@ const ROUTES: [(Route, &str); 22] = [
     (Route::AdminFaults, "/sandbox/faults"),
     (Route::AdminCounters, "/sandbox/counters"),
     (Route::AdminSends, "/sandbox/sends"),
+    (Route::AdminPushTarget, "/sandbox/push_target"),
+    (Route::AdminPushes, "/sandbox/pushes"),
+    (Route::AdminRedeliver, "/sandbox/pushes/redeliver"),
 ];
 
 impl Route {
@@ -77,6 +83,9 @@ impl Route {
                 [Method::GET, Method::POST, Method::PATCH, Method::DELETE].contains(method)
             }
             Self::AdminCards => method == Method::GET || method == Method::POST,
+            Self::AdminPushTarget => {
+                [Method::GET, Method::POST, Method::PUT, Method::DELETE].contains(method)
+            }
             Self::AdminClock => method == Method::GET || method == Method::POST,
             _ => method == self.method(),
         }
@@ -90,7 +99,9 @@ impl Route {
             | Self::AdminState
             | Self::AdminCounters
             | Self::AdminSends
-            | Self::AdminFaults => Method::GET,
+            | Self::AdminFaults
+            | Self::AdminPushTarget
+            | Self::AdminPushes => Method::GET,
             _ => Method::POST,
         }
     }

@@ -2,8 +2,9 @@
 //! another command line (`wxcard sandbox serve`) can flatten into its own.
 
 use super::{ServerConfig, serve_with};
-use crate::{CardSpec, FaultConfig, Sandbox};
+use crate::{CardSpec, FaultConfig, PushTarget, Sandbox, SandboxError};
 use card_model::AppSecret;
+use card_push::{EncodingAesKey, PushConfig, Token};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,6 +82,31 @@ pub struct ServeArgs {
     /// Seconds a client has for a request head, and again for its body.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub request_timeout: u64,
+    /// Push each claim's `user_get_card` event to this http:// URL (claims come from
+    /// POST /sandbox/events/user_get_card); needs --push-token.
+    #[arg(long, value_name = "URL", help_heading = "Pushes")]
+    pub push_url: Option<String>,
+    /// The callback Token pushes are signed with.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CARD_SANDBOX_PUSH_TOKEN",
+        hide_env_values = true,
+        value_parser = parse_secret_arg,
+        help_heading = "Pushes"
+    )]
+    pub push_token: Option<SecretArg>,
+    /// The EncodingAESKey: pushes are sent in safe mode (encrypted, with --appid as the
+    /// AppID) instead of plaintext.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "CARD_SANDBOX_PUSH_AES_KEY",
+        hide_env_values = true,
+        value_parser = parse_secret_arg,
+        help_heading = "Pushes"
+    )]
+    pub push_aes_key: Option<SecretArg>,
 }
 
 impl Default for ServeArgs {
@@ -102,6 +128,9 @@ impl Default for ServeArgs {
             demo_cards: false,
             max_connections: 1024,
             request_timeout: 10,
+            push_url: None,
+            push_token: None,
+            push_aes_key: None,
         }
     }
 }
@@ -122,7 +151,34 @@ impl ServeArgs {
         f
     }
 
-    /// A new sandbox as these options describe (no cards yet).
+    /// The push target these options describe: `None` without `--push-url`.
+    ///
+    /// # Errors
+    /// [`SandboxError::InvalidPushTarget`] when `--push-url` is given without
+    /// `--push-token`, is not an `http://` URL, or the AppID cannot sign safe-mode pushes.
+    pub fn push_target(&self) -> Result<Option<PushTarget>, SandboxError> {
+        let Some(url) = &self.push_url else {
+            return Ok(None);
+        };
+        let invalid = |e: card_push::ConfigError| SandboxError::InvalidPushTarget(e.to_string());
+        let Some(token) = &self.push_token else {
+            return Err(SandboxError::InvalidPushTarget(
+                "--push-url needs --push-token (or CARD_SANDBOX_PUSH_TOKEN)".to_owned(),
+            ));
+        };
+        let token = Token::new(token.0.as_str()).map_err(invalid)?;
+        let config = match &self.push_aes_key {
+            None => PushConfig::plain(token),
+            Some(key) => {
+                let key = EncodingAesKey::new(&key.0).map_err(invalid)?;
+                PushConfig::safe(token, key, self.appid.clone()).map_err(invalid)?
+            }
+        };
+        PushTarget::new(url, config).map(Some)
+    }
+
+    /// A new sandbox as these options describe (no cards yet). An invalid push target
+    /// is left out ([`run`](Self::run) refuses it; see [`push_target`](Self::push_target)).
     pub fn sandbox(&self) -> Sandbox {
         let mut builder = Sandbox::builder()
             .appid(self.appid.clone())
@@ -133,6 +189,9 @@ impl ServeArgs {
         }
         if let Some(seed) = self.seed {
             builder = builder.seed(seed);
+        }
+        if let Ok(Some(target)) = self.push_target() {
+            builder = builder.push_target(target);
         }
         builder.build()
     }
@@ -152,6 +211,7 @@ impl ServeArgs {
     /// When the port cannot be bound, the port file cannot be written, or the signal
     /// handlers cannot be installed.
     pub fn run(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let target = self.push_target()?;
         let sandbox = self.sandbox();
         let server = serve_with(
             sandbox.clone(),
@@ -173,6 +233,14 @@ impl ServeArgs {
             println!("card   {plain} (non-custom-code, stock 100)");
             println!("card   {deposit} (custom code, deposit mode, stock 0)");
         }
+        if let Some(target) = &target {
+            let mode = if target.config().app_id().is_some() {
+                "safe"
+            } else {
+                "plain"
+            };
+            println!("pushes {} ({mode} mode)", target.url());
+        }
         if let Some(path) = &self.port_file {
             write_port_file(path, server.port())?;
         }
@@ -181,6 +249,29 @@ impl ServeArgs {
         server.shutdown();
         Ok(())
     }
+}
+
+/// A secret given on the command line (the push Token or EncodingAESKey): kept as
+/// given, checked when the push target is made (so that a parse error cannot repeat it),
+/// never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArg([redacted])")
+    }
+}
+
+fn parse_secret_arg(s: &str) -> Result<SecretArg, std::convert::Infallible> {
+    Ok(SecretArg(s.to_owned()))
 }
 
 /// An AppSecret from the command line, kept out of `Debug`.
@@ -269,5 +360,67 @@ mod tests {
         assert_eq!(sandbox.secret().expose(), Sandbox::DEFAULT_SECRET);
         assert!(Cli::try_parse_from(["x", "--port", "70000"]).is_err());
         assert!(Cli::try_parse_from(["x", "--nonsense"]).is_err());
+    }
+
+    #[test]
+    fn push_options_make_a_target_and_stay_secret() {
+        let key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+        let args = Cli::try_parse_from([
+            "x",
+            "--push-url",
+            "http://127.0.0.1:8080/wechat",
+            "--push-token",
+            "tok-secret-1",
+            "--push-aes-key",
+            key,
+        ])
+        .unwrap()
+        .serve;
+        assert!(!format!("{args:?}").contains("tok-secret-1"));
+        assert!(!format!("{args:?}").contains(key));
+        let target = args.push_target().unwrap().unwrap();
+        assert_eq!(target.url(), "http://127.0.0.1:8080/wechat");
+        assert_eq!(target.config().app_id(), Some(Sandbox::DEFAULT_APPID));
+        assert!(args.sandbox().push_target().is_some());
+
+        let plain = Cli::try_parse_from(["x", "--push-url", "http://h/w", "--push-token", "t"])
+            .unwrap()
+            .serve;
+        assert_eq!(
+            plain.push_target().unwrap().unwrap().config().app_id(),
+            None
+        );
+        let no_token = Cli::try_parse_from(["x", "--push-url", "http://h/w"])
+            .unwrap()
+            .serve;
+        assert!(matches!(
+            no_token.push_target(),
+            Err(SandboxError::InvalidPushTarget(_))
+        ));
+        assert!(no_token.sandbox().push_target().is_none());
+        // A bad key or Token is refused without repeating it.
+        for bad in [
+            ["--push-token", "t", "--push-aes-key", "not-a-good-key"],
+            ["--push-token", "bad token with spaces", "--port", "0"],
+        ] {
+            let args =
+                Cli::try_parse_from(["x", "--push-url", "http://h/w"].into_iter().chain(bad))
+                    .unwrap()
+                    .serve;
+            let err = args.push_target().unwrap_err().to_string();
+            assert!(
+                !err.contains("not-a-good") && !err.contains("spaces"),
+                "{err}"
+            );
+            assert!(args.sandbox().push_target().is_none());
+        }
+        assert!(
+            Cli::try_parse_from(["x"])
+                .unwrap()
+                .serve
+                .push_target()
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -7,7 +7,7 @@
 
 mod cli;
 
-pub use cli::ServeArgs;
+pub use cli::{SecretArg, ServeArgs};
 
 use crate::Sandbox;
 use crate::engine::{Processed, Reply};
@@ -324,7 +324,11 @@ async fn answer(
         Ok(Ok(collected)) => collected.to_bytes().to_vec(),
     };
     let request = http::Request::from_parts(parts, body);
-    let Processed { reply, delay } = sandbox.process(&request);
+    let (Processed { reply, delay }, pushes) = sandbox.process(&request);
+    // The pushes the request queued go out in tasks of their own on this runtime.
+    for job in pushes {
+        tokio::spawn(crate::push::send::deliver(sandbox.clone(), job));
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -15,6 +15,10 @@ use http::Method;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
+/// The header of `POST /sandbox/events/user_get_card`'s answer naming the push queued
+/// for the claim (see `GET /sandbox/pushes`).
+pub(crate) const PUSH_ID_HEADER: &str = "x-sandbox-push-id";
+
 /// Most cards one `POST /sandbox/cards` creates.
 const MAX_CARDS_PER_CALL: usize = 1000;
 
@@ -35,6 +39,12 @@ impl State {
                     .reset(FaultConfig::seeded(self.faults.config.seed));
                 Ok(self.admin_faults())
             }
+            (Route::AdminPushes, _) => Ok(self.admin_pushes()),
+            (Route::AdminPushTarget, &Method::GET) => Ok(self.admin_push_target()),
+            (Route::AdminPushTarget, &Method::DELETE) => {
+                self.pushes.target = None;
+                Ok(self.admin_push_target())
+            }
             (Route::AdminReset, _) => {
                 self.reset();
                 Ok(ok_with(Map::new(), "ok"))
@@ -45,13 +55,19 @@ impl State {
                     Route::AdminCards => self.admin_cards(&body),
                     Route::AdminClock => self.admin_clock(&body),
                     Route::AdminFaults => self.admin_set_faults(&body, method == Method::PATCH),
+                    Route::AdminPushTarget => self.admin_set_push_target(&body),
+                    Route::AdminRedeliver => self.admin_redeliver(&body),
                     _ => match self.admin_user_get_card(&body) {
-                        Ok(xml) => {
+                        Ok((xml, push)) => {
                             let mut response = HttpResponse::new(xml.into_bytes());
-                            response.headers_mut().insert(
+                            let headers = response.headers_mut();
+                            headers.insert(
                                 http::header::CONTENT_TYPE,
                                 http::HeaderValue::from_static("text/xml; charset=utf-8"),
                             );
+                            if let Some(id) = push {
+                                headers.insert(PUSH_ID_HEADER, http::HeaderValue::from(id));
+                            }
                             return Reply::Respond(response);
                         }
                         Err(e) => Err(e),
@@ -135,6 +151,7 @@ impl State {
         m.insert("codes_duplicate".into(), s.codes_duplicate.into());
         m.insert("codes_failed".into(), s.codes_failed.into());
         m.insert("largest_batch".into(), s.largest_batch.into());
+        m.insert("pushes".into(), self.pushes.counts());
         ok_with(m, "ok")
     }
 
@@ -321,7 +338,97 @@ impl State {
         Ok(self.admin_now())
     }
 
-    fn admin_user_get_card(&mut self, body: &Map<String, Value>) -> Result<String, ApiError> {
+    fn admin_pushes(&self) -> Map<String, Value> {
+        let pushes: Vec<Value> = self
+            .pushes
+            .records()
+            .iter()
+            .map(crate::push::record_json)
+            .collect();
+        let mut m = Map::new();
+        m.insert("pushes".into(), pushes.into());
+        m.insert("counts".into(), self.pushes.counts());
+        ok_with(m, "ok")
+    }
+
+    fn admin_push_target(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert(
+            "push_target".into(),
+            crate::push::target_json(self.pushes.target.as_ref()),
+        );
+        ok_with(m, "ok")
+    }
+
+    /// `{"url", "token", "mode"?, "aes_key"?, "appid"?, "timeout_ms"?, "attempts"?,
+    /// "retry_pause_ms"?}`: the mode is `safe` when `aes_key` is given, else `plain`; the
+    /// AppID defaults to the sandbox's. Errors name the field, never its value.
+    fn admin_set_push_target(&mut self, body: &Map<String, Value>) -> Answer {
+        use card_push::{EncodingAesKey, PushConfig, Token};
+        let url = req_string(body, "url")?;
+        let token = Token::new(req_string(body, "token")?).map_err(invalid_args)?;
+        let key = opt_string(body, "aes_key")?
+            .map(|k| EncodingAesKey::new(&k))
+            .transpose()
+            .map_err(|_| invalid_args("aes_key must be 43 characters of A-Z, a-z and 0-9"))?;
+        let appid = opt_string(body, "appid")?.unwrap_or_else(|| self.config.appid.clone());
+        let mode = opt_string(body, "mode")?;
+        let mode = mode
+            .as_deref()
+            .unwrap_or(if key.is_some() { "safe" } else { "plain" });
+        let config = match (mode, key) {
+            ("plain", _) => PushConfig::plain(token),
+            ("safe", Some(key)) => PushConfig::safe(token, key, appid).map_err(invalid_args)?,
+            ("compatible", Some(key)) => {
+                PushConfig::compatible(token, key, appid).map_err(invalid_args)?
+            }
+            ("safe" | "compatible", None) => {
+                return Err(invalid_args(
+                    "aes_key is required in safe and compatible mode",
+                ));
+            }
+            _ => return Err(invalid_args("mode must be plain, safe or compatible")),
+        };
+        let mut target = crate::push::PushTarget::new(&url, config).map_err(invalid_args)?;
+        if let Some(v) = field(body, "timeout_ms") {
+            let ms = lenient_u64(v).ok_or_else(|| invalid_args("timeout_ms"))?;
+            target = target.with_timeout(Duration::from_millis(ms));
+        }
+        if let Some(v) = field(body, "attempts") {
+            let n = lenient_u64(v)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=crate::push::MAX_PUSH_ATTEMPTS).contains(n))
+                .ok_or_else(|| invalid_args("attempts must be 1 to 10"))?;
+            target = target.with_attempts(n);
+        }
+        if let Some(v) = field(body, "retry_pause_ms") {
+            let ms = lenient_u64(v).ok_or_else(|| invalid_args("retry_pause_ms"))?;
+            target = target.with_retry_pause(Duration::from_millis(ms));
+        }
+        self.pushes.target = Some(target);
+        Ok(self.admin_push_target())
+    }
+
+    /// `{"id"}`: sends push `id` again, the very same request (as WeChat's retry).
+    fn admin_redeliver(&mut self, body: &Map<String, Value>) -> Answer {
+        let id = field(body, "id")
+            .and_then(lenient_u64)
+            .ok_or_else(|| invalid_args("id"))?;
+        let job = self
+            .pushes
+            .redeliver(id)
+            .ok_or_else(|| invalid_args(crate::SandboxError::UnknownPush(id)))?;
+        self.pushes.enqueue(job);
+        let mut m = Map::new();
+        m.insert("id".into(), id.into());
+        Ok(ok_with(m, "ok"))
+    }
+
+    /// The event XML, and the id of the push queued for it (when a target is set).
+    fn admin_user_get_card(
+        &mut self,
+        body: &Map<String, Value>,
+    ) -> Result<(String, Option<u64>), ApiError> {
         let mut event =
             crate::event::Claim::new(req_string(body, "card_id")?, req_string(body, "code")?);
         if let Some(v) = field(body, "outer_id") {
@@ -333,9 +440,17 @@ impl State {
         if let Some(s) = opt_string(body, "outer_str")? {
             event = event.outer_str(s);
         }
-        self.user_get_card(&event)
-            .map(|e| e.to_xml())
-            .map_err(invalid_args)
+        let event = self.user_get_card(&event).map_err(invalid_args)?;
+        let push = match self.pushes.prepare(&event) {
+            None => None,
+            Some(Err(e)) => return Err(invalid_args(e)),
+            Some(Ok(job)) => {
+                let id = job.id;
+                self.pushes.enqueue(job);
+                Some(id)
+            }
+        };
+        Ok((event.to_xml(), push))
     }
 
     pub(crate) fn user_get_card(

@@ -127,7 +127,7 @@ impl AsyncTokenStore for AsyncRedisTokenStore {
 
     async fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let script = self.protocol.try_lease(key, holder, ttl);
-        TokenProtocol::lease_answer(self.invoke(&script).await)
+        self.protocol.lease_answer(key, self.invoke(&script).await)
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {

@@ -122,7 +122,8 @@ impl TokenStore for RedisTokenStore {
 
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let script = self.protocol.try_lease(key, holder, ttl);
-        TokenProtocol::lease_answer(self.pool.run(true, |conn| script.invoke::<i64>(conn)))
+        let reply = self.pool.run(true, |conn| script.invoke::<i64>(conn));
+        self.protocol.lease_answer(key, reply)
     }
 
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {

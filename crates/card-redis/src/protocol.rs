@@ -164,8 +164,15 @@ impl TokenProtocol {
         invocation
     }
 
-    /// Whether `holder` has the lease, from the reply to [`try_lease`](Self::try_lease).
-    pub fn lease_answer(reply: RedisResult<i64>) -> Result<bool, StoreError> {
+    /// Whether `holder` has `key`'s lease, from the reply to [`try_lease`](Self::try_lease).
+    ///
+    /// Drops the local copy again: a concurrent read (another caller of this store) may
+    /// have filled it between the request and this reply with what Redis held *before*
+    /// the lease was granted, when another server may still have been writing a new
+    /// token. The holder's next read, which decides whether to fetch, must see what Redis
+    /// holds under the lease, or it would fetch a token that replaces a good one.
+    pub fn lease_answer(&self, key: &str, reply: RedisResult<i64>) -> Result<bool, StoreError> {
+        self.cache.forget(key);
         reply
             .map(|got| got == 1)
             .map_err(|e| store_error("lease", e))
@@ -290,6 +297,24 @@ mod tests {
         // A lease attempt drops the copy: the next read asks Redis.
         let _ = protocol.try_lease("wxcard:access_token:wx1", "h", Duration::from_secs(1));
         ask(&protocol, "wxcard:access_token:wx1");
+    }
+
+    #[test]
+    fn a_read_that_lands_while_the_lease_is_asked_for_does_not_answer_the_holder() {
+        let protocol = protocol();
+        let _ = protocol.try_lease("k", "h", Duration::from_secs(1));
+        // Another caller of this store reads meanwhile: what Redis held before the
+        // lease was granted (another server may have written since).
+        let read = ask(&protocol, "k");
+        let old = Ok((Some("T-old".to_owned()), Some("5000".to_owned())));
+        protocol.read_answer("k", read, old).unwrap();
+        assert!(protocol.lease_answer("k", Ok(1)).unwrap());
+        // The holder's re-read under the lease asks Redis.
+        ask(&protocol, "k");
+        // Also when the lease is someone else's (the poll reads again) or the attempt
+        // failed.
+        assert!(!protocol.lease_answer("k", Ok(0)).unwrap());
+        assert!(protocol.lease_answer("k", Err(io_error())).is_err());
     }
 
     #[test]

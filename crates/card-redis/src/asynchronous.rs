@@ -1,9 +1,8 @@
 //! The async stores: one multiplexed connection per store, kept by redis' connection
 //! manager, which reconnects after the connection breaks.
 
-use crate::cache::LocalCache;
-use crate::config::{RedisConfig, millis, store_error};
-use crate::scripts;
+use crate::config::{RedisConfig, store_error};
+use crate::protocol::{DedupProtocol, Fields, Get, TokenProtocol, broken};
 use card_api::{AsyncTokenStore, StoreError, StoredSecret};
 use card_push::{AsyncDedupStore, DedupError, DedupKey};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -29,11 +28,6 @@ fn manager(config: &RedisConfig) -> Result<ConnectionManager, StoreError> {
         .client
         .get_connection_manager_lazy(settings)
         .map_err(|e| store_error("connection set-up", e))
-}
-
-/// Whether the connection itself failed (the manager reconnects on its own).
-fn broken(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
 /// Runs `op` on the manager's connection; an operation whose connection had broken
@@ -72,17 +66,13 @@ where
 /// # }
 /// ```
 pub struct AsyncRedisTokenStore {
-    config: RedisConfig,
+    protocol: TokenProtocol,
     conn: ConnectionManager,
-    cache: LocalCache,
 }
 
 impl fmt::Debug for AsyncRedisTokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncRedisTokenStore")
-            .field("config", &self.config)
-            .field("cache", &self.cache)
-            .finish()
+        self.protocol.debug("AsyncRedisTokenStore", f)
     }
 }
 
@@ -94,50 +84,33 @@ impl AsyncRedisTokenStore {
     /// [`StoreError`] outside a tokio runtime.
     pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
         Ok(Self {
-            config: config.clone(),
+            protocol: TokenProtocol::new(config),
             conn: manager(config)?,
-            cache: LocalCache::new(config),
         })
     }
 
-    async fn read(&self, key: &str) -> Result<Option<StoredSecret>, StoreError> {
-        let redis_key = self.config.token_key(key);
-        let epoch = self.cache.epoch();
-        let read = run(&self.conn, |mut conn| {
-            let cmd = {
-                let mut cmd = redis::cmd("HMGET");
-                cmd.arg(&redis_key).arg(&scripts::FIELDS[..]);
-                cmd
-            };
-            async move {
-                cmd.query_async::<(Option<String>, Option<String>)>(&mut conn)
-                    .await
-            }
+    /// Runs a script on the connection (once more if the connection had broken).
+    async fn invoke(&self, script: &redis::ScriptInvocation<'_>) -> redis::RedisResult<i64> {
+        run(&self.conn, |mut conn| async move {
+            script.invoke_async::<i64>(&mut conn).await
         })
-        .await;
-        match read {
-            Ok(fields) => {
-                let entry = scripts::entry(fields);
-                self.cache.confirm_read(key, entry.as_ref(), epoch);
-                Ok(entry)
-            }
-            Err(e) => match self.cache.fallback(key) {
-                Some(copy) => {
-                    tracing::warn!(error = %e, "redis unreachable: using the local copy (local fallback)");
-                    Ok(Some(copy))
-                }
-                None => Err(store_error("read", e)),
-            },
-        }
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl AsyncTokenStore for AsyncRedisTokenStore {
     async fn get(&self, key: &str) -> Result<Option<StoredSecret>, StoreError> {
-        match self.cache.vouched(key) {
-            Some(copy) => Ok(Some(copy)),
-            None => self.read(key).await,
+        match self.protocol.get(key) {
+            Get::Local(copy) => Ok(Some(copy)),
+            Get::Ask(read) => {
+                let command = read.command();
+                let reply = run(&self.conn, |mut conn| async move {
+                    command.query_async::<Fields>(&mut conn).await
+                })
+                .await;
+                self.protocol.read_answer(key, read, reply)
+            }
         }
     }
 
@@ -147,61 +120,19 @@ impl AsyncTokenStore for AsyncRedisTokenStore {
         expected: Option<&str>,
         new: StoredSecret,
     ) -> Result<bool, StoreError> {
-        let redis_key = self.config.token_key(key);
-        let ttl = new
-            .use_until_ms
-            .saturating_sub(self.config.clock.unix_millis())
-            .max(1);
-        let wrote = run(&self.conn, |mut conn| {
-            let mut invocation = scripts::COMPARE_AND_SET.key(&redis_key);
-            invocation
-                .arg(if expected.is_some() { "1" } else { "0" })
-                .arg(expected.unwrap_or(""))
-                .arg(&new.value)
-                .arg(new.use_until_ms)
-                .arg(ttl);
-            async move { invocation.invoke_async::<i64>(&mut conn).await }
-        })
-        .await;
-        match wrote {
-            Ok(1) => {
-                self.cache.confirm_write(key, &new);
-                Ok(true)
-            }
-            Ok(_) => {
-                self.cache.forget(key);
-                Ok(false)
-            }
-            Err(e) => {
-                self.cache.forget(key);
-                Err(store_error("compare-and-set", e))
-            }
-        }
+        let script = self.protocol.compare_and_set(key, expected, &new);
+        let reply = self.invoke(&script).await;
+        self.protocol.compare_and_set_answer(key, &new, reply)
     }
 
     async fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.cache.forget(key);
-        let lease_key = self.config.lease_key(key);
-        run(&self.conn, |mut conn| {
-            let mut invocation = scripts::TRY_LEASE.key(&lease_key);
-            invocation.arg(holder).arg(millis(ttl));
-            async move { invocation.invoke_async::<i64>(&mut conn).await }
-        })
-        .await
-        .map(|got| got == 1)
-        .map_err(|e| store_error("lease", e))
+        let script = self.protocol.try_lease(key, holder, ttl);
+        self.protocol.lease_answer(key, self.invoke(&script).await)
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
-        let lease_key = self.config.lease_key(key);
-        run(&self.conn, |mut conn| {
-            let mut invocation = scripts::RELEASE_LEASE.key(&lease_key);
-            invocation.arg(holder);
-            async move { invocation.invoke_async::<i64>(&mut conn).await }
-        })
-        .await
-        .map(drop)
-        .map_err(|e| store_error("lease release", e))
+        let script = self.protocol.release_lease(key, holder);
+        TokenProtocol::release_answer(self.invoke(&script).await)
     }
 }
 
@@ -209,17 +140,13 @@ impl AsyncTokenStore for AsyncRedisTokenStore {
 /// same keys as [`RedisDedupStore`](crate::RedisDedupStore), so both kinds of server
 /// share the marks. A failure is reported, never repeated on its own.
 pub struct AsyncRedisDedupStore {
-    config: RedisConfig,
-    namespace: String,
+    protocol: DedupProtocol,
     conn: ConnectionManager,
 }
 
 impl fmt::Debug for AsyncRedisDedupStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncRedisDedupStore")
-            .field("config", &self.config)
-            .field("namespace", &self.namespace)
-            .finish()
+        self.protocol.debug("AsyncRedisDedupStore", f)
     }
 }
 
@@ -231,8 +158,7 @@ impl AsyncRedisDedupStore {
     /// [`StoreError`] outside a tokio runtime (the connection manager needs one).
     pub fn new(config: &RedisConfig, namespace: impl Into<String>) -> Result<Self, StoreError> {
         Ok(Self {
-            config: config.clone(),
-            namespace: namespace.into(),
+            protocol: DedupProtocol::new(config, namespace.into()),
             conn: manager(config)?,
         })
     }
@@ -241,16 +167,8 @@ impl AsyncRedisDedupStore {
 #[async_trait::async_trait]
 impl AsyncDedupStore for AsyncRedisDedupStore {
     async fn first_seen(&self, key: &DedupKey, ttl: Duration) -> Result<bool, DedupError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.config.dedup_key(&self.namespace, key.as_str()))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl));
+        let command = self.protocol.first_seen(key, ttl);
         let mut conn = self.conn.clone();
-        cmd.query_async::<redis::Value>(&mut conn)
-            .await
-            .map(|answer| !matches!(answer, redis::Value::Nil))
-            .map_err(|e| DedupError::with_source("redis SET NX failed", e))
+        DedupProtocol::first_seen_answer(command.query_async::<redis::Value>(&mut conn).await)
     }
 }

@@ -1,8 +1,7 @@
 //! The blocking stores: a small pool of synchronous Redis connections.
 
-use crate::cache::LocalCache;
-use crate::config::{RedisConfig, millis, store_error};
-use crate::scripts;
+use crate::config::RedisConfig;
+use crate::protocol::{DedupProtocol, Fields, Get, TokenProtocol, broken};
 use card_api::{StoreError, StoredSecret, TokenStore};
 use card_push::{DedupError, DedupKey, DedupStore};
 use std::fmt;
@@ -71,28 +70,19 @@ impl Pool {
     }
 }
 
-/// Whether the connection itself failed (rather than the command).
-fn broken(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
-}
-
 /// A [`TokenStore`] on Redis for the blocking `card_api::Client`, shared by every server
 /// that uses the same Redis and key prefix. See the [crate](crate) documentation for the
 /// keys, the local copy and what happens when Redis cannot be reached.
 ///
 /// `Debug` shows no token, password or URL user.
 pub struct RedisTokenStore {
-    config: RedisConfig,
+    protocol: TokenProtocol,
     pool: Pool,
-    cache: LocalCache,
 }
 
 impl fmt::Debug for RedisTokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisTokenStore")
-            .field("config", &self.config)
-            .field("cache", &self.cache)
-            .finish()
+        self.protocol.debug("RedisTokenStore", f)
     }
 }
 
@@ -100,43 +90,22 @@ impl RedisTokenStore {
     /// A store on the Redis of `config`. Nothing is connected until the first operation.
     pub fn new(config: &RedisConfig) -> Self {
         Self {
-            config: config.clone(),
+            protocol: TokenProtocol::new(config),
             pool: Pool::new(config),
-            cache: LocalCache::new(config),
-        }
-    }
-
-    fn read(&self, key: &str) -> Result<Option<StoredSecret>, StoreError> {
-        let redis_key = self.config.token_key(key);
-        let epoch = self.cache.epoch();
-        let read = self.pool.run(true, |conn| {
-            redis::cmd("HMGET")
-                .arg(&redis_key)
-                .arg(&scripts::FIELDS[..])
-                .query::<(Option<String>, Option<String>)>(conn)
-        });
-        match read {
-            Ok(fields) => {
-                let entry = scripts::entry(fields);
-                self.cache.confirm_read(key, entry.as_ref(), epoch);
-                Ok(entry)
-            }
-            Err(e) => match self.cache.fallback(key) {
-                Some(copy) => {
-                    tracing::warn!(error = %e, "redis unreachable: using the local copy (local fallback)");
-                    Ok(Some(copy))
-                }
-                None => Err(store_error("read", e)),
-            },
         }
     }
 }
 
 impl TokenStore for RedisTokenStore {
     fn get(&self, key: &str) -> Result<Option<StoredSecret>, StoreError> {
-        match self.cache.vouched(key) {
-            Some(copy) => Ok(Some(copy)),
-            None => self.read(key),
+        match self.protocol.get(key) {
+            Get::Local(copy) => Ok(Some(copy)),
+            Get::Ask(read) => {
+                let reply = self
+                    .pool
+                    .run(true, |conn| read.command().query::<Fields>(conn));
+                self.protocol.read_answer(key, read, reply)
+            }
         }
     }
 
@@ -146,65 +115,20 @@ impl TokenStore for RedisTokenStore {
         expected: Option<&str>,
         new: StoredSecret,
     ) -> Result<bool, StoreError> {
-        let redis_key = self.config.token_key(key);
-        let ttl = new
-            .use_until_ms
-            .saturating_sub(self.config.clock.unix_millis())
-            .max(1);
-        let wrote = self.pool.run(true, |conn| {
-            scripts::COMPARE_AND_SET
-                .key(&redis_key)
-                .arg(if expected.is_some() { "1" } else { "0" })
-                .arg(expected.unwrap_or(""))
-                .arg(&new.value)
-                .arg(new.use_until_ms)
-                .arg(ttl)
-                .invoke::<i64>(conn)
-        });
-        match wrote {
-            Ok(1) => {
-                self.cache.confirm_write(key, &new);
-                Ok(true)
-            }
-            Ok(_) => {
-                self.cache.forget(key);
-                Ok(false)
-            }
-            Err(e) => {
-                self.cache.forget(key);
-                Err(store_error("compare-and-set", e))
-            }
-        }
+        let script = self.protocol.compare_and_set(key, expected, &new);
+        let reply = self.pool.run(true, |conn| script.invoke::<i64>(conn));
+        self.protocol.compare_and_set_answer(key, &new, reply)
     }
 
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        // The client asks for the lease when the token it had is missing, expiring or
-        // was rejected: whatever happens next, read Redis again.
-        self.cache.forget(key);
-        let lease_key = self.config.lease_key(key);
-        self.pool
-            .run(true, |conn| {
-                scripts::TRY_LEASE
-                    .key(&lease_key)
-                    .arg(holder)
-                    .arg(millis(ttl))
-                    .invoke::<i64>(conn)
-            })
-            .map(|got| got == 1)
-            .map_err(|e| store_error("lease", e))
+        let script = self.protocol.try_lease(key, holder, ttl);
+        let reply = self.pool.run(true, |conn| script.invoke::<i64>(conn));
+        self.protocol.lease_answer(key, reply)
     }
 
     fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
-        let lease_key = self.config.lease_key(key);
-        self.pool
-            .run(true, |conn| {
-                scripts::RELEASE_LEASE
-                    .key(&lease_key)
-                    .arg(holder)
-                    .invoke::<i64>(conn)
-            })
-            .map(drop)
-            .map_err(|e| store_error("lease release", e))
+        let script = self.protocol.release_lease(key, holder);
+        TokenProtocol::release_answer(self.pool.run(true, |conn| script.invoke::<i64>(conn)))
     }
 }
 
@@ -230,17 +154,13 @@ impl TokenStore for RedisTokenStore {
 /// # }
 /// ```
 pub struct RedisDedupStore {
-    config: RedisConfig,
-    namespace: String,
+    protocol: DedupProtocol,
     pool: Pool,
 }
 
 impl fmt::Debug for RedisDedupStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisDedupStore")
-            .field("config", &self.config)
-            .field("namespace", &self.namespace)
-            .finish()
+        self.protocol.debug("RedisDedupStore", f)
     }
 }
 
@@ -249,8 +169,7 @@ impl RedisDedupStore {
     /// for example).
     pub fn new(config: &RedisConfig, namespace: impl Into<String>) -> Self {
         Self {
-            config: config.clone(),
-            namespace: namespace.into(),
+            protocol: DedupProtocol::new(config, namespace.into()),
             pool: Pool::new(config),
         }
     }
@@ -258,18 +177,10 @@ impl RedisDedupStore {
 
 impl DedupStore for RedisDedupStore {
     fn first_seen(&self, key: &DedupKey, ttl: Duration) -> Result<bool, DedupError> {
-        let redis_key = self.config.dedup_key(&self.namespace, key.as_str());
-        self.pool
-            .run(false, |conn| {
-                redis::cmd("SET")
-                    .arg(&redis_key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(ttl))
-                    .query::<redis::Value>(conn)
-            })
-            .map(|answer| !matches!(answer, redis::Value::Nil))
-            .map_err(|e| DedupError::with_source("redis SET NX failed", e))
+        let command = self.protocol.first_seen(key, ttl);
+        DedupProtocol::first_seen_answer(
+            self.pool
+                .run(false, |conn| command.query::<redis::Value>(conn)),
+        )
     }
 }

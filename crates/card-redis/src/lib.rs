@@ -89,6 +89,7 @@
 mod blocking;
 mod cache;
 mod config;
+mod protocol;
 mod scripts;
 
 #[cfg(feature = "async")]

@@ -244,9 +244,9 @@ fn four_processes_share_one_token_refreshed_once_per_expiry() {
     let Some(url) = redis_url("four_processes_share_one_token_refreshed_once_per_expiry") else {
         return;
     };
-    // Per thread or task: 4 x 16 x 200 = 12,800 calls; the token dies every 2,000th call.
+    // Per thread or task: 4 x 16 x 200 = 12,800 calls; the token dies every 200th call.
     const CALLS: usize = 200;
-    let (sandbox, server, card) = sandbox(2000);
+    let (sandbox, server, card) = sandbox(200);
     let prefix = unique_prefix("processes");
     let children: Vec<Child> = ["blocking", "async", "blocking", "async"]
         .iter()

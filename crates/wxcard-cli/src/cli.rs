@@ -37,7 +37,7 @@ pub struct Global {
         global = true,
         help_heading = "Global options",
         env = "WXCARD_BASE_URL",
-        default_value = card_api::DEFAULT_BASE_URL,
+        default_value = wxcard::DEFAULT_BASE_URL,
         value_name = "URL"
     )]
     pub base_url: String,
@@ -57,6 +57,28 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub secret_file: Option<PathBuf>,
+    /// Share the access token with the merchant's servers through this Redis
+    /// (`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`, or `rediss://` for TLS), so that
+    /// this command neither fetches a token they hold nor knocks theirs out. A URL with
+    /// a password is better given by $WXCARD_REDIS_URL or --redis-url-file; it is never
+    /// printed.
+    #[arg(
+        long,
+        help_heading = "Global options",
+        global = true,
+        env = crate::target::REDIS_URL_ENV,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis_url: Option<String>,
+    /// Read the Redis URL from this file (its first line) instead of --redis-url.
+    #[arg(
+        long,
+        help_heading = "Global options",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub redis_url_file: Option<PathBuf>,
     /// Run against a sandbox inside this process (nothing leaves the machine).
     #[arg(long, help_heading = "Global options", global = true)]
     pub sandbox: bool,

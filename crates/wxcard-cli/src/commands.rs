@@ -6,19 +6,19 @@ use crate::cli::{
 use crate::error::{CliError, exit};
 use crate::input::{CodeFile, LineOptions};
 use crate::output::Output;
-use card_api::Client;
-use card_model::Endpoint;
-use card_model::code::{CheckCodes, GetDepositCount};
-use card_model::landing::CreateLandingPage;
-use card_model::limits::MAX_CODES_PER_CALL;
-use card_model::message::{PreviewCard, WxCard};
-use card_model::mpnews::GetArticleHtml;
-use card_model::qrcode::{CreateQrCode, QrCard, QrCardItem, QrCodeTicket};
-use card_model::whitelist::SetTestWhitelist;
 use serde::Serialize;
 use serde_json::json;
 use std::io::Read;
 use std::path::Path;
+use wxcard::Client;
+use wxcard::CreateLandingPage;
+use wxcard::Endpoint;
+use wxcard::GetArticleHtml;
+use wxcard::SetTestWhitelist;
+use wxcard::model::limits::MAX_CODES_PER_CALL;
+use wxcard::{CheckCodes, GetDepositCount};
+use wxcard::{CreateQrCode, QrCard, QrCardItem, QrCodeTicket};
+use wxcard::{PreviewCard, WxCard};
 
 /// Validates a request before anything is sent: a clear input error naming the field.
 fn validated<E: Endpoint>(request: E) -> Result<E, CliError> {

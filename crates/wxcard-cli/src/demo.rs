@@ -6,13 +6,13 @@ use crate::error::{CliError, exit};
 use crate::input::{CodeFile, LineOptions};
 use crate::output::Output;
 use crate::target::{Target, build_client};
-use card_model::landing::{CreateLandingPage, LandingCard, LandingScene};
-use card_model::qrcode::{CreateQrCode, QrCard};
-use card_sandbox::{CardSpec, Sandbox};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
+use wxcard::sandbox::{CardSpec, Sandbox};
+use wxcard::{CreateLandingPage, LandingCard, LandingScene};
+use wxcard::{CreateQrCode, QrCard};
 
 /// Runs the demo.
 pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
@@ -57,7 +57,7 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
     let card_id = sandbox
         .create_card(CardSpec::deposit_mode())
         .map_err(|e| CliError::Local(e.to_string()))?;
-    let server = card_sandbox::serve(sandbox.clone(), ("127.0.0.1", 0))
+    let server = wxcard::sandbox::serve(sandbox.clone(), ("127.0.0.1", 0))
         .map_err(|e| CliError::io("listening on", Path::new("127.0.0.1:0"), e))?;
     say(format!(
         "2. card sandbox on {} with deposit-mode card {card_id}",
@@ -68,7 +68,7 @@ pub fn demo(args: &DemoArgs, out: &Output) -> Result<i32, CliError> {
         appid: sandbox.appid(),
         secret: sandbox.secret(),
     };
-    let client = build_client(&target)?;
+    let client = build_client(&target, None)?;
 
     // 3. The import: checked, deposited, verified, journaled.
     say("3. importing (the same code path as `wxcard deposit`)".to_owned());

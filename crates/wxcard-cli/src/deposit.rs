@@ -12,9 +12,6 @@ use crate::input::{Code, CodeFile, LineOptions, Repeat};
 use crate::journal::{BATCH_CODES, Header, Journal, Record, Unstored};
 use crate::progress::Progress;
 use crate::target::Target;
-use card_api::Client;
-use card_api::bulk::{DepositOptions, FailReason};
-use card_model::code::GetDepositCount;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use wxcard::bulk::{DepositOptions, FailReason};
+use wxcard::{Client, GetDepositCount};
 
 /// Batches in flight by default.
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -105,7 +104,7 @@ pub fn run(
 ) -> Result<DepositReport, CliError> {
     let started = Instant::now();
     // Nothing is sent for an invalid card id.
-    card_model::Endpoint::validate(&GetDepositCount::new(job.card_id))
+    wxcard::Endpoint::validate(&GetDepositCount::new(job.card_id))
         .map_err(|e| CliError::Input(format!("--card-id: {e}")))?;
     let scan = crate::input::scan(job.file, job.lines)?;
     let codes_in_file = scan.codes;
@@ -359,7 +358,7 @@ fn deposit_batch(
     batch: &Batch,
     resume: bool,
     progress: &Progress,
-) -> Result<Record, card_api::Error> {
+) -> Result<Record, wxcard::Error> {
     let mut reported = 0u64;
     let report = client.deposit_all(
         card_id,

@@ -48,7 +48,7 @@ pub enum CliError {
         /// What the CLI was doing.
         context: String,
         /// The client's error.
-        source: card_api::Error,
+        source: wxcard::Error,
     },
     /// A local I/O failure.
     Io {
@@ -63,7 +63,7 @@ pub enum CliError {
 
 impl CliError {
     /// An API error while doing `context`.
-    pub fn api(context: impl Into<String>, source: card_api::Error) -> Self {
+    pub fn api(context: impl Into<String>, source: wxcard::Error) -> Self {
         Self::Api {
             context: context.into(),
             source,
@@ -85,10 +85,10 @@ impl CliError {
             Self::Input(_) => exit::INPUT,
             Self::Io { .. } | Self::Local(_) => exit::LOCAL,
             Self::Api { source, .. } => match source {
-                card_api::Error::Validation(_)
-                | card_api::Error::Config(_)
-                | card_api::Error::Encode(_) => exit::INPUT,
-                card_api::Error::WeChat(_) => exit::WECHAT,
+                wxcard::Error::Validation(_)
+                | wxcard::Error::Config(_)
+                | wxcard::Error::Encode(_) => exit::INPUT,
+                wxcard::Error::WeChat(_) => exit::WECHAT,
                 _ => exit::NETWORK,
             },
         }

@@ -9,13 +9,13 @@
 //! collision (deposited). Standard input is copied to a temporary file first.
 
 use crate::error::CliError;
-use card_model::limits::MAX_CODE_CHARS;
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, HashSet, hash_map::RandomState};
 use std::fs::File;
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use wxcard::model::limits::MAX_CODE_CHARS;
 
 /// The longest line read (a header may be long; a code has at most 20 characters).
 pub const MAX_LINE_BYTES: u64 = 64 * 1024;

@@ -21,7 +21,7 @@ use clap::Parser;
 use cli::{Cli, Command, LandingCommand, SandboxCommand, WhitelistCommand};
 use error::{CliError, exit};
 use output::Output;
-use target::{APPID_ENV, Target, build_client};
+use target::{APPID_ENV, Target, build_client, redis_config};
 
 fn main() {
     let cli = Cli::parse();
@@ -99,7 +99,14 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     // A bad id is left for the command's own validation to report.
     cards.retain(|id| !id.trim().is_empty() && !id.contains(char::is_whitespace));
     target.prepare_cards(cards)?;
-    let client = build_client(&target)?;
+    let redis = redis_config(
+        cli.global.redis_url.as_deref(),
+        cli.global.redis_url_file.as_deref(),
+    )?;
+    if cli.global.verbose && redis.is_some() {
+        eprintln!("wxcard: sharing the access token through Redis");
+    }
+    let client = build_client(&target, redis.as_ref())?;
 
     match &cli.command {
         Command::Deposit(args) => {

@@ -10,12 +10,12 @@
 
 use crate::cli::{PushCommand, PushCredentials, PushOpenArgs, PushQueryArgs, PushSealArgs};
 use crate::error::{CliError, exit};
-use card_model::event::{Event, UserGetCard};
-use card_push::testing::PushRequest;
-use card_push::{EncodingAesKey, PushConfig, PushError, PushQuery, Token, crypto};
 use serde_json::{Map, Value, json};
 use std::io::Read;
 use std::path::Path;
+use wxcard::event::{Event, UserGetCard};
+use wxcard::push::testing::PushRequest;
+use wxcard::push::{EncodingAesKey, PushConfig, PushError, PushQuery, Token, crypto};
 
 /// The environment variable read for the callback Token when `--token` is not given.
 pub const TOKEN_ENV: &str = "WECHAT_CALLBACK_TOKEN";
@@ -259,9 +259,9 @@ fn seal(args: &PushSealArgs, appid: Option<&str>, json_output: bool) -> Result<i
     let random = |e: PushError| CliError::Local(e.to_string());
     let nonce = match &args.nonce {
         Some(n) => n.clone(),
-        None => u32::from_le_bytes(card_push::random_bytes().map_err(random)?).to_string(),
+        None => u32::from_le_bytes(wxcard::push::random_bytes().map_err(random)?).to_string(),
     };
-    let prefix: [u8; 16] = card_push::random_bytes().map_err(random)?;
+    let prefix: [u8; 16] = wxcard::push::random_bytes().map_err(random)?;
     if timestamp.is_empty() || nonce.is_empty() {
         return Err(CliError::Usage(
             "--timestamp and --nonce may not be empty".to_owned(),

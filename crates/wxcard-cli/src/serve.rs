@@ -3,11 +3,11 @@
 use crate::cli::ServeArgs;
 use crate::error::CliError;
 use crate::output::Output;
-use card_model::AppSecret;
-use card_sandbox::{CardSpec, FaultConfig, Sandbox};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
+use wxcard::AppSecret;
+use wxcard::sandbox::{CardSpec, FaultConfig, Sandbox};
 
 /// The sandbox the flags describe.
 fn sandbox(args: &ServeArgs) -> Result<Sandbox, CliError> {
@@ -61,13 +61,14 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
         cards.push(json!({"card_id": plain, "kind": "plain, stock 100"}));
         cards.push(json!({"card_id": deposit, "kind": "deposit mode"}));
     }
-    let server = card_sandbox::serve(sandbox.clone(), ("127.0.0.1", args.port)).map_err(|e| {
-        CliError::io(
-            "listening on",
-            Path::new(&format!("127.0.0.1:{}", args.port)),
-            e,
-        )
-    })?;
+    let server =
+        wxcard::sandbox::serve(sandbox.clone(), ("127.0.0.1", args.port)).map_err(|e| {
+            CliError::io(
+                "listening on",
+                Path::new(&format!("127.0.0.1:{}", args.port)),
+                e,
+            )
+        })?;
     // The default secret is a published test value; a secret read from a file is not
     // echoed.
     let secret = if sandbox.secret().expose() == Sandbox::DEFAULT_SECRET {

@@ -2,16 +2,57 @@
 //! built ([`build_client`]).
 
 use crate::error::CliError;
-use card_api::{Client, RetryPolicy};
-use card_model::AppSecret;
-use card_sandbox::{CardSpec, Sandbox};
 use std::path::Path;
 use std::sync::Arc;
+use wxcard::redis::{RedisConfig, RedisTokenStore};
+use wxcard::sandbox::{CardSpec, Sandbox};
+use wxcard::{AppSecret, Client, RetryPolicy};
 
 /// The environment variable holding the AppID.
 pub const APPID_ENV: &str = "WECHAT_APPID";
 /// The environment variable holding the AppSecret (never a flag).
 pub const SECRET_ENV: &str = "WECHAT_APPSECRET";
+/// The environment variable holding the Redis URL (`--redis-url`).
+pub const REDIS_URL_ENV: &str = "WXCARD_REDIS_URL";
+
+/// The Redis through which the access token is shared with the merchant's servers: from
+/// `--redis-url-file` (first line) if given, otherwise from `--redis-url` or
+/// `$WXCARD_REDIS_URL`; none when neither is set. The URL may hold a password: no
+/// message here quotes it.
+///
+/// # Errors
+/// [`CliError::Usage`] when the file cannot be read or is empty, or the URL is not a
+/// usable Redis URL.
+pub fn redis_config(
+    url: Option<&str>,
+    url_file: Option<&Path>,
+) -> Result<Option<RedisConfig>, CliError> {
+    let (url, from) = match url_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::io("reading the Redis URL file", path, e))?;
+            let url = text.lines().next().unwrap_or("").trim().to_owned();
+            if url.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "the Redis URL file {} is empty",
+                    path.display()
+                )));
+            }
+            (url, format!("in {}", path.display()))
+        }
+        None => match url {
+            Some(url) if !url.trim().is_empty() => (
+                url.trim().to_owned(),
+                format!("of --redis-url or ${REDIS_URL_ENV}"),
+            ),
+            _ => return Ok(None),
+        },
+    };
+    // RedisConfig's error names the kind of problem, never the URL.
+    RedisConfig::new(&url)
+        .map(Some)
+        .map_err(|e| CliError::Usage(format!("the Redis URL {from} is not usable: {e}")))
+}
 
 /// Where calls go.
 #[derive(Debug, Clone)]
@@ -122,12 +163,19 @@ impl Target {
 }
 
 /// Builds the blocking client for a target. Every command gets its client here, so a
-/// change of the client's construction API is made in this one function.
+/// change of the client's construction API is made in this one function. With `redis`,
+/// the client keeps its access token in that Redis (shared with every server of the
+/// merchant that uses it: one of them refreshes it, the others read it); otherwise in
+/// memory, for this command only.
 ///
 /// # Errors
 /// [`CliError::Usage`] when the client refuses the configuration (an unusable base URL).
-pub fn build_client(target: &Target) -> Result<Client, CliError> {
+pub fn build_client(target: &Target, redis: Option<&RedisConfig>) -> Result<Client, CliError> {
     let builder = Client::builder().retry(RetryPolicy::new());
+    let builder = match redis {
+        Some(redis) => builder.token_store(RedisTokenStore::new(redis)),
+        None => builder,
+    };
     let builder = match target {
         Target::Http {
             base_url,

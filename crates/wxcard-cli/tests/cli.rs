@@ -3,11 +3,11 @@
 //! so that the test can read the sandbox's records).
 
 use assert_cmd::Command;
-use card_model::AppSecret;
-use card_sandbox::{CardSpec, Sandbox, ServerHandle};
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
+use wxcard::AppSecret;
+use wxcard::sandbox::{CardSpec, Sandbox, ServerHandle};
 
 const SECRET: &str = "cli-test-secret-7f3a9b1c5d";
 
@@ -21,7 +21,7 @@ fn server() -> Server {
 }
 
 fn server_with(sandbox: Sandbox) -> Server {
-    let handle = card_sandbox::serve(sandbox.clone(), ("127.0.0.1", 0)).expect("serve");
+    let handle = wxcard::sandbox::serve(sandbox.clone(), ("127.0.0.1", 0)).expect("serve");
     Server { sandbox, handle }
 }
 
@@ -36,6 +36,7 @@ impl Server {
     fn wxcard(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxcard"));
         cmd.env_remove("WXCARD_BASE_URL")
+            .env_remove("WXCARD_REDIS_URL")
             .env("WECHAT_APPID", self.sandbox.appid())
             .env("WECHAT_APPSECRET", SECRET)
             .arg("--base-url")
@@ -48,6 +49,7 @@ impl Server {
 fn bare() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxcard"));
     cmd.env_remove("WXCARD_BASE_URL")
+        .env_remove("WXCARD_REDIS_URL")
         .env_remove("WECHAT_APPID")
         .env_remove("WECHAT_APPSECRET");
     cmd
@@ -237,9 +239,9 @@ fn rejected_codes_are_reported_with_reasons_and_exit_1() {
 #[test]
 fn transient_faults_are_retried_and_the_import_completes() {
     // -1 answers, connections dropped before processing, tokens killed with 42001.
-    let faults = card_sandbox::FaultConfig::seeded(7)
-        .system_busy(card_sandbox::FaultConfig::one_in(15))
-        .drop_before_effect(card_sandbox::FaultConfig::one_in(10))
+    let faults = wxcard::sandbox::FaultConfig::seeded(7)
+        .system_busy(wxcard::sandbox::FaultConfig::one_in(15))
+        .drop_before_effect(wxcard::sandbox::FaultConfig::one_in(10))
         .expire_token_every(37);
     let s = server_with(
         Sandbox::builder()

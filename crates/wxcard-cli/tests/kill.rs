@@ -3,14 +3,14 @@
 //! points, run again: the card ends with exactly the file's codes, and no code WeChat
 //! (the sandbox) had accepted is ever sent again.
 //!
-//! The sandbox runs in this test process (`card_sandbox::serve`, the server `wxcard
+//! The sandbox runs in this test process (`wxcard::sandbox::serve`, the server `wxcard
 //! sandbox serve` runs) so that the test can read its counters: `codes_duplicate` counts
 //! every code a deposit call sent that was already stored.
 
-use card_sandbox::{CardSpec, Sandbox};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use wxcard::sandbox::{CardSpec, Sandbox};
 
 const CODES: usize = 100_000;
 
@@ -85,7 +85,7 @@ fn run_and_kill(
 #[test]
 fn killed_imports_resume_without_sending_an_accepted_code_twice() {
     let sandbox = Sandbox::new();
-    let server = card_sandbox::serve(sandbox.clone(), ("127.0.0.1", 0)).unwrap();
+    let server = wxcard::sandbox::serve(sandbox.clone(), ("127.0.0.1", 0)).unwrap();
     let base_url = server.base_url();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("codes.txt");

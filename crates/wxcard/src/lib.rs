@@ -13,6 +13,7 @@
 //! | [`push`] | receiving pushes: URL verification, signature checks, decryption, de-duplication of WeChat's retries, answers; `push::axum` (feature `push-axum`) |
 //! | [`transport`] | the HTTP layer: transport traits, the ureq and reqwest backends |
 //! | [`model`] | the pure model crate, module by module (limits, validation, endpoint descriptions) |
+//! | `redis` (feature `redis`) | token and push de-duplication stores on Redis: one access token for all of a merchant's servers |
 //! | `test_util` (feature `test-util`) | transports that check expected requests, for your tests |
 //! | `sandbox` (feature `sandbox`) | an in-memory WeChat card server for tests, demos and the examples |
 //!
@@ -22,6 +23,7 @@
 //! |---|---|---|
 //! | `blocking` (default) | `Client` | ureq, rustls; no tokio |
 //! | `async` | `AsyncClient` | reqwest, tokio |
+//! | `redis` | `wxcard::redis` (the async stores with `async`) | the redis client (rustls for `rediss://`); tokio only with `async` |
 //! | `test-util` | `wxcard::test_util` | nothing more |
 //! | `sandbox` | `wxcard::sandbox` (and `test-util`) | hyper, tokio (its HTTP server, which also sends its pushes) |
 //! | `push-axum` | `wxcard::push::axum::PushService` | axum, tokio |
@@ -121,6 +123,37 @@ pub mod transport {
 /// types, limits, validation, endpoint descriptions, events. No I/O.
 pub mod model {
     pub use card_model::*;
+}
+
+/// One access token for all of a merchant's servers (feature `redis`; the `card-redis`
+/// crate): a token store on Redis for each client, so that the servers share one token
+/// and one of them refreshes it, and push de-duplication stores, so that a push WeChat
+/// retries to another server is still handled once. `AsyncRedisTokenStore` and
+/// `AsyncRedisDedupStore` need the `async` feature too.
+///
+/// ```no_run
+/// # #[cfg(feature = "blocking")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use wxcard::redis::{RedisConfig, RedisTokenStore};
+/// use wxcard::{AppSecret, Client};
+///
+/// let redis = RedisConfig::new("redis://:password@127.0.0.1:6379/0")?.prefix("shop-1:");
+/// let client = Client::builder()
+///     .app_credentials("wx1234567890abcdef", AppSecret::new("app-secret"))
+///     .token_store(RedisTokenStore::new(&redis))
+///     .build()?;
+/// let token = client.access_token()?; // shared with every server on this Redis
+/// # let _ = token;
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "blocking"))]
+/// # fn main() {}
+/// ```
+#[cfg(feature = "redis")]
+pub mod redis {
+    #[cfg(feature = "async")]
+    pub use card_redis::{AsyncRedisDedupStore, AsyncRedisTokenStore};
+    pub use card_redis::{RedisConfig, RedisDedupStore, RedisTokenStore};
 }
 
 /// Transports for tests that check each request against an expectation and answer

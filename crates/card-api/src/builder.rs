@@ -505,12 +505,41 @@ mod tests {
 
     #[test]
     fn a_password_in_a_base_url_is_never_printed() {
-        use crate::config::redact_url;
+        use crate::config::{normalize_base_url, redact_url};
         assert_eq!(
             redact_url("https://user:pa55@proxy.example:8443/wx?x=1"),
             "https://user:[redacted]@proxy.example:8443/wx?x=1"
         );
         assert_eq!(redact_url("http://pa55@h/"), "http://pa55:[redacted]@h/");
+        // A password holding `/`, `?` or `#` (not percent-encoded) breaks the URL,
+        // whose error must still not show it; so must a URL missing a slash.
+        for (url, shown) in [
+            (
+                "http://gw:pa?55@127.0.0.1:1",
+                "http://gw:[redacted]@127.0.0.1:1",
+            ),
+            (
+                "http://gw:pa/55@127.0.0.1:1/wx",
+                "http://gw:[redacted]@127.0.0.1:1/wx",
+            ),
+            (
+                "http://gw:pa#55@127.0.0.1:1",
+                "http://gw:[redacted]@127.0.0.1:1",
+            ),
+            (
+                "http:/gw:pa55@127.0.0.1:1",
+                "http:/gw:[redacted]@127.0.0.1:1",
+            ),
+            ("http:gw:pa55@127.0.0.1:1", "http:gw:[redacted]@127.0.0.1:1"),
+            (
+                "http://gw:12/34@127.0.0.1:1",
+                "http://gw:[redacted]@127.0.0.1:1",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let error = normalize_base_url("http://gw:pa?55@127.0.0.1:1").unwrap_err();
+        assert!(!error.to_string().contains("pa?55"), "{error}");
         for plain in ["https://api.weixin.qq.com", "no scheme@all", "http://h/p@q"] {
             assert_eq!(redact_url(plain), plain);
         }

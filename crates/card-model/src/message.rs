@@ -135,7 +135,7 @@ fn clientmsgid(value: Option<&str>) -> Result<(), ValidationError> {
     if id.len() > MAX_CLIENTMSGID_BYTES {
         return Err(ValidationError::new(
             "clientmsgid",
-            Problem::TooLong {
+            Problem::TooManyBytes {
                 max: MAX_CLIENTMSGID_BYTES,
                 actual: id.len(),
             },

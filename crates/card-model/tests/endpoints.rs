@@ -250,7 +250,9 @@ fn rejects(result: Result<(), ValidationError>, field: &str, problem: Problem) {
     let shown = e.to_string();
     assert!(shown.starts_with(&format!("{field}: ")), "{shown}");
     match problem {
-        Problem::TooLong { max, .. } | Problem::TooMany { max, .. } => {
+        Problem::TooLong { max, .. }
+        | Problem::TooManyBytes { max, .. }
+        | Problem::TooMany { max, .. } => {
             assert!(shown.contains(&format!("at most {max}")), "{shown}")
         }
         Problem::TooFew { min, .. } => {
@@ -1031,26 +1033,38 @@ fn message_limits() {
             .clientmsgid("m".repeat(65))
             .validate(),
         "clientmsgid",
-        too_long(64),
+        Problem::TooManyBytes {
+            max: 64,
+            actual: 65,
+        },
     );
     rejects(
         MassSendToOpenIds::new(strings("o", 2), card())
             .clientmsgid("m".repeat(65))
             .validate(),
         "clientmsgid",
-        too_long(64),
+        Problem::TooManyBytes {
+            max: 64,
+            actual: 65,
+        },
     );
-    // 22 three-byte characters are 66 bytes
+    // 22 three-byte characters are 66 bytes: the error counts bytes and says so
     rejects(
         MassSendByTag::to_tag(1, card())
             .clientmsgid("群".repeat(22))
             .validate(),
         "clientmsgid",
-        Problem::TooLong {
+        Problem::TooManyBytes {
             max: 64,
             actual: 66,
         },
     );
+    let shown = MassSendByTag::to_tag(1, card())
+        .clientmsgid("群".repeat(22))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(shown, "clientmsgid: 66 bytes (UTF-8), at most 64 allowed");
     rejects(
         MassSendByTag::to_tag(1, card()).clientmsgid("").validate(),
         "clientmsgid",

@@ -170,13 +170,21 @@ impl Journal {
                     )));
                 }
                 for (i, line) in lines {
-                    let record: Record = serde_json::from_str(line).map_err(|e| {
+                    let damaged = |why: &dyn std::fmt::Display| {
                         CliError::Local(format!(
-                            "the journal {} line {} is damaged ({e}); remove the journal to start over",
+                            "the journal {} line {} is damaged ({why}); remove the journal to start over",
                             path.display(),
                             i + 1
                         ))
-                    })?;
+                    };
+                    let record: Record = serde_json::from_str(line).map_err(|e| damaged(&e))?;
+                    // Counts no run can have written would overflow the report's sums.
+                    let stored = record.deposited.checked_add(record.already);
+                    if record.codes > header.batch_codes as u64
+                        || stored.is_none_or(|n| n > record.codes)
+                    {
+                        return Err(damaged(&"impossible counts"));
+                    }
                     records.push(record);
                 }
                 if complete < text.len() {
@@ -284,6 +292,31 @@ mod tests {
         drop(j);
         let (_, old) = Journal::open(&path, &header()).unwrap();
         assert_eq!(old, [record(0), record(1), record(2)]);
+    }
+
+    #[test]
+    fn a_record_with_impossible_counts_is_damaged() {
+        // An edited or corrupted journal must give an error, not overflow the sums of
+        // the report (a panic in a debug build, wrong figures in a release build).
+        for (field, value) in [
+            ("deposited", u64::MAX),
+            ("already", u64::MAX),
+            ("deposited", 1001),
+            ("codes", 1001),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("j");
+            let (mut j, _) = Journal::open(&path, &header()).unwrap();
+            j.append(&record(0)).unwrap();
+            drop(j);
+            let mut bad = serde_json::to_value(record(1)).unwrap();
+            bad[field] = value.into();
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            writeln!(f, "{bad}").unwrap();
+            drop(f);
+            let e = Journal::open(&path, &header()).unwrap_err();
+            assert!(e.to_string().contains("line 3 is damaged"), "{field}: {e}");
+        }
     }
 
     #[test]

@@ -1094,6 +1094,33 @@ fn message_limits() {
         "wxcard.card_ext",
         Problem::Invalid("must be the JSON text of an object (see CardExt)"),
     );
+    // a card_ext given as text is held to the limits of a signed one
+    let mut long_code = card();
+    long_code.card_ext = Some(s(
+        r#"{"code":"123456789012345678901","timestamp":"1402057159","signature":"017bb17407c8e0058a66d72dcc61632b70f511ad"}"#,
+    ));
+    rejects(
+        SendCustomerServiceCard::new("o", long_code).validate(),
+        "wxcard.card_ext.code",
+        too_long(20),
+    );
+    let mut long_nonce = card();
+    long_nonce.card_ext = Some(format!(
+        r#"{{"nonce_str":"{}","timestamp":"1402057159","signature":"017bb17407c8e0058a66d72dcc61632b70f511ad"}}"#,
+        "n".repeat(33)
+    ));
+    rejects(
+        PreviewCard::to_openid("o", long_nonce).validate(),
+        "wxcard.card_ext.nonce_str",
+        too_long(32),
+    );
+    let mut unsigned = card();
+    unsigned.card_ext = Some(s(r#"{"code":"1","timestamp":"1402057159"}"#));
+    rejects(
+        MassSendByTag::to_all(unsigned).validate(),
+        "wxcard.card_ext",
+        Problem::Invalid("not a card_ext: it needs a timestamp and a signature (see CardExt)"),
+    );
     // preview recipients
     PreviewCard::to_openid("o".repeat(32), card())
         .validate()

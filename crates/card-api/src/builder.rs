@@ -314,6 +314,11 @@ impl<C> ClientBuilder<C> {
         let token_source = self.token_source.ok_or_else(|| {
             Error::Config("no token source: call access_token() or app_credentials()".into())
         })?;
+        if let TokenSource::Fixed(token) = &token_source
+            && token.expose().trim().is_empty()
+        {
+            return Err(Error::Config("the access token is empty".into()));
+        }
         let hosts = std::iter::once(self.base_url)
             .chain(self.failover)
             .map(|u| crate::config::normalize_base_url(&u))
@@ -406,7 +411,8 @@ impl ClientBuilder<crate::Client> {
     /// Builds the blocking [`Client`](crate::Client).
     ///
     /// # Errors
-    /// [`Error::Config`] without a token source or with an unusable base URL.
+    /// [`Error::Config`] without a token source, with an empty access token, or with an
+    /// unusable base URL.
     pub fn build(self) -> Result<crate::Client, Error> {
         let transport = match &self.blocking_transport {
             Some(t) => Arc::clone(t),
@@ -469,8 +475,8 @@ impl ClientBuilder<crate::AsyncClient> {
     /// Builds the [`AsyncClient`](crate::AsyncClient).
     ///
     /// # Errors
-    /// [`Error::Config`] without a token source or with an unusable base URL;
-    /// [`Error::Transport`] if the default transport's TLS backend cannot start.
+    /// [`Error::Config`] without a token source, with an empty access token, or with an
+    /// unusable base URL; [`Error::Transport`] if the default transport's TLS backend cannot start.
     pub fn build(mut self) -> Result<crate::AsyncClient, Error> {
         let transport = match &self.async_transport {
             Some(t) => Arc::clone(t),
@@ -504,13 +510,57 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_fixed_access_token_is_refused_before_anything_is_sent() {
+        // Otherwise every call goes out as `?access_token=` and comes back as 41001.
+        for token in ["", "  "] {
+            let error = ClientBuilderForTests::new()
+                .access_token(AccessToken::new(token))
+                .core()
+                .unwrap_err();
+            assert!(
+                matches!(&error, Error::Config(m) if m.contains("access token is empty")),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_password_in_a_base_url_is_never_printed() {
-        use crate::config::redact_url;
+        use crate::config::{normalize_base_url, redact_url};
         assert_eq!(
             redact_url("https://user:pa55@proxy.example:8443/wx?x=1"),
             "https://user:[redacted]@proxy.example:8443/wx?x=1"
         );
         assert_eq!(redact_url("http://pa55@h/"), "http://pa55:[redacted]@h/");
+        // A password holding `/`, `?` or `#` (not percent-encoded) breaks the URL,
+        // whose error must still not show it; so must a URL missing a slash.
+        for (url, shown) in [
+            (
+                "http://gw:pa?55@127.0.0.1:1",
+                "http://gw:[redacted]@127.0.0.1:1",
+            ),
+            (
+                "http://gw:pa/55@127.0.0.1:1/wx",
+                "http://gw:[redacted]@127.0.0.1:1/wx",
+            ),
+            (
+                "http://gw:pa#55@127.0.0.1:1",
+                "http://gw:[redacted]@127.0.0.1:1",
+            ),
+            (
+                "http:/gw:pa55@127.0.0.1:1",
+                "http:/gw:[redacted]@127.0.0.1:1",
+            ),
+            ("http:gw:pa55@127.0.0.1:1", "http:gw:[redacted]@127.0.0.1:1"),
+            (
+                "http://gw:12/34@127.0.0.1:1",
+                "http://gw:[redacted]@127.0.0.1:1",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let error = normalize_base_url("http://gw:pa?55@127.0.0.1:1").unwrap_err();
+        assert!(!error.to_string().contains("pa?55"), "{error}");
         for plain in ["https://api.weixin.qq.com", "no scheme@all", "http://h/p@q"] {
             assert_eq!(redact_url(plain), plain);
         }

@@ -97,14 +97,34 @@ impl fmt::Debug for ClientConfig {
 
 /// `url` with the password of its user information (`https://user:pass@host`) replaced
 /// by `[redacted]`, for Debug output and error texts.
+///
+/// A URL that is not well formed is redacted too: a password holding an unencoded `/`,
+/// `?` or `#` (which cuts the authority short), or a scheme missing a slash. Whatever
+/// stands between the scheme and the last `@` is then taken as `user:password`.
 pub(crate) fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.into();
+    let scheme_end = match url.find("://") {
+        Some(i) => i + 3,
+        None => match url.split_once(':') {
+            Some((scheme, _))
+                if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                scheme.len() + 1
+            }
+            _ => return url.into(),
+        },
     };
+    // `http:/host` and `http:///host` are not URLs, but their errors show them.
+    let scheme_end = url.len() - url[scheme_end..].trim_start_matches('/').len();
     let rest = &url[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.into();
+    let at = match rest[..authority_end].rfind('@') {
+        Some(at) => at,
+        // `user:pa?ss@host`: the password ends the authority early. (A port is not
+        // told from a password starting with digits: `host:8080/p@q` is redacted too.)
+        None => match rest.rfind('@') {
+            Some(at) if rest[..authority_end].contains(':') => at,
+            _ => return url.into(),
+        },
     };
     let user = rest[..at].split(':').next().unwrap_or_default();
     format!("{}{user}:[redacted]{}", &url[..scheme_end], &rest[at..]).into()

@@ -92,7 +92,8 @@ pub struct WxCard {
     /// The card (`card_id`).
     pub card_id: String,
     /// A signed `card_ext` as JSON *text* (`card_ext`), not a nested object; build it
-    /// with [`WxCard::card_ext`].
+    /// with [`WxCard::card_ext`]. Text set by hand is checked like a parsed
+    /// [`CardExt`] ([`CardExt::validate`]) before anything is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_ext: Option<String>,
 }
@@ -124,6 +125,18 @@ impl WxCard {
                     Problem::Invalid("must be the JSON text of an object (see CardExt)"),
                 ));
             }
+            // Text set by hand is held to the limits of a signed card_ext.
+            let parsed: CardExt = serde_json::from_str(ext).map_err(|_| {
+                ValidationError::new(
+                    "wxcard.card_ext",
+                    Problem::Invalid(
+                        "not a card_ext: it needs a timestamp and a signature (see CardExt)",
+                    ),
+                )
+            })?;
+            parsed.validate().map_err(|e| {
+                ValidationError::new(format!("wxcard.card_ext.{}", e.field), e.problem)
+            })?;
         }
         Ok(())
     }
@@ -135,7 +148,7 @@ fn clientmsgid(value: Option<&str>) -> Result<(), ValidationError> {
     if id.len() > MAX_CLIENTMSGID_BYTES {
         return Err(ValidationError::new(
             "clientmsgid",
-            Problem::TooLong {
+            Problem::TooManyBytes {
                 max: MAX_CLIENTMSGID_BYTES,
                 actual: id.len(),
             },

@@ -32,6 +32,14 @@ pub enum Problem {
         /// The value's length.
         actual: usize,
     },
+    /// A string is longer than its documented maximum size in bytes (UTF-8), for the
+    /// few limits WeChat counts in bytes (`clientmsgid`).
+    TooManyBytes {
+        /// The documented maximum, in bytes.
+        max: usize,
+        /// The value's size, in bytes.
+        actual: usize,
+    },
     /// A list holds fewer items than required.
     TooFew {
         /// The minimum number of items.
@@ -76,6 +84,9 @@ impl fmt::Display for ValidationError {
             Problem::Empty => write!(f, "{field}: must not be empty"),
             Problem::TooLong { max, actual } => {
                 write!(f, "{field}: {actual} characters, at most {max} allowed")
+            }
+            Problem::TooManyBytes { max, actual } => {
+                write!(f, "{field}: {actual} bytes (UTF-8), at most {max} allowed")
             }
             Problem::TooFew { min, actual } => {
                 write!(f, "{field}: {actual} items, at least {min} required")

@@ -250,7 +250,9 @@ fn rejects(result: Result<(), ValidationError>, field: &str, problem: Problem) {
     let shown = e.to_string();
     assert!(shown.starts_with(&format!("{field}: ")), "{shown}");
     match problem {
-        Problem::TooLong { max, .. } | Problem::TooMany { max, .. } => {
+        Problem::TooLong { max, .. }
+        | Problem::TooManyBytes { max, .. }
+        | Problem::TooMany { max, .. } => {
             assert!(shown.contains(&format!("at most {max}")), "{shown}")
         }
         Problem::TooFew { min, .. } => {
@@ -1031,26 +1033,38 @@ fn message_limits() {
             .clientmsgid("m".repeat(65))
             .validate(),
         "clientmsgid",
-        too_long(64),
+        Problem::TooManyBytes {
+            max: 64,
+            actual: 65,
+        },
     );
     rejects(
         MassSendToOpenIds::new(strings("o", 2), card())
             .clientmsgid("m".repeat(65))
             .validate(),
         "clientmsgid",
-        too_long(64),
+        Problem::TooManyBytes {
+            max: 64,
+            actual: 65,
+        },
     );
-    // 22 three-byte characters are 66 bytes
+    // 22 three-byte characters are 66 bytes: the error counts bytes and says so
     rejects(
         MassSendByTag::to_tag(1, card())
             .clientmsgid("群".repeat(22))
             .validate(),
         "clientmsgid",
-        Problem::TooLong {
+        Problem::TooManyBytes {
             max: 64,
             actual: 66,
         },
     );
+    let shown = MassSendByTag::to_tag(1, card())
+        .clientmsgid("群".repeat(22))
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(shown, "clientmsgid: 66 bytes (UTF-8), at most 64 allowed");
     rejects(
         MassSendByTag::to_tag(1, card()).clientmsgid("").validate(),
         "clientmsgid",
@@ -1079,6 +1093,33 @@ fn message_limits() {
         SendCustomerServiceCard::new("o", bad_ext).validate(),
         "wxcard.card_ext",
         Problem::Invalid("must be the JSON text of an object (see CardExt)"),
+    );
+    // a card_ext given as text is held to the limits of a signed one
+    let mut long_code = card();
+    long_code.card_ext = Some(s(
+        r#"{"code":"123456789012345678901","timestamp":"1402057159","signature":"017bb17407c8e0058a66d72dcc61632b70f511ad"}"#,
+    ));
+    rejects(
+        SendCustomerServiceCard::new("o", long_code).validate(),
+        "wxcard.card_ext.code",
+        too_long(20),
+    );
+    let mut long_nonce = card();
+    long_nonce.card_ext = Some(format!(
+        r#"{{"nonce_str":"{}","timestamp":"1402057159","signature":"017bb17407c8e0058a66d72dcc61632b70f511ad"}}"#,
+        "n".repeat(33)
+    ));
+    rejects(
+        PreviewCard::to_openid("o", long_nonce).validate(),
+        "wxcard.card_ext.nonce_str",
+        too_long(32),
+    );
+    let mut unsigned = card();
+    unsigned.card_ext = Some(s(r#"{"code":"1","timestamp":"1402057159"}"#));
+    rejects(
+        MassSendByTag::to_all(unsigned).validate(),
+        "wxcard.card_ext",
+        Problem::Invalid("not a card_ext: it needs a timestamp and a signature (see CardExt)"),
     );
     // preview recipients
     PreviewCard::to_openid("o".repeat(32), card())

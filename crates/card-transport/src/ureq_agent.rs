@@ -239,7 +239,14 @@ fn look_up(
         };
         return DefaultResolver::default().resolve(uri, config, untimed);
     }
-    lookup.resolve(uri, config, timeout)
+    // The system resolver reports an unknown name (or an unreachable DNS server) as an
+    // I/O error, which would read as a failed exchange; nothing was sent yet.
+    lookup
+        .resolve(uri, config, timeout)
+        .map_err(|error| match error {
+            ureq::Error::Io(_) => ureq::Error::HostNotFound,
+            other => other,
+        })
 }
 
 /// What is left of `timeout` once `spent` has passed; a timeout error if nothing is.
@@ -431,6 +438,32 @@ mod tests {
         );
         assert_eq!(lookup.lookups(), 1);
         assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    }
+
+    /// A resolver whose every lookup fails as the system's does for an unknown name.
+    #[derive(Debug)]
+    struct Unknown;
+
+    impl Resolver for Unknown {
+        fn resolve(
+            &self,
+            _: &Uri,
+            _: &Config,
+            _: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            Err(ureq::Error::Io(std::io::Error::other(
+                "failed to lookup address information: Name or service not known",
+            )))
+        }
+    }
+
+    #[test]
+    fn a_failed_lookup_is_a_host_not_found_not_an_exchange_failure() {
+        // Nothing is sent when a name cannot be looked up: the error must say so, so
+        // that the call fails over and is never reported as "may have been sent".
+        let agent = agent_with_lookup(&config(StdDuration::from_secs(5)), Arc::new(Unknown));
+        let error = post(&agent, "http://wxcard.test:9/x").expect_err("no such host");
+        assert!(matches!(error, ureq::Error::HostNotFound), "{error:?}");
     }
 
     /// What a [`Recording`] was asked to send, write by write.

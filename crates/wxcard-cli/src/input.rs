@@ -158,6 +158,12 @@ impl<R: BufRead> Lines<R> {
                     e.valid_up_to() + 1
                 ))
             })?;
+            // A UTF-8 byte order mark (spreadsheets write one) is not part of a code.
+            let text = if line == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
             let code = text.trim();
             if code.is_empty() {
                 if self.options.skip_blank {
@@ -349,6 +355,17 @@ mod tests {
         let codes = read_all(b"code\r\n A1 \r\n\r\nB2\n  \nC3", options).unwrap();
         let got: Vec<(u64, &str)> = codes.iter().map(|c| (c.line, c.code.as_str())).collect();
         assert_eq!(got, [(2, "A1"), (4, "B2"), (6, "C3")]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_code() {
+        // Spreadsheet programs save "UTF-8 CSV" with a BOM; it must not be deposited
+        // as the first character of the first code.
+        let codes = read_all(b"\xef\xbb\xbfCODE1\nCODE2\n", LineOptions::default()).unwrap();
+        let got: Vec<&str> = codes.iter().map(|c| c.code.as_str()).collect();
+        assert_eq!(got, ["CODE1", "CODE2"]);
+        let e = read_all(b"\xef\xbb\xbf\nA\n", LineOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("line 1: blank line"), "{e}");
     }
 
     #[test]

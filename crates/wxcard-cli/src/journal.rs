@@ -64,11 +64,26 @@ impl Header {
             wxcard_deposit_journal: FORMAT,
             card_id: card_id.to_owned(),
             input_sha1: input_sha1.to_owned(),
-            target,
+            target: without_user_info(&target),
             header_line,
             skip_blank,
             batch_codes: BATCH_CODES,
         }
+    }
+}
+
+/// `target` ("URL as APPID") without the URL's user information: the journal is a file
+/// next to the codes, and a base URL's password must not end up in it. (A valid base
+/// URL holds no space, so the URL ends at the first one; everything between `://` and
+/// the last `@` before it is user information, whatever characters the password has.)
+fn without_user_info(target: &str) -> String {
+    let url_end = target.find(' ').unwrap_or(target.len());
+    let Some(start) = target[..url_end].find("://").map(|i| i + 3) else {
+        return target.to_owned();
+    };
+    match target[start..url_end].rfind('@') {
+        Some(at) => format!("{}{}", &target[..start], &target[start + at + 1..]),
+        None => target.to_owned(),
     }
 }
 
@@ -170,13 +185,21 @@ impl Journal {
                     )));
                 }
                 for (i, line) in lines {
-                    let record: Record = serde_json::from_str(line).map_err(|e| {
+                    let damaged = |why: &dyn std::fmt::Display| {
                         CliError::Local(format!(
-                            "the journal {} line {} is damaged ({e}); remove the journal to start over",
+                            "the journal {} line {} is damaged ({why}); remove the journal to start over",
                             path.display(),
                             i + 1
                         ))
-                    })?;
+                    };
+                    let record: Record = serde_json::from_str(line).map_err(|e| damaged(&e))?;
+                    // Counts no run can have written would overflow the report's sums.
+                    let stored = record.deposited.checked_add(record.already);
+                    if record.codes > header.batch_codes as u64
+                        || stored.is_none_or(|n| n > record.codes)
+                    {
+                        return Err(damaged(&"impossible counts"));
+                    }
                     records.push(record);
                 }
                 if complete < text.len() {
@@ -284,6 +307,58 @@ mod tests {
         drop(j);
         let (_, old) = Journal::open(&path, &header()).unwrap();
         assert_eq!(old, [record(0), record(1), record(2)]);
+    }
+
+    #[test]
+    fn a_base_url_password_is_not_written_to_the_journal() {
+        for (target, kept) in [
+            (
+                "http://gw:PASSWORD@127.0.0.1:9 as wx1",
+                "http://127.0.0.1:9 as wx1",
+            ),
+            (
+                "https://gw:PASS#WORD@proxy.example/wx as wx1",
+                "https://proxy.example/wx as wx1",
+            ),
+            ("http://127.0.0.1:9 as wx1", "http://127.0.0.1:9 as wx1"),
+            (
+                "the in-process sandbox as wx1",
+                "the in-process sandbox as wx1",
+            ),
+        ] {
+            let header = Header::new("card", "abc", target.into(), false, false);
+            assert_eq!(header.target, kept);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("j");
+            drop(Journal::open(&path, &header).unwrap());
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains("PASS"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_record_with_impossible_counts_is_damaged() {
+        // An edited or corrupted journal must give an error, not overflow the sums of
+        // the report (a panic in a debug build, wrong figures in a release build).
+        for (field, value) in [
+            ("deposited", u64::MAX),
+            ("already", u64::MAX),
+            ("deposited", 1001),
+            ("codes", 1001),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("j");
+            let (mut j, _) = Journal::open(&path, &header()).unwrap();
+            j.append(&record(0)).unwrap();
+            drop(j);
+            let mut bad = serde_json::to_value(record(1)).unwrap();
+            bad[field] = value.into();
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            writeln!(f, "{bad}").unwrap();
+            drop(f);
+            let e = Journal::open(&path, &header()).unwrap_err();
+            assert!(e.to_string().contains("line 3 is damaged"), "{field}: {e}");
+        }
     }
 
     #[test]

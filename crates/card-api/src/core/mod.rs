@@ -387,25 +387,22 @@ impl Drop for LeaseGuard<'_> {
             }
             #[cfg(feature = "async")]
             StoreHandle::Async(store) => {
-                // Drop cannot await. A store that answers at once (a `TokenStore` used
-                // in place) is released here and now; otherwise the release runs as a
-                // task of the current runtime.
-                use futures_util::FutureExt as _;
-                let released = store.release_lease(key, holder).now_or_never();
-                if let Some(result) = released {
-                    if let Err(error) = result {
-                        tracing::warn!(%error, "could not release the refresh lease; it will expire");
-                    }
-                    return;
-                }
+                // Drop cannot await. Within a runtime, a store that answers without
+                // waiting (`InPlace`, a memory store) is done after one poll, before the
+                // next caller looks at it; any other release finishes as a task. (Outside
+                // a runtime nothing is polled: a store on tokio's I/O would panic.)
                 let (store, key, holder) = (Arc::clone(store), key.to_owned(), holder.clone());
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => {
-                        runtime.spawn(async move {
+                        let mut release = Box::pin(async move {
                             if let Err(error) = store.release_lease(&key, &holder).await {
                                 tracing::warn!(%error, "could not release the refresh lease; it will expire");
                             }
                         });
+                        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+                        if release.as_mut().poll(&mut context).is_pending() {
+                            runtime.spawn(release);
+                        }
                     }
                     Err(_) => {
                         tracing::warn!("no runtime to release the refresh lease; it will expire");

@@ -37,6 +37,7 @@ pub struct Global {
         global = true,
         help_heading = "Global options",
         env = "WXCARD_BASE_URL",
+        hide_env_values = true,
         default_value = wxcard::DEFAULT_BASE_URL,
         value_name = "URL"
     )]

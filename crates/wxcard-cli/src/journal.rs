@@ -76,7 +76,7 @@ impl Header {
 /// next to the codes, and a base URL's password must not end up in it. (A valid base
 /// URL holds no space, so the URL ends at the first one; everything between `://` and
 /// the last `@` before it is user information, whatever characters the password has.)
-fn without_user_info(target: &str) -> String {
+pub(crate) fn without_user_info(target: &str) -> String {
     let url_end = target.find(' ').unwrap_or(target.len());
     let Some(start) = target[..url_end].find("://").map(|i| i + 3) else {
         return target.to_owned();

@@ -29,7 +29,7 @@ pub fn redis_config(
 ) -> Result<Option<RedisConfig>, CliError> {
     let (url, from) = match url_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = read_small_file(path)
                 .map_err(|e| CliError::io("reading the Redis URL file", path, e))?;
             let url = text.lines().next().unwrap_or("").trim().to_owned();
             if url.is_empty() {
@@ -92,7 +92,7 @@ impl Target {
         };
         let secret = match secret_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
+                let text = read_small_file(path)
                     .map_err(|e| CliError::io("reading the secret file", path, e))?;
                 let secret = text.trim();
                 if secret.is_empty() {
@@ -151,7 +151,7 @@ impl Target {
         match self {
             Self::Http {
                 base_url, appid, ..
-            } => format!("{base_url} as {appid}"),
+            } => format!("{} as {appid}", crate::journal::without_user_info(base_url)),
             Self::InProcess(sandbox) => format!("the in-process sandbox as {}", sandbox.appid()),
         }
     }
@@ -191,4 +191,25 @@ pub fn build_client(target: &Target, redis: Option<&RedisConfig>) -> Result<Clie
     builder
         .build()
         .map_err(|e| CliError::Usage(format!("cannot set up the client: {e}")))
+}
+
+/// The most a file holding one secret or URL may hold.
+const MAX_SMALL_FILE: u64 = 64 * 1024;
+
+/// Reads a file that holds one secret or URL, refusing one larger than
+/// [`MAX_SMALL_FILE`] (so that `/dev/zero` or a wrong path is an error, not a process
+/// that fills its memory).
+fn read_small_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SMALL_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SMALL_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SMALL_FILE} bytes"),
+        ));
+    }
+    Ok(text)
 }

@@ -692,6 +692,50 @@ fn credentials_come_from_the_environment_or_a_file_and_are_never_printed() {
     assert!(!journal.contains(SECRET));
 }
 
+#[test]
+fn a_base_url_password_is_never_printed_and_secret_files_are_bounded() {
+    let password = "PASSWORD-4d3c2b1a";
+    let url = format!("http://gw:{password}@127.0.0.1:1");
+    let output = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // --verbose names the target, without its password (nothing listens on port 1)
+    let (code, all) = output(
+        bare()
+            .env("WECHAT_APPID", "wx1234567890abcdef")
+            .env("WECHAT_APPSECRET", SECRET)
+            .args(["--verbose", "--base-url", &url, "count", "--card-id", "pX"]),
+    );
+    assert_ne!(code, Some(0), "{all}");
+    assert!(all.contains("127.0.0.1:1"), "{all}");
+    assert!(!all.contains(password), "{all}");
+    // --help shows the variable's name, not its value
+    let (code, all) = output(bare().env("WXCARD_BASE_URL", &url).arg("--help"));
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains("WXCARD_BASE_URL"), "{all}");
+    assert!(!all.contains(password), "{all}");
+    // a "secret file" that never ends is refused, not read into memory
+    let (code, all) = output(bare().env("WECHAT_APPID", "wx1234567890abcdef").args([
+        "--secret-file",
+        "/dev/zero",
+        "--base-url",
+        "http://127.0.0.1:1",
+        "count",
+        "--card-id",
+        "pX",
+    ]));
+    assert_ne!(code, Some(0), "{all}");
+    assert!(all.contains("secret file"), "{all}");
+}
+
 // --- --sandbox, sandbox serve, demo ----------------------------------------------------
 
 #[test]

@@ -462,6 +462,49 @@ pub struct ServeArgs {
     /// Add this latency to every call.
     #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
+    /// Answer -1 (system busy) on exactly every N-th call.
+    #[arg(long, value_name = "N")]
+    pub busy_every: Option<u64>,
+    /// Answer 45009 (rate limited) on exactly every N-th call.
+    #[arg(long, value_name = "N")]
+    pub rate_limited_every: Option<u64>,
+    /// When a card is taken (POST /sandbox/events/user_get_card), push a signed
+    /// user_get_card event to this http:// URL, as WeChat would; needs --push-token.
+    #[arg(long, value_name = "URL")]
+    pub push_url: Option<String>,
+    /// The callback Token pushes are signed with (a test value; never printed).
+    #[arg(
+        long,
+        env = "CARD_SANDBOX_PUSH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = parse_hidden
+    )]
+    pub push_token: Option<Hidden>,
+    /// The EncodingAESKey (43 characters): pushes are sent in safe mode, encrypted for
+    /// the sandbox's AppID (never printed).
+    #[arg(
+        long,
+        env = "CARD_SANDBOX_PUSH_AES_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = parse_hidden
+    )]
+    pub push_aes_key: Option<Hidden>,
+}
+
+/// A flag value that is a secret: kept out of `Debug`.
+#[derive(Clone)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+fn parse_hidden(s: &str) -> Result<Hidden, std::convert::Infallible> {
+    Ok(Hidden(s.to_owned()))
 }
 
 /// `wxcard demo`.

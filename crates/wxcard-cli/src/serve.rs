@@ -7,7 +7,8 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 use wxcard::AppSecret;
-use wxcard::sandbox::{CardSpec, FaultConfig, Sandbox};
+use wxcard::push::{EncodingAesKey, PushConfig, Token};
+use wxcard::sandbox::{CardSpec, FaultConfig, PushTarget, Sandbox};
 
 /// The sandbox the flags describe.
 fn sandbox(args: &ServeArgs) -> Result<Sandbox, CliError> {
@@ -38,7 +39,40 @@ fn sandbox(args: &ServeArgs) -> Result<Sandbox, CliError> {
     if let Some(ms) = args.latency_ms {
         faults = faults.latency(Duration::from_millis(ms), Duration::ZERO);
     }
-    Ok(builder.faults(faults).build())
+    if let Some(n) = args.busy_every {
+        faults = faults.system_busy_every(n);
+    }
+    if let Some(n) = args.rate_limited_every {
+        faults = faults.rate_limited_every(n);
+    }
+    let sandbox = builder.faults(faults).build();
+    if let Some(target) = push_target(args, &sandbox.appid())? {
+        sandbox.set_push_target(Some(target));
+    }
+    Ok(sandbox)
+}
+
+/// The push target the flags describe (none without `--push-url`).
+fn push_target(args: &ServeArgs, appid: &str) -> Result<Option<PushTarget>, CliError> {
+    let Some(url) = &args.push_url else {
+        return Ok(None);
+    };
+    // The message names the flag, never the value (which is a secret).
+    let bad = |what: &str, e: &dyn std::fmt::Display| CliError::Usage(format!("{what}: {e}"));
+    let token = args.push_token.as_ref().ok_or_else(|| {
+        CliError::Usage("--push-url needs --push-token (or CARD_SANDBOX_PUSH_TOKEN)".to_owned())
+    })?;
+    let token = Token::new(token.0.as_str()).map_err(|e| bad("--push-token", &e))?;
+    let config = match &args.push_aes_key {
+        None => PushConfig::plain(token),
+        Some(key) => {
+            let key = EncodingAesKey::new(&key.0).map_err(|e| bad("--push-aes-key", &e))?;
+            PushConfig::safe(token, key, appid).map_err(|e| bad("--push-aes-key", &e))?
+        }
+    };
+    PushTarget::new(url, config)
+        .map(Some)
+        .map_err(|e| bad("--push-url", &e))
 }
 
 /// Serves until the process is killed.
@@ -78,7 +112,8 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
     };
     out.print(
         &json!({"base_url": server.base_url(), "port": server.port(),
-                "appid": sandbox.appid(), "secret": secret, "cards": cards}),
+                "appid": sandbox.appid(), "secret": secret, "cards": cards,
+                "push_url": args.push_url}),
         || {
             let mut s = format!(
                 "card sandbox listening on {}\nappid   {}\nsecret  {secret}\n",
@@ -91,6 +126,14 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
                     c["card_id"].as_str().unwrap_or(""),
                     c["kind"].as_str().unwrap_or("")
                 ));
+            }
+            if let Some(url) = &args.push_url {
+                let mode = if args.push_aes_key.is_some() {
+                    "safe"
+                } else {
+                    "plain"
+                };
+                s.push_str(&format!("pushes  {url} ({mode} mode)\n"));
             }
             s.push_str("Ctrl-C stops it.\n");
             s
@@ -105,5 +148,71 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
     }
     loop {
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command, SandboxCommand};
+    use clap::Parser as _;
+
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["wxcard", "sandbox", "serve"].iter().chain(extra))
+            .expect("the flags parse");
+        match cli.command {
+            Command::Sandbox(SandboxCommand::Serve(args)) => args,
+            _ => unreachable!("sandbox serve"),
+        }
+    }
+
+    #[test]
+    fn push_flags_make_a_plain_or_safe_target_and_never_show_their_secrets() {
+        let none = args(&[]);
+        assert!(push_target(&none, "wxAPP").unwrap().is_none());
+
+        let plain = args(&[
+            "--push-url",
+            "http://127.0.0.1:9/wx",
+            "--push-token",
+            "tok-123",
+        ]);
+        let target = push_target(&plain, "wxAPP").unwrap().unwrap();
+        assert_eq!(target.url(), "http://127.0.0.1:9/wx");
+        assert!(target.config().app_id().is_none());
+
+        let safe = args(&[
+            "--push-url",
+            "http://127.0.0.1:9/wx",
+            "--push-token",
+            "tok-123",
+            "--push-aes-key",
+            KEY,
+        ]);
+        let target = push_target(&safe, "wxAPP").unwrap().unwrap();
+        assert_eq!(target.config().app_id(), Some("wxAPP"));
+        let shown = format!("{safe:?}");
+        assert!(
+            !shown.contains("tok-123") && !shown.contains(KEY),
+            "{shown}"
+        );
+
+        let no_token = args(&["--push-url", "http://127.0.0.1:9/wx"]);
+        let e = push_target(&no_token, "wxAPP").unwrap_err().to_string();
+        assert!(e.contains("--push-token"), "{e}");
+
+        let bad_key = "not-a-key-SECRET-9f8e";
+        let bad = args(&[
+            "--push-url",
+            "http://127.0.0.1:9/wx",
+            "--push-token",
+            "tok-123",
+            "--push-aes-key",
+            bad_key,
+        ]);
+        let e = push_target(&bad, "wxAPP").unwrap_err().to_string();
+        assert!(e.contains("--push-aes-key") && !e.contains(bad_key), "{e}");
     }
 }

@@ -181,6 +181,11 @@ impl Default for TransportConfig {
 }
 
 /// Sends an HTTP request and waits for the response, blocking the thread.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a blocking transport",
+    label = "the blocking `Client` needs a `BlockingTransport` here",
+    note = "an async transport (such as `ReqwestTransport` or `async_fn(..)`) goes to `AsyncClient::builder().transport(..)`"
+)]
 pub trait BlockingTransport: Send + Sync {
     /// Sends `request`. A response with any status is `Ok`.
     ///
@@ -190,6 +195,11 @@ pub trait BlockingTransport: Send + Sync {
 }
 
 /// Sends an HTTP request asynchronously.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an async transport",
+    label = "the `AsyncClient` needs an `AsyncTransport` here",
+    note = "a blocking transport (such as `UreqTransport` or a closure) goes to `Client::builder().transport(..)`"
+)]
 #[async_trait::async_trait]
 pub trait AsyncTransport: Send + Sync {
     /// Sends `request`. A response with any status is `Ok`.

@@ -131,6 +131,12 @@
     doc = "\n[`AsyncClient`]: #features \"needs the `async` feature\"\n[`AsyncClient::builder()`]: #features \"needs the `async` feature\""
 )]
 #![deny(missing_docs)]
+// Without a client feature only the shared types remain (as a dependency of card-redis or
+// a store crate): the machinery the clients share is then unused, not wrong.
+#![cfg_attr(
+    not(any(feature = "blocking", feature = "async")),
+    allow(dead_code, unused_macros, unused_imports)
+)]
 
 mod adapters;
 #[cfg(feature = "async")]

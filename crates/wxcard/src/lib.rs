@@ -1,4 +1,8 @@
-#![doc = include_str!("../../../README.md")]
+#![cfg_attr(feature = "blocking", doc = include_str!("../../../README.md"))]
+#![cfg_attr(
+    not(feature = "blocking"),
+    doc = "wxcard: the Rust SDK for distributing WeChat cards and coupons. This build has no `blocking` feature, so the README (whose first program uses the blocking `Client`) is not shown here."
+)]
 //!
 //! # Where things are
 //!

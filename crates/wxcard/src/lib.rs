@@ -82,7 +82,10 @@ pub use card_api::bulk;
 /// an invalid request.
 pub mod error {
     pub use card_api::{Body, Error, MAX_KEPT_BODY, StoreError};
-    pub use card_model::{ErrCode, Problem, ResponseError, ValidationError, WeChatError};
+    pub use card_model::{
+        ErrCode, EventError, Problem, ResponseError, ValidationError, WeChatError,
+    };
+    pub use card_push::PushError;
     pub use card_transport::{TransportError, TransportErrorKind};
 }
 

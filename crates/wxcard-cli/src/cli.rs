@@ -162,14 +162,14 @@ pub enum PushCommand {
 #[derive(Debug, Args)]
 pub struct PushCredentials {
     /// The callback Token [default: $WECHAT_CALLBACK_TOKEN].
-    #[arg(long, value_name = "TOKEN", value_parser = crate::push::secret)]
-    pub token: Option<crate::push::Secret>,
+    #[arg(long, value_name = "TOKEN", value_parser = secret)]
+    pub token: Option<Secret>,
     /// Read the callback Token from this file.
     #[arg(long, value_name = "FILE", conflicts_with = "token")]
     pub token_file: Option<PathBuf>,
     /// The EncodingAESKey, 43 characters [default: $WECHAT_ENCODING_AES_KEY].
-    #[arg(long, value_name = "KEY", value_parser = crate::push::secret)]
-    pub aes_key: Option<crate::push::Secret>,
+    #[arg(long, value_name = "KEY", value_parser = secret)]
+    pub aes_key: Option<Secret>,
     /// Read the EncodingAESKey from this file.
     #[arg(long, value_name = "FILE", conflicts_with = "aes_key")]
     pub aes_key_file: Option<PathBuf>,
@@ -478,9 +478,9 @@ pub struct ServeArgs {
         env = "CARD_SANDBOX_PUSH_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN",
-        value_parser = parse_hidden
+        value_parser = secret
     )]
-    pub push_token: Option<Hidden>,
+    pub push_token: Option<Secret>,
     /// The EncodingAESKey (43 characters): pushes are sent in safe mode, encrypted for
     /// the sandbox's AppID (never printed).
     #[arg(
@@ -488,23 +488,25 @@ pub struct ServeArgs {
         env = "CARD_SANDBOX_PUSH_AES_KEY",
         hide_env_values = true,
         value_name = "KEY",
-        value_parser = parse_hidden
+        value_parser = secret
     )]
-    pub push_aes_key: Option<Hidden>,
+    pub push_aes_key: Option<Secret>,
 }
 
-/// A flag value that is a secret: kept out of `Debug`.
+/// A secret flag value (a push Token or EncodingAESKey): `Debug` never shows it and,
+/// being parsed without a check, clap never repeats it in an error.
 #[derive(Clone)]
-pub struct Hidden(pub String);
+pub struct Secret(pub(crate) String);
 
-impl std::fmt::Debug for Hidden {
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str("Secret([redacted])")
     }
 }
 
-fn parse_hidden(s: &str) -> Result<Hidden, std::convert::Infallible> {
-    Ok(Hidden(s.to_owned()))
+/// The clap parser of a [`Secret`]: accepts anything; checked later without echoing it.
+pub fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret(value.to_owned()))
 }
 
 /// `wxcard demo`.

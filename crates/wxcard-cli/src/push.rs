@@ -8,7 +8,7 @@
 //! The Token and the key never reach standard output or standard error: they live in
 //! card-push's secret types, the flag values in [`Secret`], and no message names them.
 
-use crate::cli::{PushCommand, PushCredentials, PushOpenArgs, PushQueryArgs, PushSealArgs};
+use crate::cli::{PushCommand, PushCredentials, PushOpenArgs, PushQueryArgs, PushSealArgs, Secret};
 use crate::error::{CliError, exit};
 use serde_json::{Map, Value, json};
 use std::io::Read;
@@ -25,22 +25,6 @@ pub const AES_KEY_ENV: &str = "WECHAT_ENCODING_AES_KEY";
 /// The largest body read from a file or standard input (the push itself is refused past
 /// card-push's own limit, 64 KiB by default).
 const MAX_INPUT_BYTES: u64 = 1024 * 1024;
-
-/// A secret flag value (the Token or the EncodingAESKey): `Debug` never shows it and,
-/// being parsed without a check, clap never repeats it in an error.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// The clap parser of a [`Secret`]: accepts anything; checked later without echoing it.
-pub fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret(value.to_owned()))
-}
 
 /// Runs a `wxcard push` command; `appid` is the global `--appid` (or `$WECHAT_APPID`).
 pub fn run(command: &PushCommand, appid: Option<&str>, json_output: bool) -> Result<i32, CliError> {

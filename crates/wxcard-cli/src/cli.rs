@@ -252,11 +252,11 @@ checked first: a bad line (invalid UTF-8, a code over 20 characters, a blank lin
 --skip-blank) stops the command before anything is sent, naming the line. A code that
 repeats an earlier line is reported and deposited once.
 
-Codes go in batches of 1,000; each batch is checked (checkcode), deposited, verified
-(checkcode) and then recorded in the journal (FILE.wxcard-journal unless --journal). If the
-command is killed, run it again with the same arguments: recorded batches are neither sent
-nor checked again, the others are checked before anything is deposited, so no code WeChat
-accepted is sent twice. Codes still rejected or missing are tried again on the next run.
+Codes go in batches of 1,000; each batch is deposited (100 codes a call), verified
+(checkcode) and then recorded in the journal (FILE.wxcard-journal unless --journal; none
+with --sandbox, whose sandbox ends with the run). If the command is killed, run it again
+with the same arguments: recorded batches are neither sent nor checked again, the others
+are checked before anything is deposited, so no code WeChat accepted is sent twice. Codes still rejected or missing are tried again on the next run.
 
 Exit code 1 when any code is rejected or missing at the end.
 

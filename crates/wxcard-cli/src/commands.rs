@@ -8,7 +8,6 @@ use crate::input::{CodeFile, LineOptions};
 use crate::output::Output;
 use serde::Serialize;
 use serde_json::json;
-use std::io::Read;
 use std::path::Path;
 use wxcard::Client;
 use wxcard::CreateLandingPage;
@@ -250,15 +249,17 @@ pub fn render_qrcode(ticket: &QrCodeTicket) -> String {
     )
 }
 
+/// The most a request file (a landing-page spec) may hold: far more than any valid one.
+const MAX_ARG_FILE: u64 = 1024 * 1024;
+
 fn read_arg_file(path: &Path) -> Result<String, CliError> {
     if path == Path::new("-") {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CliError::io("reading", Path::new("standard input"), e))?;
-        return Ok(s);
+        return crate::target::read_capped(std::io::stdin(), MAX_ARG_FILE)
+            .map_err(|e| CliError::io("reading", Path::new("standard input"), e));
     }
-    std::fs::read_to_string(path).map_err(|e| CliError::io("reading", path, e))
+    std::fs::File::open(path)
+        .and_then(|file| crate::target::read_capped(file, MAX_ARG_FILE))
+        .map_err(|e| CliError::io("reading", path, e))
 }
 
 /// Parses and validates a landing page spec.

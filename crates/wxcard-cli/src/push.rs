@@ -68,7 +68,8 @@ fn secret_value(
         return Ok(Some(s.0.clone()));
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| CliError::io("reading", path, e))?;
+        let text =
+            crate::target::read_small_file(path).map_err(|e| CliError::io("reading", path, e))?;
         let text = text.trim();
         if text.is_empty() {
             return Err(CliError::Usage(format!("{} is empty", path.display())));

@@ -17,7 +17,8 @@ fn sandbox(args: &ServeArgs) -> Result<Sandbox, CliError> {
         builder = builder.appid(appid);
     }
     if let Some(path) = &args.accept_secret_file {
-        let text = std::fs::read_to_string(path).map_err(|e| CliError::io("reading", path, e))?;
+        let text =
+            crate::target::read_small_file(path).map_err(|e| CliError::io("reading", path, e))?;
         if text.trim().is_empty() {
             return Err(CliError::Usage(format!("{} is empty", path.display())));
         }

@@ -199,16 +199,19 @@ const MAX_SMALL_FILE: u64 = 64 * 1024;
 /// Reads a file that holds one secret or URL, refusing one larger than
 /// [`MAX_SMALL_FILE`] (so that `/dev/zero` or a wrong path is an error, not a process
 /// that fills its memory).
-fn read_small_file(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_small_file(path: &Path) -> std::io::Result<String> {
+    read_capped(std::fs::File::open(path)?, MAX_SMALL_FILE)
+}
+
+/// Reads `reader` to the end as UTF-8, refusing more than `cap` bytes.
+pub(crate) fn read_capped(reader: impl std::io::Read, cap: u64) -> std::io::Result<String> {
     use std::io::Read as _;
     let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_SMALL_FILE + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SMALL_FILE {
+    reader.take(cap + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > cap {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("larger than {MAX_SMALL_FILE} bytes"),
+            format!("larger than {cap} bytes"),
         ));
     }
     Ok(text)

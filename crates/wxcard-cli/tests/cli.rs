@@ -734,6 +734,10 @@ fn a_base_url_password_is_never_printed_and_secret_files_are_bounded() {
     ]));
     assert_ne!(code, Some(0), "{all}");
     assert!(all.contains("secret file"), "{all}");
+    // so is a landing-page spec that never ends
+    let (code, all) = output(bare().args(["--sandbox", "landing", "create", "/dev/zero"]));
+    assert_ne!(code, Some(0), "{all}");
+    assert!(all.contains("larger than"), "{all}");
 }
 
 // --- --sandbox, sandbox serve, demo ----------------------------------------------------

@@ -39,10 +39,18 @@ fn redis_url(test: &str) -> Option<String> {
 
 /// A name no other run uses.
 fn unique(what: &str) -> String {
+    // The tests of this file run at once in one process: a counter keeps two names that
+    // are made in the same instant apart.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{what}{}x{}", std::process::id(), nanos % 1_000_000_000_000)
+    format!(
+        "{what}{}x{}x{n}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 fn connect(url: &str) -> redis::Connection {

@@ -60,6 +60,8 @@ mod ureq_agent;
 #[cfg(feature = "blocking")]
 mod ureq_mask;
 #[cfg(feature = "blocking")]
+mod ureq_tcp;
+#[cfg(feature = "blocking")]
 mod ureq_transport;
 
 #[cfg(feature = "async")]

@@ -17,6 +17,7 @@
 //! the head back and sends it with the body (or before the first read) in one write.
 
 use crate::ureq_mask::MaskConnector;
+use crate::ureq_tcp;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::Duration;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, RustlsConnector,
+    Transport,
 };
 
 use crate::TransportConfig;
@@ -49,6 +51,7 @@ fn agent_with_lookup(config: &TransportConfig, lookup: Arc<dyn Resolver>) -> ure
     let connector = LookUpOnConnect {
         lookup: Arc::clone(&lookup),
         inner: DefaultConnector::new(),
+        tls: RustlsConnector::default(),
     };
     // The masking link goes last, so that ureq's logs never see a query string or a
     // body (see `ureq_mask`); below it the real bytes are coalesced and written.
@@ -96,7 +99,10 @@ impl Resolver for LookUpLater {
 /// addresses, with the time left, to ureq's default chain (TCP, then TLS).
 struct LookUpOnConnect {
     lookup: Arc<dyn Resolver>,
+    /// ureq's own chain, for connections through a proxy.
     inner: DefaultConnector,
+    /// TLS over a direct connection's [`ureq_tcp::Tcp`].
+    tls: RustlsConnector,
 }
 
 impl fmt::Debug for LookUpOnConnect {
@@ -113,12 +119,22 @@ impl Connector for LookUpOnConnect {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        if !details.addrs.is_empty() || !is_direct(details.config, details.uri) {
+        if !is_direct(details.config, details.uri) {
             return Ok(self.inner.connect(details, chained)?.map(Coalesce::wrap));
         }
         let started = std::time::Instant::now();
-        let addrs = look_up(&*self.lookup, details.uri, details.config, details.timeout)?;
-        let timeout = left_after(details.timeout, started.elapsed())?;
+        let addrs = if details.addrs.is_empty() {
+            look_up(&*self.lookup, details.uri, details.config, details.timeout)?
+        } else {
+            details.addrs.clone()
+        };
+        let tcp = ureq_tcp::connect(
+            &addrs,
+            left_after(details.timeout, started.elapsed())?,
+            details.config,
+        )?;
+        (details.register_shutdown)(tcp.shutdown_handle())?;
+        // TLS (for https) gets what is left of the connect time.
         let resolved = ConnectionDetails {
             uri: details.uri,
             addrs,
@@ -126,12 +142,16 @@ impl Connector for LookUpOnConnect {
             request_level: details.request_level,
             resolver: details.resolver,
             now: (details.current_time)(),
-            timeout,
+            timeout: left_after(details.timeout, started.elapsed())?,
             current_time: Arc::clone(&details.current_time),
             run_connector: Arc::clone(&details.run_connector),
             register_shutdown: Arc::clone(&details.register_shutdown),
         };
-        Ok(self.inner.connect(&resolved, chained)?.map(Coalesce::wrap))
+        let tcp: Box<dyn Transport> = Box::new(tcp);
+        Ok(self
+            .tls
+            .connect(&resolved, Some(tcp))?
+            .map(|transport| Coalesce::wrap(Box::new(transport))))
     }
 }
 

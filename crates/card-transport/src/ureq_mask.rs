@@ -235,15 +235,36 @@ impl Outgoing {
                     // Not one of ours: pass it on as it is.
                     None => return,
                 },
-                Self::Line { real, query } => {
-                    let b = data[i];
-                    match query {
-                        Some(at) if *at < real.query.len() && b == MASK => {
-                            data[i] = real.query[*at];
-                            *at += 1;
+                Self::Line { real, query } => match query {
+                    Some(at) if *at < real.query.len() && data[i] == MASK => {
+                        // The masked query: its run of mask bytes, restored at once.
+                        let run = data[i..]
+                            .iter()
+                            .take(real.query.len() - *at)
+                            .take_while(|&&b| b == MASK)
+                            .count();
+                        data[i..i + run].copy_from_slice(&real.query[*at..*at + run]);
+                        *at += run;
+                        i += run;
+                    }
+                    _ => {
+                        // Up to the next byte that matters: `?` (before the query was
+                        // seen), a mask byte (of the query not yet restored) or the
+                        // line's end.
+                        let looking_for_query = query.is_none();
+                        let masks_left = query.is_some_and(|at| at < real.query.len());
+                        let Some(skip) = data[i..].iter().position(|&b| {
+                            b == b'\n'
+                                || (looking_for_query && b == b'?')
+                                || (masks_left && b == MASK)
+                        }) else {
+                            return;
+                        };
+                        i += skip;
+                        if data[i] == MASK && masks_left {
+                            continue;
                         }
-                        None if b == b'?' => *query = Some(0),
-                        _ if b == b'\n' => {
+                        if data[i] == b'\n' {
                             *self = Self::Headers(Box::new(HeaderLines {
                                 used: vec![false; real.headers.len()],
                                 real: Arc::clone(real),
@@ -251,10 +272,37 @@ impl Outgoing {
                                 name: Vec::new(),
                                 value: None,
                             }));
+                        } else {
+                            *query = Some(0);
                         }
-                        _ => {}
+                        i += 1;
                     }
-                    i += 1;
+                },
+                Self::Headers(h) if h.real.headers.is_empty() => {
+                    // Nothing to restore in the headers: only their end matters, the
+                    // first empty line.
+                    for (offset, &b) in data[i..].iter().enumerate() {
+                        match b {
+                            b'\n' if h.line == 0 => {
+                                i += offset + 1;
+                                *self = if h.real.body.is_empty() {
+                                    Self::Idle
+                                } else {
+                                    Self::Body {
+                                        real: Arc::clone(&h.real),
+                                        at: 0,
+                                    }
+                                };
+                                break;
+                            }
+                            b'\n' => h.line = 0,
+                            b'\r' => {}
+                            _ => h.line += 1,
+                        }
+                    }
+                    if matches!(self, Self::Headers(_)) {
+                        return;
+                    }
                 }
                 Self::Headers(h) => {
                     let b = data[i];

@@ -157,11 +157,8 @@ impl UreqTransport {
         }
         // ureq reads (masked) bytes up to the limit and checks the framing; the real
         // bytes were kept on the way in.
-        let read = io::copy(
-            &mut body.into_with_config().limit(limit).reader(),
-            &mut io::sink(),
-        )
-        .map_err(map_io_error)?;
+        let read =
+            drain(&mut body.into_with_config().limit(limit).reader()).map_err(map_io_error)?;
         let bytes = ureq_mask::take_body();
         if bytes.len() as u64 != read {
             return Err(TransportError::new(
@@ -170,6 +167,22 @@ impl UreqTransport {
             ));
         }
         Ok(HttpResponse::from_parts(parts, bytes))
+    }
+}
+
+/// Reads `reader` to its end, counting the bytes: ureq's (masked) view of a body. A
+/// small buffer on the stack, set once: the answers are a few KiB at most, and
+/// `io::copy` would clear 8 KiB for every call.
+fn drain(reader: &mut impl io::Read) -> io::Result<u64> {
+    let mut buffer = [0u8; 2048];
+    let mut read = 0u64;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(read),
+            Ok(n) => read += n as u64,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
     }
 }
 

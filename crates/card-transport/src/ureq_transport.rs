@@ -81,6 +81,10 @@ impl fmt::Debug for UreqTransport {
 
 impl BlockingTransport for UreqTransport {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            // Nobody listens: no copies of the method and path for the log lines.
+            return self.exchange(request);
+        }
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         tracing::debug!(%method, %path, "sending request (ureq)");
@@ -230,7 +234,14 @@ fn masked_uri(uri: &http::Uri, len: usize) -> Result<http::Uri, TransportError> 
     let mut path_and_query = String::with_capacity(uri.path().len() + 1 + len);
     path_and_query.push_str(uri.path());
     path_and_query.push('?');
-    path_and_query.extend(std::iter::repeat_n(char::from(ureq_mask::MASK), len));
+    // Mask bytes by the run, not by the character.
+    const MASKS: &str = "****************************************************************";
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(MASKS.len());
+        path_and_query.push_str(&MASKS[..n]);
+        left -= n;
+    }
     let mut uri_parts = uri.clone().into_parts();
     uri_parts.path_and_query = Some(path_and_query.parse().map_err(|_| invalid())?);
     http::Uri::from_parts(uri_parts).map_err(|_| invalid())
@@ -340,5 +351,26 @@ fn handshake_only(error: &rustls::Error) -> bool {
                 | A::UnsupportedExtension
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_masked_uri_keeps_the_path_and_masks_every_query_byte() {
+        for len in [1, 63, 64, 65, 200] {
+            let query = "q".repeat(len);
+            let uri: http::Uri = format!("http://127.0.0.1:1/card/x?{query}")
+                .parse()
+                .expect("uri");
+            let masked = masked_uri(&uri, len).expect("masked");
+            assert_eq!(masked.path(), "/card/x");
+            let masked_query = masked.query().expect("query");
+            assert_eq!(masked_query.len(), len);
+            assert!(masked_query.bytes().all(|b| b == ureq_mask::MASK));
+            assert_eq!(masked.authority(), uri.authority());
+        }
     }
 }

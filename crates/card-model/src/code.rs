@@ -32,6 +32,7 @@
 
 use crate::endpoint::write_json_str;
 use crate::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
+use crate::plain::Plain;
 use crate::validate::{card_id, count, each_required, required};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -115,6 +116,24 @@ impl Endpoint for DepositCodes {
 
     fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         write_card_and_codes(&self.card_id, &self.code, out)
+    }
+
+    fn decode_plain(body: &[u8]) -> Option<DepositResult> {
+        let mut result = DepositResult::default();
+        Plain::new(body).object(|key, p| {
+            let slot = match key {
+                b"succ_code" => &mut result.deposited,
+                b"duplicate_code" => &mut result.duplicates,
+                b"fail_code" => &mut result.failed,
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(CodeTally::Count(p.u64()?));
+            Some(())
+        })?;
+        Some(result)
     }
 }
 
@@ -311,6 +330,26 @@ impl Endpoint for CheckCodes {
     fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         write_card_and_codes(&self.card_id, &self.code, out)
     }
+
+    fn decode_plain(body: &[u8]) -> Option<CodeCheck> {
+        let (mut existing, mut missing) = (None, None);
+        Plain::new(body).object(|key, p| {
+            let slot = match key {
+                b"exist_code" => &mut existing,
+                b"not_exist_code" => &mut missing,
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(p.code_list()?);
+            Some(())
+        })?;
+        Some(CodeCheck {
+            existing: existing.unwrap_or_default(),
+            missing: missing.unwrap_or_default(),
+        })
+    }
 }
 
 /// The answer of [`CheckCodes`]; an absent list reads as empty.
@@ -387,6 +426,13 @@ impl CodeList {
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(codes),
         }
+    }
+
+    /// A list of the codes that end at `ends` in `text`.
+    pub(crate) fn from_parts(text: String, ends: Vec<usize>) -> Self {
+        debug_assert!(ends.windows(2).all(|w| w[0] <= w[1]));
+        debug_assert!(ends.iter().all(|&end| text.is_char_boundary(end)));
+        Self { text, ends }
     }
 
     /// Appends a code.

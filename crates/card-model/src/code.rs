@@ -30,7 +30,7 @@
 //! # }
 //! ```
 
-use crate::endpoint::write_json_str;
+use crate::endpoint::{needs_json_escape, write_json_str};
 use crate::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
 use crate::plain::Plain;
 use crate::validate::{card_id, count, each_required, required};
@@ -67,11 +67,22 @@ fn write_card_and_codes(
     out.extend_from_slice(br#"{"card_id":"#);
     write_json_str(card_id, out)?;
     out.extend_from_slice(br#","code":["#);
-    for (i, code) in codes.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    if codes.iter().any(|code| needs_json_escape(code.as_bytes())) {
+        for (i, code) in codes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_str(code, out)?;
         }
-        write_json_str(code, out)?;
+    } else if let Some((first, rest)) = codes.split_first() {
+        // No code needs escaping (the usual case): copied as they are.
+        out.push(b'"');
+        out.extend_from_slice(first.as_bytes());
+        for code in rest {
+            out.extend_from_slice(br#"",""#);
+            out.extend_from_slice(code.as_bytes());
+        }
+        out.push(b'"');
     }
     out.extend_from_slice(b"]}");
     Ok(())
@@ -744,7 +755,13 @@ mod tests {
             "中文码".to_owned(),
             String::new(),
         ];
-        for codes in [codes(100), odd, vec![]] {
+        let plain_odd = vec![
+            String::new(),
+            "中文码".to_owned(),
+            "1".to_owned(),
+            String::new(),
+        ];
+        for codes in [codes(100), odd, vec![], vec!["1".to_owned()], plain_odd] {
             let deposit = DepositCodes::new("p\"1", codes.clone());
             let check = CheckCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", codes);
             assert_eq!(

@@ -298,7 +298,7 @@ pub(crate) fn write_json_str(value: &str, out: &mut Vec<u8>) -> Result<(), serde
 /// Whether any byte is a control character, `"` or `\\` (what JSON must escape),
 /// looked at eight bytes at a time (the last eight overlapping the ones before).
 #[inline]
-fn needs_json_escape(bytes: &[u8]) -> bool {
+pub(crate) fn needs_json_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     const QUOTE: u64 = u64::from_ne_bytes([b'"'; 8]);

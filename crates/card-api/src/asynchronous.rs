@@ -137,7 +137,10 @@ impl AsyncClient {
             self.core.observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => {
-                    Outcome::Response(self.transport.send(request).instrument(span.clone()).await)
+                    // Through the trait object itself: `self.transport.send` would pick
+                    // the impl for `Arc<T>`, which boxes one more future per request.
+                    let send = self.transport.as_ref().send(request);
+                    Outcome::Response(send.instrument(span.clone()).await)
                 }
                 Step::AccessToken { stale, may_fetch } => self.core.token_outcome(
                     &mut plan,

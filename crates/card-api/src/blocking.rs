@@ -142,7 +142,7 @@ impl Client {
             let step = plan.next(outcome);
             self.core.observe(&span, &plan, &step);
             outcome = match step {
-                Step::Send(request) => Outcome::Response(self.transport.send(request)),
+                Step::Send(request) => Outcome::Response(self.transport.as_ref().send(request)),
                 Step::AccessToken { stale, may_fetch } => self.core.token_outcome(
                     &mut plan,
                     self.secret(

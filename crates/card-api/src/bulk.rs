@@ -36,10 +36,11 @@
 //! both clients only carry out its steps.)
 
 use crate::error::Error;
-use card_model::code::{CheckCodes, CodeCheck, DepositCodes, DepositResult, GetDepositCount};
+use card_model::code::{
+    CheckCodes, CodeCheck, CodeList, DepositCodes, DepositResult, GetDepositCount,
+};
 use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::{Endpoint, ValidationError};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Default number of chunks the async client keeps in flight.
@@ -213,7 +214,9 @@ pub(crate) struct DepositJob {
     options: DepositOptions,
     total: Option<usize>,
     filling: Vec<String>,
-    seen: HashSet<String>,
+    /// The indices of `filling` in the order of their codes: a code repeated inside the
+    /// chunk is found by binary search (no hashing, no copy of the code).
+    order: Vec<usize>,
     report: DepositReport,
     codes_done: u64,
     /// Whether new chunks are checked before they are sent.
@@ -241,7 +244,7 @@ impl DepositJob {
             options,
             total,
             filling: Vec::with_capacity(MAX_CODES_PER_CALL),
-            seen: HashSet::with_capacity(MAX_CODES_PER_CALL),
+            order: Vec::with_capacity(MAX_CODES_PER_CALL),
             report: DepositReport::default(),
             codes_done: 0,
             pre_check: options.resume,
@@ -259,12 +262,18 @@ impl DepositJob {
             });
             return None;
         }
-        if self.seen.contains(&code) {
-            self.codes_done += 1;
-            self.report.duplicates += 1;
-            return None;
+        let filling = &self.filling;
+        let at = self
+            .order
+            .binary_search_by(|&i| filling.get(i).map_or("", String::as_str).cmp(code.as_str()));
+        match at {
+            Ok(_) => {
+                self.codes_done += 1;
+                self.report.duplicates += 1;
+                return None;
+            }
+            Err(at) => self.order.insert(at, self.filling.len()),
         }
-        self.seen.insert(code.clone());
         self.filling.push(code);
         if self.filling.len() >= MAX_CODES_PER_CALL {
             self.flush()
@@ -278,7 +287,7 @@ impl DepositJob {
         if self.filling.is_empty() {
             return None;
         }
-        self.seen.clear();
+        self.order.clear();
         let codes = std::mem::replace(&mut self.filling, Vec::with_capacity(MAX_CODES_PER_CALL));
         Some(ChunkJob::new(
             self.card_id.clone(),
@@ -442,6 +451,23 @@ impl ChunkJob {
         ChunkStep::Deposit(DepositCodes::new(&*self.card_id, self.pending.clone()))
     }
 
+    /// Removes from `pending` every code that `existing` names; how many it removed.
+    fn remove_found(&mut self, existing: &CodeList) -> u64 {
+        let before = self.pending.len();
+        // Answered in the order asked, every code found: nothing to look up.
+        if existing.len() == before && existing.iter().zip(&self.pending).all(|(a, b)| a == b) {
+            self.pending.clear();
+            return before as u64;
+        }
+        // Otherwise binary searches in the sorted answer (no hashing; n log n at worst,
+        // whatever the answer holds).
+        let mut sorted: Vec<&str> = existing.iter().collect();
+        sorted.sort_unstable();
+        self.pending
+            .retain(|c| sorted.binary_search(&c.as_str()).is_err());
+        (before - self.pending.len()) as u64
+    }
+
     fn finish(&mut self, result: Result<(), Error>) -> ChunkStep {
         self.done = true;
         ChunkStep::Done(result.map(|()| std::mem::take(&mut self.result)))
@@ -486,10 +512,7 @@ impl ChunkJob {
                 self.check()
             }
             ChunkEvent::Checked(Ok(check)) => {
-                let exist: HashSet<&str> = check.existing.iter().collect();
-                let before = self.pending.len();
-                self.pending.retain(|c| !exist.contains(c.as_str()));
-                let found = (before - self.pending.len()) as u64;
+                let found = self.remove_found(&check.existing);
                 if self.sent {
                     // Found after a deposit: stored by it, except those WeChat called
                     // duplicates (stored before they arrived).
@@ -572,6 +595,56 @@ mod tests {
         }
         let chunk = job.flush().unwrap();
         (job, chunk)
+    }
+
+    #[test]
+    fn repeats_inside_a_chunk_are_dropped_in_any_order_and_only_inside_it() {
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        for c in ["b", "a", "c", "a", "b", "d", "c", "ab", ""] {
+            assert!(job.push(c.into()).is_none());
+        }
+        let chunk = job.flush().unwrap();
+        assert_eq!(chunk.pending(), ["b", "a", "c", "d", "ab"]);
+        // the next chunk starts afresh: a code of the last one is not a repeat here
+        assert!(job.push("a".into()).is_none());
+        assert_eq!(job.flush().unwrap().pending(), ["a"]);
+        // a full chunk of distinct codes given in descending order
+        let mut full = None;
+        for c in codes(MAX_CODES_PER_CALL).into_iter().rev() {
+            full = job.push(c);
+        }
+        assert_eq!(full.unwrap().pending().len(), MAX_CODES_PER_CALL);
+        let report = job.finish(Ok(0));
+        assert_eq!((report.duplicates, report.failed.len()), (3, 1));
+    }
+
+    #[test]
+    fn a_check_answered_in_any_order_finds_exactly_the_codes_it_names() {
+        let (_, mut chunk) = chunk_of(&["a", "b", "c", "d"], DepositOptions::new());
+        let ChunkStep::Deposit(_) = chunk.next(ChunkEvent::Start) else {
+            panic!()
+        };
+        let ChunkStep::Check(_) = chunk.next(deposited(4, 0, 0)) else {
+            panic!()
+        };
+        // out of order, with a repeat and a code that was not asked: "b" is missing
+        let answer = CodeCheck::new(
+            ["d", "a", "x", "c", "a"].map(String::from).to_vec(),
+            vec!["b".into()],
+        );
+        let ChunkStep::Deposit(again) = chunk.next(ChunkEvent::Checked(Ok(answer))) else {
+            panic!("the missing code is deposited again")
+        };
+        assert_eq!(again.code, ["b"]);
+        let ChunkStep::Check(_) = chunk.next(deposited(1, 0, 0)) else {
+            panic!()
+        };
+        let answer = CodeCheck::new(vec!["b".into()], vec![]);
+        let ChunkStep::Done(Ok(r)) = chunk.next(ChunkEvent::Checked(Ok(answer))) else {
+            panic!()
+        };
+        assert_eq!((r.deposited, r.already_present, r.deposit_calls), (4, 0, 2));
+        assert!(r.missing.is_empty() && r.failed.is_empty());
     }
 
     #[test]

@@ -334,12 +334,17 @@ impl AsyncClient {
         let mut event = ChunkEvent::Start;
         loop {
             event = match chunk.next(event) {
-                ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request).await),
+                // The codes go back to the chunk with the answer.
+                ChunkStep::Check(request) => {
+                    let answer = self.check_codes(&request).await;
+                    ChunkEvent::Checked(request.code, answer)
+                }
                 ChunkStep::Deposit(request) => {
-                    ChunkEvent::Deposited(match self.core.plan(&request) {
+                    let answer = match self.core.plan(&request) {
                         Ok(plan) => self.drive(plan.once()).await,
                         Err(e) => Err(e),
-                    })
+                    };
+                    ChunkEvent::Deposited(request.code, answer)
                 }
                 ChunkStep::Done(result) => return result,
             };

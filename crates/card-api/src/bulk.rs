@@ -374,9 +374,16 @@ pub(crate) enum ChunkStep {
 pub(crate) enum ChunkEvent {
     /// Nothing yet: the first call of [`ChunkJob::next`].
     Start,
-    /// The answer of a [`ChunkStep::Check`].
+    /// The answer of a [`ChunkStep::Check`], with the request's codes given back.
+    Checked(Vec<String>, Result<CodeCheck, Error>),
+    /// The answer of a [`ChunkStep::Deposit`], with the request's codes given back.
+    Deposited(Vec<String>, Result<DepositResult, Error>),
+}
+
+/// A [`ChunkEvent`] without the codes it gave back.
+enum Answer {
+    Start,
     Checked(Result<CodeCheck, Error>),
-    /// The answer of a [`ChunkStep::Deposit`].
     Deposited(Result<DepositResult, Error>),
 }
 
@@ -441,14 +448,18 @@ impl ChunkJob {
         &self.pending
     }
 
-    fn check(&self) -> ChunkStep {
-        ChunkStep::Check(CheckCodes::new(&*self.card_id, self.pending.clone()))
+    /// The chunk's codes are lent to the request (not copied) and come back with its
+    /// answer ([`ChunkEvent`]).
+    fn check(&mut self) -> ChunkStep {
+        let codes = std::mem::take(&mut self.pending);
+        ChunkStep::Check(CheckCodes::new(&*self.card_id, codes))
     }
 
     fn deposit(&mut self) -> ChunkStep {
         self.sent_before = self.sent;
         self.sent = true;
-        ChunkStep::Deposit(DepositCodes::new(&*self.card_id, self.pending.clone()))
+        let codes = std::mem::take(&mut self.pending);
+        ChunkStep::Deposit(DepositCodes::new(&*self.card_id, codes))
     }
 
     /// Removes from `pending` every code that `existing` names; how many it removed.
@@ -491,18 +502,30 @@ impl ChunkJob {
                 "deposit chunk driven after it finished".to_owned(),
             )));
         }
-        match event {
-            ChunkEvent::Start if self.pre_check => self.check(),
-            ChunkEvent::Start => self.deposit(),
-            ChunkEvent::Checked(Err(e)) => self.failed_call(e),
-            ChunkEvent::Deposited(Err(e)) => {
+        // The codes lent to the last request come back first.
+        let answer = match event {
+            ChunkEvent::Start => Answer::Start,
+            ChunkEvent::Checked(codes, answer) => {
+                self.pending = codes;
+                Answer::Checked(answer)
+            }
+            ChunkEvent::Deposited(codes, answer) => {
+                self.pending = codes;
+                Answer::Deposited(answer)
+            }
+        };
+        match answer {
+            Answer::Start if self.pre_check => self.check(),
+            Answer::Start => self.deposit(),
+            Answer::Checked(Err(e)) => self.failed_call(e),
+            Answer::Deposited(Err(e)) => {
                 if !e.maybe_sent() {
                     // Certainly not sent (a connect failure on every host, say).
                     self.sent = self.sent_before;
                 }
                 self.failed_call(e)
             }
-            ChunkEvent::Deposited(Ok(answer)) => {
+            Answer::Deposited(Ok(answer)) => {
                 self.accepted += 1;
                 self.result.deposit_calls += 1;
                 let dup = answer.duplicates.as_ref().map_or(0, |t| t.count());
@@ -511,7 +534,7 @@ impl ChunkJob {
                 self.last_failed = answer.failed.as_ref().map_or(0, |t| t.count());
                 self.check()
             }
-            ChunkEvent::Checked(Ok(check)) => {
+            Answer::Checked(Ok(check)) => {
                 let found = self.remove_found(&check.existing);
                 if self.sent {
                     // Found after a deposit: stored by it, except those WeChat called
@@ -574,18 +597,30 @@ mod tests {
         assert_eq!(report.codes_read, 252);
     }
 
-    fn deposited(succ: u64, dup: u64, fail: u64) -> ChunkEvent {
+    /// The answer to `step`, a deposit, with its codes given back.
+    fn deposited(step: ChunkStep, succ: u64, dup: u64, fail: u64) -> ChunkEvent {
         let tally = |n| (n > 0).then_some(CodeTally::Count(n));
-        ChunkEvent::Deposited(Ok(DepositResult::new(tally(succ), tally(dup), tally(fail))))
+        let answer = DepositResult::new(tally(succ), tally(dup), tally(fail));
+        ChunkEvent::Deposited(deposit_codes(step), Ok(answer))
     }
 
-    fn exist(check: &CheckCodes, stored: &[&str]) -> ChunkEvent {
+    /// The codes of `step`, a deposit.
+    #[track_caller]
+    fn deposit_codes(step: ChunkStep) -> Vec<String> {
+        match step {
+            ChunkStep::Deposit(d) => d.code,
+            other => panic!("expected a deposit, got {other:?}"),
+        }
+    }
+
+    /// The answer to `check`: the codes of `stored` exist, the others do not.
+    fn exist(check: CheckCodes, stored: &[&str]) -> ChunkEvent {
         let (yes, no) = check
             .code
             .iter()
             .cloned()
             .partition(|c| stored.contains(&c.as_str()));
-        ChunkEvent::Checked(Ok(CodeCheck::new(yes, no)))
+        ChunkEvent::Checked(check.code, Ok(CodeCheck::new(yes, no)))
     }
 
     fn chunk_of(codes: &[&str], options: DepositOptions) -> (DepositJob, ChunkJob) {
@@ -621,26 +656,26 @@ mod tests {
     #[test]
     fn a_check_answered_in_any_order_finds_exactly_the_codes_it_names() {
         let (_, mut chunk) = chunk_of(&["a", "b", "c", "d"], DepositOptions::new());
-        let ChunkStep::Deposit(_) = chunk.next(ChunkEvent::Start) else {
+        let step = chunk.next(ChunkEvent::Start);
+        let ChunkStep::Check(check) = chunk.next(deposited(step, 4, 0, 0)) else {
             panic!()
         };
-        let ChunkStep::Check(_) = chunk.next(deposited(4, 0, 0)) else {
-            panic!()
-        };
+        assert_eq!(check.code, ["a", "b", "c", "d"]);
         // out of order, with a repeat and a code that was not asked: "b" is missing
         let answer = CodeCheck::new(
             ["d", "a", "x", "c", "a"].map(String::from).to_vec(),
             vec!["b".into()],
         );
-        let ChunkStep::Deposit(again) = chunk.next(ChunkEvent::Checked(Ok(answer))) else {
+        let again = chunk.next(ChunkEvent::Checked(check.code, Ok(answer)));
+        let ChunkStep::Deposit(ref again_codes) = again else {
             panic!("the missing code is deposited again")
         };
-        assert_eq!(again.code, ["b"]);
-        let ChunkStep::Check(_) = chunk.next(deposited(1, 0, 0)) else {
+        assert_eq!(again_codes.code, ["b"]);
+        let ChunkStep::Check(check) = chunk.next(deposited(again, 1, 0, 0)) else {
             panic!()
         };
         let answer = CodeCheck::new(vec!["b".into()], vec![]);
-        let ChunkStep::Done(Ok(r)) = chunk.next(ChunkEvent::Checked(Ok(answer))) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(ChunkEvent::Checked(check.code, Ok(answer))) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present, r.deposit_calls), (4, 0, 2));
@@ -650,14 +685,15 @@ mod tests {
     #[test]
     fn a_fresh_chunk_is_deposited_then_verified_once() {
         let (mut job, mut chunk) = chunk_of(&["a", "b", "c"], DepositOptions::new());
-        let ChunkStep::Deposit(dep) = chunk.next(ChunkEvent::Start) else {
+        let step = chunk.next(ChunkEvent::Start);
+        let ChunkStep::Deposit(ref dep) = step else {
             panic!("a fresh chunk is not checked first")
         };
         assert_eq!(dep.code, ["a", "b", "c"]);
-        let ChunkStep::Check(check) = chunk.next(deposited(3, 0, 0)) else {
+        let ChunkStep::Check(check) = chunk.next(deposited(step, 3, 0, 0)) else {
             panic!()
         };
-        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b", "c"])) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(check, &["a", "b", "c"])) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present, r.deposit_calls), (3, 0, 1));
@@ -673,20 +709,21 @@ mod tests {
         let ChunkStep::Check(check) = chunk.next(ChunkEvent::Start) else {
             panic!("a resumed chunk is checked first")
         };
-        let ChunkStep::Deposit(dep) = chunk.next(exist(&check, &["a"])) else {
+        let step = chunk.next(exist(check, &["a"]));
+        let ChunkStep::Deposit(ref dep) = step else {
             panic!()
         };
         assert_eq!(dep.code, ["b", "c"]);
         // WeChat fails "c" every time
-        let mut step = chunk.next(deposited(1, 0, 1));
+        let mut step = chunk.next(deposited(step, 1, 0, 1));
         let mut deposits = 1;
         loop {
             step = match step {
-                ChunkStep::Check(c) => chunk.next(exist(&c, &["a", "b"])),
+                ChunkStep::Check(c) => chunk.next(exist(c, &["a", "b"])),
                 ChunkStep::Deposit(d) => {
                     assert_eq!(d.code, ["c"]);
                     deposits += 1;
-                    chunk.next(deposited(0, 0, 1))
+                    chunk.next(deposited(ChunkStep::Deposit(d), 0, 0, 1))
                 }
                 ChunkStep::Done(r) => {
                     let r = r.unwrap();
@@ -703,18 +740,16 @@ mod tests {
     #[test]
     fn a_deposit_whose_answer_was_lost_is_checked_before_anything_is_sent_again() {
         let (_, mut chunk) = chunk_of(&["a", "b"], DepositOptions::new());
-        assert!(matches!(
-            chunk.next(ChunkEvent::Start),
-            ChunkStep::Deposit(_)
-        ));
+        let codes = deposit_codes(chunk.next(ChunkEvent::Start));
         let lost = Error::transport(card_transport::TransportError::from_kind(
             card_transport::TransportErrorKind::Io,
         ));
-        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Deposited(Err(lost))) else {
+        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Deposited(codes, Err(lost))) else {
             panic!("a lost answer is checked, not re-sent")
         };
+        assert_eq!(check.code, ["a", "b"]);
         // WeChat had stored both: nothing is sent again, and they count as this run's
-        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b"])) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(check, &["a", "b"])) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present, r.deposit_calls), (2, 0, 0));
@@ -727,14 +762,11 @@ mod tests {
             job.push(c.into());
         }
         let mut chunk = job.flush().unwrap();
-        assert!(matches!(
-            chunk.next(ChunkEvent::Start),
-            ChunkStep::Deposit(_)
-        ));
-        let ChunkStep::Check(check) = chunk.next(deposited(1, 1, 0)) else {
+        let step = chunk.next(ChunkEvent::Start);
+        let ChunkStep::Check(check) = chunk.next(deposited(step, 1, 1, 0)) else {
             panic!()
         };
-        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b"])) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(check, &["a", "b"])) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present), (1, 1));
@@ -767,15 +799,15 @@ mod tests {
         let mut job = DepositJob::new("card", options, (0, None)).unwrap();
         job.push("a".into());
         let mut chunk = job.flush().unwrap();
-        assert!(matches!(
-            chunk.next(ChunkEvent::Start),
-            ChunkStep::Deposit(_)
-        ));
+        let codes = deposit_codes(chunk.next(ChunkEvent::Start));
         let busy = || Error::WeChat(card_model::WeChatError::new(-1, "system error"));
         // the deposit may have been applied: check again rather than re-send
-        let step = chunk.next(ChunkEvent::Deposited(Err(busy())));
-        assert!(matches!(step, ChunkStep::Check(_)));
-        let step = chunk.next(ChunkEvent::Checked(Err(busy())));
+        let step = chunk.next(ChunkEvent::Deposited(codes, Err(busy())));
+        let ChunkStep::Check(check) = step else {
+            panic!("expected a check, got {step:?}")
+        };
+        assert_eq!(check.code, ["a"]);
+        let step = chunk.next(ChunkEvent::Checked(check.code, Err(busy())));
         assert!(matches!(step, ChunkStep::Done(Err(_))));
     }
 

@@ -1,9 +1,9 @@
 //! The async client: the call plan executed with `.await` and tokio's timer and locks.
 
-use crate::core::{self, Core, Granted, LeaseGuard, SecretEvent, SecretStep};
+use crate::core::{self, Core, Granted, LeaseGuard, SecretEvent, SecretFlow, SecretStep, StoreOp};
 use crate::error::Error;
 use crate::plan::{CallPlan, Outcome, Step};
-use crate::store::SecretKind;
+use crate::store::{SecretKind, StoreHandle};
 use card_model::{AccessToken, ApiTicket, Endpoint};
 use card_transport::AsyncTransport;
 use std::fmt;
@@ -137,18 +137,22 @@ impl AsyncClient {
             self.core.observe(&span, &plan, &step);
             outcome = match step {
                 Step::Send(request) => {
-                    Outcome::Response(self.transport.send(request).instrument(span.clone()).await)
+                    // Through the trait object itself: `self.transport.send` would pick
+                    // the impl for `Arc<T>`, which boxes one more future per request.
+                    let send = self.transport.as_ref().send(request);
+                    Outcome::Response(send.instrument(span.clone()).await)
                 }
-                Step::AccessToken { stale, may_fetch } => self.core.token_outcome(
-                    &mut plan,
-                    self.secret(
-                        SecretKind::AccessToken,
-                        core::stale_value(stale.as_ref()),
-                        may_fetch,
-                    )
-                    .instrument(span.clone())
-                    .await,
-                ),
+                Step::AccessToken { stale, may_fetch } => {
+                    let stale = core::stale_value(stale.as_ref());
+                    let in_place = span.in_scope(|| {
+                        self.secret_in_place(SecretKind::AccessToken, stale, may_fetch)
+                    });
+                    let granted = match in_place {
+                        Ok(granted) => granted,
+                        Err(rest) => rest.instrument(span.clone()).await,
+                    };
+                    self.core.token_outcome(&mut plan, granted)
+                }
                 Step::Sleep(delay) => {
                     tokio::time::sleep(delay).await;
                     Outcome::Slept
@@ -167,17 +171,54 @@ impl AsyncClient {
         stale: Option<&'a str>,
         may_fetch: bool,
     ) -> SecretFuture<'a> {
+        let mut flow = self.core.secret(kind, stale, may_fetch);
+        let first = flow.next(SecretEvent::Start);
+        self.secret_from(kind, flow, first)
+    }
+
+    /// [`secret`](Self::secret) without a future as long as the flow needs nothing
+    /// but a fixed token or reads of a store that answers in place (a sync store): the
+    /// usual call finds its token so. At the first step that would wait (a lock, a
+    /// lease, a sleep, a fetch, an async store), the rest of the same flow is handed
+    /// back as the boxed future, which carries out that step next: the store sees the
+    /// same operations in the same order as through `secret`.
+    fn secret_in_place<'a>(
+        &'a self,
+        kind: SecretKind,
+        stale: Option<&'a str>,
+        may_fetch: bool,
+    ) -> Result<Result<Option<Granted>, Error>, SecretFuture<'a>> {
+        let mut flow = self.core.secret(kind, stale, may_fetch);
+        let mut event = SecretEvent::Start;
+        loop {
+            let step = flow.next(event);
+            event = match (step, self.core.store()) {
+                (SecretStep::Done(result), _) => return Ok(result),
+                (SecretStep::Store(op @ StoreOp::Get { .. }), StoreHandle::Sync(store)) => {
+                    SecretEvent::Stored(op.run(store.as_ref()))
+                }
+                (step, _) => return Err(self.secret_from(kind, flow, step)),
+            };
+        }
+    }
+
+    /// Carries `flow` out from its step `first` on. Boxed: fetching the ticket drives a
+    /// call that needs the token.
+    fn secret_from<'a>(
+        &'a self,
+        kind: SecretKind,
+        mut flow: SecretFlow<'a>,
+        first: SecretStep<'a>,
+    ) -> SecretFuture<'a> {
         Box::pin(async move {
-            let mut flow = self.core.secret(kind, stale, may_fetch);
             let mut _flight = None;
             // Declared after the flight lock, so dropped before it: the lease is given
             // back before the next caller in this process looks at the store.
             let mut lease = LeaseGuard::new(&self.core, kind);
-            let mut event = SecretEvent::Start;
+            let mut step = first;
             loop {
-                let step = flow.next(event);
                 lease.arm(flow.may_hold_lease());
-                event = match step {
+                let event = match step {
                     SecretStep::Store(op) => SecretEvent::Stored(self.core.store().run(op).await),
                     SecretStep::Lock => {
                         _flight = Some(self.flights[kind.index()].write().await);
@@ -201,6 +242,7 @@ impl AsyncClient {
                     SecretStep::Fetch(plan) => SecretEvent::Fetched(self.drive(*plan).await),
                     SecretStep::Done(result) => return result,
                 };
+                step = flow.next(event);
             }
         })
     }
@@ -331,12 +373,17 @@ impl AsyncClient {
         let mut event = ChunkEvent::Start;
         loop {
             event = match chunk.next(event) {
-                ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request).await),
+                // The codes go back to the chunk with the answer.
+                ChunkStep::Check(request) => {
+                    let answer = self.check_codes(&request).await;
+                    ChunkEvent::Checked(request.code, answer)
+                }
                 ChunkStep::Deposit(request) => {
-                    ChunkEvent::Deposited(match self.core.plan(&request) {
+                    let answer = match self.core.plan(&request) {
                         Ok(plan) => self.drive(plan.once()).await,
                         Err(e) => Err(e),
-                    })
+                    };
+                    ChunkEvent::Deposited(request.code, answer)
                 }
                 ChunkStep::Done(result) => return result,
             };

@@ -142,7 +142,7 @@ impl Client {
             let step = plan.next(outcome);
             self.core.observe(&span, &plan, &step);
             outcome = match step {
-                Step::Send(request) => Outcome::Response(self.transport.send(request)),
+                Step::Send(request) => Outcome::Response(self.transport.as_ref().send(request)),
                 Step::AccessToken { stale, may_fetch } => self.core.token_outcome(
                     &mut plan,
                     self.secret(
@@ -307,12 +307,18 @@ impl Client {
         let mut event = ChunkEvent::Start;
         loop {
             event = match chunk.next(event) {
-                ChunkStep::Check(request) => ChunkEvent::Checked(self.check_codes(&request)),
-                ChunkStep::Deposit(request) => ChunkEvent::Deposited(
-                    self.core
+                // The codes go back to the chunk with the answer.
+                ChunkStep::Check(request) => {
+                    let answer = self.check_codes(&request);
+                    ChunkEvent::Checked(request.code, answer)
+                }
+                ChunkStep::Deposit(request) => {
+                    let answer = self
+                        .core
                         .plan(&request)
-                        .and_then(|plan| self.drive(plan.once())),
-                ),
+                        .and_then(|plan| self.drive(plan.once()));
+                    ChunkEvent::Deposited(request.code, answer)
+                }
                 ChunkStep::Done(result) => return result,
             };
         }

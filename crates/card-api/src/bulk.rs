@@ -36,10 +36,11 @@
 //! both clients only carry out its steps.)
 
 use crate::error::Error;
-use card_model::code::{CheckCodes, CodeCheck, DepositCodes, DepositResult, GetDepositCount};
+use card_model::code::{
+    CheckCodes, CodeCheck, CodeList, DepositCodes, DepositResult, GetDepositCount,
+};
 use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::{Endpoint, ValidationError};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Default number of chunks the async client keeps in flight.
@@ -213,7 +214,9 @@ pub(crate) struct DepositJob {
     options: DepositOptions,
     total: Option<usize>,
     filling: Vec<String>,
-    seen: HashSet<String>,
+    /// The indices of `filling` in the order of their codes: a code repeated inside the
+    /// chunk is found by binary search (no hashing, no copy of the code).
+    order: Vec<usize>,
     report: DepositReport,
     codes_done: u64,
     /// Whether new chunks are checked before they are sent.
@@ -241,7 +244,7 @@ impl DepositJob {
             options,
             total,
             filling: Vec::with_capacity(MAX_CODES_PER_CALL),
-            seen: HashSet::with_capacity(MAX_CODES_PER_CALL),
+            order: Vec::with_capacity(MAX_CODES_PER_CALL),
             report: DepositReport::default(),
             codes_done: 0,
             pre_check: options.resume,
@@ -259,12 +262,18 @@ impl DepositJob {
             });
             return None;
         }
-        if self.seen.contains(&code) {
-            self.codes_done += 1;
-            self.report.duplicates += 1;
-            return None;
+        let filling = &self.filling;
+        let at = self
+            .order
+            .binary_search_by(|&i| filling.get(i).map_or("", String::as_str).cmp(code.as_str()));
+        match at {
+            Ok(_) => {
+                self.codes_done += 1;
+                self.report.duplicates += 1;
+                return None;
+            }
+            Err(at) => self.order.insert(at, self.filling.len()),
         }
-        self.seen.insert(code.clone());
         self.filling.push(code);
         if self.filling.len() >= MAX_CODES_PER_CALL {
             self.flush()
@@ -278,7 +287,7 @@ impl DepositJob {
         if self.filling.is_empty() {
             return None;
         }
-        self.seen.clear();
+        self.order.clear();
         let codes = std::mem::replace(&mut self.filling, Vec::with_capacity(MAX_CODES_PER_CALL));
         Some(ChunkJob::new(
             self.card_id.clone(),
@@ -365,9 +374,16 @@ pub(crate) enum ChunkStep {
 pub(crate) enum ChunkEvent {
     /// Nothing yet: the first call of [`ChunkJob::next`].
     Start,
-    /// The answer of a [`ChunkStep::Check`].
+    /// The answer of a [`ChunkStep::Check`], with the request's codes given back.
+    Checked(Vec<String>, Result<CodeCheck, Error>),
+    /// The answer of a [`ChunkStep::Deposit`], with the request's codes given back.
+    Deposited(Vec<String>, Result<DepositResult, Error>),
+}
+
+/// A [`ChunkEvent`] without the codes it gave back.
+enum Answer {
+    Start,
     Checked(Result<CodeCheck, Error>),
-    /// The answer of a [`ChunkStep::Deposit`].
     Deposited(Result<DepositResult, Error>),
 }
 
@@ -432,14 +448,35 @@ impl ChunkJob {
         &self.pending
     }
 
-    fn check(&self) -> ChunkStep {
-        ChunkStep::Check(CheckCodes::new(&*self.card_id, self.pending.clone()))
+    /// The chunk's codes are lent to the request (not copied) and come back with its
+    /// answer ([`ChunkEvent`]).
+    fn check(&mut self) -> ChunkStep {
+        let codes = std::mem::take(&mut self.pending);
+        ChunkStep::Check(CheckCodes::new(&*self.card_id, codes))
     }
 
     fn deposit(&mut self) -> ChunkStep {
         self.sent_before = self.sent;
         self.sent = true;
-        ChunkStep::Deposit(DepositCodes::new(&*self.card_id, self.pending.clone()))
+        let codes = std::mem::take(&mut self.pending);
+        ChunkStep::Deposit(DepositCodes::new(&*self.card_id, codes))
+    }
+
+    /// Removes from `pending` every code that `existing` names; how many it removed.
+    fn remove_found(&mut self, existing: &CodeList) -> u64 {
+        let before = self.pending.len();
+        // Answered in the order asked, every code found: nothing to look up.
+        if existing.len() == before && existing.iter().zip(&self.pending).all(|(a, b)| a == b) {
+            self.pending.clear();
+            return before as u64;
+        }
+        // Otherwise binary searches in the sorted answer (no hashing; n log n at worst,
+        // whatever the answer holds).
+        let mut sorted: Vec<&str> = existing.iter().collect();
+        sorted.sort_unstable();
+        self.pending
+            .retain(|c| sorted.binary_search(&c.as_str()).is_err());
+        (before - self.pending.len()) as u64
     }
 
     fn finish(&mut self, result: Result<(), Error>) -> ChunkStep {
@@ -465,18 +502,30 @@ impl ChunkJob {
                 "deposit chunk driven after it finished".to_owned(),
             )));
         }
-        match event {
-            ChunkEvent::Start if self.pre_check => self.check(),
-            ChunkEvent::Start => self.deposit(),
-            ChunkEvent::Checked(Err(e)) => self.failed_call(e),
-            ChunkEvent::Deposited(Err(e)) => {
+        // The codes lent to the last request come back first.
+        let answer = match event {
+            ChunkEvent::Start => Answer::Start,
+            ChunkEvent::Checked(codes, answer) => {
+                self.pending = codes;
+                Answer::Checked(answer)
+            }
+            ChunkEvent::Deposited(codes, answer) => {
+                self.pending = codes;
+                Answer::Deposited(answer)
+            }
+        };
+        match answer {
+            Answer::Start if self.pre_check => self.check(),
+            Answer::Start => self.deposit(),
+            Answer::Checked(Err(e)) => self.failed_call(e),
+            Answer::Deposited(Err(e)) => {
                 if !e.maybe_sent() {
                     // Certainly not sent (a connect failure on every host, say).
                     self.sent = self.sent_before;
                 }
                 self.failed_call(e)
             }
-            ChunkEvent::Deposited(Ok(answer)) => {
+            Answer::Deposited(Ok(answer)) => {
                 self.accepted += 1;
                 self.result.deposit_calls += 1;
                 let dup = answer.duplicates.as_ref().map_or(0, |t| t.count());
@@ -485,11 +534,8 @@ impl ChunkJob {
                 self.last_failed = answer.failed.as_ref().map_or(0, |t| t.count());
                 self.check()
             }
-            ChunkEvent::Checked(Ok(check)) => {
-                let exist: HashSet<&str> = check.existing.iter().collect();
-                let before = self.pending.len();
-                self.pending.retain(|c| !exist.contains(c.as_str()));
-                let found = (before - self.pending.len()) as u64;
+            Answer::Checked(Ok(check)) => {
+                let found = self.remove_found(&check.existing);
                 if self.sent {
                     // Found after a deposit: stored by it, except those WeChat called
                     // duplicates (stored before they arrived).
@@ -551,18 +597,30 @@ mod tests {
         assert_eq!(report.codes_read, 252);
     }
 
-    fn deposited(succ: u64, dup: u64, fail: u64) -> ChunkEvent {
+    /// The answer to `step`, a deposit, with its codes given back.
+    fn deposited(step: ChunkStep, succ: u64, dup: u64, fail: u64) -> ChunkEvent {
         let tally = |n| (n > 0).then_some(CodeTally::Count(n));
-        ChunkEvent::Deposited(Ok(DepositResult::new(tally(succ), tally(dup), tally(fail))))
+        let answer = DepositResult::new(tally(succ), tally(dup), tally(fail));
+        ChunkEvent::Deposited(deposit_codes(step), Ok(answer))
     }
 
-    fn exist(check: &CheckCodes, stored: &[&str]) -> ChunkEvent {
+    /// The codes of `step`, a deposit.
+    #[track_caller]
+    fn deposit_codes(step: ChunkStep) -> Vec<String> {
+        match step {
+            ChunkStep::Deposit(d) => d.code,
+            other => panic!("expected a deposit, got {other:?}"),
+        }
+    }
+
+    /// The answer to `check`: the codes of `stored` exist, the others do not.
+    fn exist(check: CheckCodes, stored: &[&str]) -> ChunkEvent {
         let (yes, no) = check
             .code
             .iter()
             .cloned()
             .partition(|c| stored.contains(&c.as_str()));
-        ChunkEvent::Checked(Ok(CodeCheck::new(yes, no)))
+        ChunkEvent::Checked(check.code, Ok(CodeCheck::new(yes, no)))
     }
 
     fn chunk_of(codes: &[&str], options: DepositOptions) -> (DepositJob, ChunkJob) {
@@ -575,16 +633,67 @@ mod tests {
     }
 
     #[test]
+    fn repeats_inside_a_chunk_are_dropped_in_any_order_and_only_inside_it() {
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        for c in ["b", "a", "c", "a", "b", "d", "c", "ab", ""] {
+            assert!(job.push(c.into()).is_none());
+        }
+        let chunk = job.flush().unwrap();
+        assert_eq!(chunk.pending(), ["b", "a", "c", "d", "ab"]);
+        // the next chunk starts afresh: a code of the last one is not a repeat here
+        assert!(job.push("a".into()).is_none());
+        assert_eq!(job.flush().unwrap().pending(), ["a"]);
+        // a full chunk of distinct codes given in descending order
+        let mut full = None;
+        for c in codes(MAX_CODES_PER_CALL).into_iter().rev() {
+            full = job.push(c);
+        }
+        assert_eq!(full.unwrap().pending().len(), MAX_CODES_PER_CALL);
+        let report = job.finish(Ok(0));
+        assert_eq!((report.duplicates, report.failed.len()), (3, 1));
+    }
+
+    #[test]
+    fn a_check_answered_in_any_order_finds_exactly_the_codes_it_names() {
+        let (_, mut chunk) = chunk_of(&["a", "b", "c", "d"], DepositOptions::new());
+        let step = chunk.next(ChunkEvent::Start);
+        let ChunkStep::Check(check) = chunk.next(deposited(step, 4, 0, 0)) else {
+            panic!()
+        };
+        assert_eq!(check.code, ["a", "b", "c", "d"]);
+        // out of order, with a repeat and a code that was not asked: "b" is missing
+        let answer = CodeCheck::new(
+            ["d", "a", "x", "c", "a"].map(String::from).to_vec(),
+            vec!["b".into()],
+        );
+        let again = chunk.next(ChunkEvent::Checked(check.code, Ok(answer)));
+        let ChunkStep::Deposit(ref again_codes) = again else {
+            panic!("the missing code is deposited again")
+        };
+        assert_eq!(again_codes.code, ["b"]);
+        let ChunkStep::Check(check) = chunk.next(deposited(again, 1, 0, 0)) else {
+            panic!()
+        };
+        let answer = CodeCheck::new(vec!["b".into()], vec![]);
+        let ChunkStep::Done(Ok(r)) = chunk.next(ChunkEvent::Checked(check.code, Ok(answer))) else {
+            panic!()
+        };
+        assert_eq!((r.deposited, r.already_present, r.deposit_calls), (4, 0, 2));
+        assert!(r.missing.is_empty() && r.failed.is_empty());
+    }
+
+    #[test]
     fn a_fresh_chunk_is_deposited_then_verified_once() {
         let (mut job, mut chunk) = chunk_of(&["a", "b", "c"], DepositOptions::new());
-        let ChunkStep::Deposit(dep) = chunk.next(ChunkEvent::Start) else {
+        let step = chunk.next(ChunkEvent::Start);
+        let ChunkStep::Deposit(ref dep) = step else {
             panic!("a fresh chunk is not checked first")
         };
         assert_eq!(dep.code, ["a", "b", "c"]);
-        let ChunkStep::Check(check) = chunk.next(deposited(3, 0, 0)) else {
+        let ChunkStep::Check(check) = chunk.next(deposited(step, 3, 0, 0)) else {
             panic!()
         };
-        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b", "c"])) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(check, &["a", "b", "c"])) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present, r.deposit_calls), (3, 0, 1));
@@ -600,20 +709,21 @@ mod tests {
         let ChunkStep::Check(check) = chunk.next(ChunkEvent::Start) else {
             panic!("a resumed chunk is checked first")
         };
-        let ChunkStep::Deposit(dep) = chunk.next(exist(&check, &["a"])) else {
+        let step = chunk.next(exist(check, &["a"]));
+        let ChunkStep::Deposit(ref dep) = step else {
             panic!()
         };
         assert_eq!(dep.code, ["b", "c"]);
         // WeChat fails "c" every time
-        let mut step = chunk.next(deposited(1, 0, 1));
+        let mut step = chunk.next(deposited(step, 1, 0, 1));
         let mut deposits = 1;
         loop {
             step = match step {
-                ChunkStep::Check(c) => chunk.next(exist(&c, &["a", "b"])),
+                ChunkStep::Check(c) => chunk.next(exist(c, &["a", "b"])),
                 ChunkStep::Deposit(d) => {
                     assert_eq!(d.code, ["c"]);
                     deposits += 1;
-                    chunk.next(deposited(0, 0, 1))
+                    chunk.next(deposited(ChunkStep::Deposit(d), 0, 0, 1))
                 }
                 ChunkStep::Done(r) => {
                     let r = r.unwrap();
@@ -630,18 +740,16 @@ mod tests {
     #[test]
     fn a_deposit_whose_answer_was_lost_is_checked_before_anything_is_sent_again() {
         let (_, mut chunk) = chunk_of(&["a", "b"], DepositOptions::new());
-        assert!(matches!(
-            chunk.next(ChunkEvent::Start),
-            ChunkStep::Deposit(_)
-        ));
+        let codes = deposit_codes(chunk.next(ChunkEvent::Start));
         let lost = Error::transport(card_transport::TransportError::from_kind(
             card_transport::TransportErrorKind::Io,
         ));
-        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Deposited(Err(lost))) else {
+        let ChunkStep::Check(check) = chunk.next(ChunkEvent::Deposited(codes, Err(lost))) else {
             panic!("a lost answer is checked, not re-sent")
         };
+        assert_eq!(check.code, ["a", "b"]);
         // WeChat had stored both: nothing is sent again, and they count as this run's
-        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b"])) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(check, &["a", "b"])) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present, r.deposit_calls), (2, 0, 0));
@@ -654,14 +762,11 @@ mod tests {
             job.push(c.into());
         }
         let mut chunk = job.flush().unwrap();
-        assert!(matches!(
-            chunk.next(ChunkEvent::Start),
-            ChunkStep::Deposit(_)
-        ));
-        let ChunkStep::Check(check) = chunk.next(deposited(1, 1, 0)) else {
+        let step = chunk.next(ChunkEvent::Start);
+        let ChunkStep::Check(check) = chunk.next(deposited(step, 1, 1, 0)) else {
             panic!()
         };
-        let ChunkStep::Done(Ok(r)) = chunk.next(exist(&check, &["a", "b"])) else {
+        let ChunkStep::Done(Ok(r)) = chunk.next(exist(check, &["a", "b"])) else {
             panic!()
         };
         assert_eq!((r.deposited, r.already_present), (1, 1));
@@ -694,15 +799,15 @@ mod tests {
         let mut job = DepositJob::new("card", options, (0, None)).unwrap();
         job.push("a".into());
         let mut chunk = job.flush().unwrap();
-        assert!(matches!(
-            chunk.next(ChunkEvent::Start),
-            ChunkStep::Deposit(_)
-        ));
+        let codes = deposit_codes(chunk.next(ChunkEvent::Start));
         let busy = || Error::WeChat(card_model::WeChatError::new(-1, "system error"));
         // the deposit may have been applied: check again rather than re-send
-        let step = chunk.next(ChunkEvent::Deposited(Err(busy())));
-        assert!(matches!(step, ChunkStep::Check(_)));
-        let step = chunk.next(ChunkEvent::Checked(Err(busy())));
+        let step = chunk.next(ChunkEvent::Deposited(codes, Err(busy())));
+        let ChunkStep::Check(check) = step else {
+            panic!("expected a check, got {step:?}")
+        };
+        assert_eq!(check.code, ["a"]);
+        let step = chunk.next(ChunkEvent::Checked(check.code, Err(busy())));
         assert!(matches!(step, ChunkStep::Done(Err(_))));
     }
 

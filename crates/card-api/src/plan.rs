@@ -561,20 +561,23 @@ fn build_request(
         url.push('=');
         card_model::endpoint::percent_encode_into(value, &mut url);
     }
-    let method = match call.method {
+    let uri = http::Uri::try_from(url)
+        .map_err(|_| Error::Config(format!("cannot build a request URL for {}", call.path)))?;
+    // Built in place rather than through `http::request::Builder`, which moves the
+    // request's parts at every step; the header value is a static one (no copy).
+    let mut request = http::Request::new(call.body.clone().unwrap_or_default());
+    *request.method_mut() = match call.method {
         HttpMethod::Get => http::Method::GET,
         HttpMethod::Post => http::Method::POST,
     };
-    let mut builder = http::Request::builder().method(method).uri(url);
+    *request.uri_mut() = uri;
     if call.body.is_some() {
-        builder = builder.header(
+        request.headers_mut().insert(
             http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
+            http::HeaderValue::from_static("application/json; charset=utf-8"),
         );
     }
-    builder
-        .body(call.body.clone().unwrap_or_default())
-        .map_err(|_| Error::Config(format!("cannot build a request URL for {}", call.path)))
+    Ok(request)
 }
 
 #[cfg(test)]
@@ -689,6 +692,8 @@ mod tests {
             r.headers()[http::header::CONTENT_TYPE],
             "application/json; charset=utf-8"
         );
+        assert_eq!(r.headers().len(), 1);
+        assert_eq!(r.version(), http::Version::HTTP_11);
         assert_eq!(
             done(p.next(ok(r#"{"errcode":0,"n":7}"#))).unwrap(),
             Out { n: 7 }
@@ -1101,6 +1106,8 @@ mod tests {
             "http://127.0.0.1:9/base/cgi-bin/token?grant_type=client_credential&appid=wx%20app&secret=s%26%3D1"
         );
         assert!(r.body().is_empty());
+        assert!(r.headers().is_empty(), "a GET carries no content type");
+        assert_eq!(r.version(), http::Version::HTTP_11);
         assert!(!format!("{:?}", Step::<()>::Send(r)).contains("s%26"));
         // a token error on the token endpoint itself is returned as is
         let e = done(p.next(ok(r#"{"errcode":40001,"errmsg":"invalid credential"}"#))).unwrap_err();

@@ -30,8 +30,9 @@
 //! # }
 //! ```
 
-use crate::endpoint::write_json_str;
+use crate::endpoint::{needs_json_escape, write_json_str};
 use crate::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
+use crate::plain::Plain;
 use crate::validate::{card_id, count, each_required, required};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -66,11 +67,22 @@ fn write_card_and_codes(
     out.extend_from_slice(br#"{"card_id":"#);
     write_json_str(card_id, out)?;
     out.extend_from_slice(br#","code":["#);
-    for (i, code) in codes.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    if codes.iter().any(|code| needs_json_escape(code.as_bytes())) {
+        for (i, code) in codes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_str(code, out)?;
         }
-        write_json_str(code, out)?;
+    } else if let Some((first, rest)) = codes.split_first() {
+        // No code needs escaping (the usual case): copied as they are.
+        out.push(b'"');
+        out.extend_from_slice(first.as_bytes());
+        for code in rest {
+            out.extend_from_slice(br#"",""#);
+            out.extend_from_slice(code.as_bytes());
+        }
+        out.push(b'"');
     }
     out.extend_from_slice(b"]}");
     Ok(())
@@ -115,6 +127,24 @@ impl Endpoint for DepositCodes {
 
     fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         write_card_and_codes(&self.card_id, &self.code, out)
+    }
+
+    fn decode_plain(body: &[u8]) -> Option<DepositResult> {
+        let mut result = DepositResult::default();
+        Plain::new(body).object(|key, p| {
+            let slot = match key {
+                b"succ_code" => &mut result.deposited,
+                b"duplicate_code" => &mut result.duplicates,
+                b"fail_code" => &mut result.failed,
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(CodeTally::Count(p.u64()?));
+            Some(())
+        })?;
+        Some(result)
     }
 }
 
@@ -311,6 +341,26 @@ impl Endpoint for CheckCodes {
     fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         write_card_and_codes(&self.card_id, &self.code, out)
     }
+
+    fn decode_plain(body: &[u8]) -> Option<CodeCheck> {
+        let (mut existing, mut missing) = (None, None);
+        Plain::new(body).object(|key, p| {
+            let slot = match key {
+                b"exist_code" => &mut existing,
+                b"not_exist_code" => &mut missing,
+                _ => return None,
+            };
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(p.code_list()?);
+            Some(())
+        })?;
+        Some(CodeCheck {
+            existing: existing.unwrap_or_default(),
+            missing: missing.unwrap_or_default(),
+        })
+    }
 }
 
 /// The answer of [`CheckCodes`]; an absent list reads as empty.
@@ -387,6 +437,13 @@ impl CodeList {
             text: String::with_capacity(bytes),
             ends: Vec::with_capacity(codes),
         }
+    }
+
+    /// A list of the codes that end at `ends` in `text`.
+    pub(crate) fn from_parts(text: String, ends: Vec<usize>) -> Self {
+        debug_assert!(ends.windows(2).all(|w| w[0] <= w[1]));
+        debug_assert!(ends.iter().all(|&end| text.is_char_boundary(end)));
+        Self { text, ends }
     }
 
     /// Appends a code.
@@ -698,7 +755,13 @@ mod tests {
             "中文码".to_owned(),
             String::new(),
         ];
-        for codes in [codes(100), odd, vec![]] {
+        let plain_odd = vec![
+            String::new(),
+            "中文码".to_owned(),
+            "1".to_owned(),
+            String::new(),
+        ];
+        for codes in [codes(100), odd, vec![], vec!["1".to_owned()], plain_odd] {
             let deposit = DepositCodes::new("p\"1", codes.clone());
             let check = CheckCodes::new("pDF3iY0_dVjb_Pua96MMewA96qvA", codes);
             assert_eq!(

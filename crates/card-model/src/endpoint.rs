@@ -127,6 +127,15 @@ pub trait Endpoint: Serialize {
     fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         serde_json::to_writer(out, self)
     }
+
+    /// Not part of the API (the answers of a few hot endpoints use it): reads a
+    /// successful answer in its plain shape without serde, or gives `None` for any
+    /// other body, which [`decode_response`] then reads as always. `Some` only where
+    /// the serde path gives `Ok` with the same value.
+    #[doc(hidden)]
+    fn decode_plain(_body: &[u8]) -> Option<Self::Response> {
+        None
+    }
 }
 
 /// The JSON body of a request: `Some` for `POST`, `None` for `GET`. Non-ASCII text is
@@ -199,6 +208,15 @@ struct Envelope<'a> {
 /// that is not the expected JSON.
 pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {
     let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+    match E::decode_plain(body) {
+        Some(value) => Ok(value),
+        None => decode_with_serde::<E>(body),
+    }
+}
+
+/// [`decode_response`] without the plain reader: the response type through serde_json,
+/// `errcode`/`errmsg` taken out on the way. `body` has no byte order mark.
+pub(crate) fn decode_with_serde<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {
     let mut tap = Tap::default();
     let mut de = serde_json::Deserializer::from_slice(body);
     let decoded = E::Response::deserialize(TapDe {
@@ -265,41 +283,38 @@ fn envelope_error(body: &[u8]) -> Result<(), ResponseError> {
 ///
 /// # Errors
 /// Never in practice: the escaping path hands the string to serde_json.
+#[inline]
 pub(crate) fn write_json_str(value: &str, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    if !needs_json_escape(value.as_bytes()) {
-        out.reserve(value.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
-        out.push(b'"');
-        Ok(())
-    } else {
-        serde_json::to_writer(out, value)
+    if needs_json_escape(value.as_bytes()) {
+        return serde_json::to_writer(out, value);
     }
+    out.reserve(value.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(value.as_bytes());
+    out.push(b'"');
+    Ok(())
 }
 
 /// Whether any byte is a control character, `"` or `\\` (what JSON must escape),
-/// looked at eight bytes at a time.
-fn needs_json_escape(bytes: &[u8]) -> bool {
+/// looked at eight bytes at a time (the last eight overlapping the ones before).
+#[inline]
+pub(crate) fn needs_json_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     const QUOTE: u64 = u64::from_ne_bytes([b'"'; 8]);
     const BACKSLASH: u64 = u64::from_ne_bytes([b'\\'; 8]);
     const SPACE: u64 = u64::from_ne_bytes([0x20; 8]);
     // Exact tests: "some byte is zero" and "some byte is below 0x20" (0x20 <= 0x80).
-    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let escape_in = |word: &[u8; 8]| {
+        let v = u64::from_ne_bytes(*word);
+        (v.wrapping_sub(SPACE) & !v | has_zero(v ^ QUOTE) | has_zero(v ^ BACKSLASH)) & HIGH != 0
+    };
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    };
     let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_ne_bytes(word);
-        if v.wrapping_sub(SPACE) & !v & HIGH != 0 || zero_in(v ^ QUOTE) || zero_in(v ^ BACKSLASH) {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    chunks.any(|chunk| chunk.first_chunk::<8>().is_some_and(escape_in)) || escape_in(last)
 }
 
 /// Appends `value` to `out` with every byte other than the RFC 3986 unreserved ones
@@ -310,16 +325,56 @@ fn needs_json_escape(bytes: &[u8]) -> bool {
 #[doc(hidden)]
 pub fn percent_encode_into(value: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    let encode = |b: u8, out: &mut String| {
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    };
+    out.reserve(value.len());
+    // Runs of unreserved bytes (an access token is one run) are copied whole.
+    let mut rest = value;
+    loop {
+        let at = unreserved_prefix(rest.as_bytes());
+        out.push_str(&rest[..at]);
+        let Some(&b) = rest.as_bytes().get(at) else {
+            return;
+        };
+        // `at` starts a character (the bytes before it are ASCII); all of its bytes
+        // are encoded.
+        encode(b, out);
+        let mut next = at + 1;
+        while !rest.is_char_boundary(next) {
+            encode(rest.as_bytes()[next], out);
+            next += 1;
         }
+        rest = &rest[next..];
     }
 }
+
+/// How many bytes at the start of `bytes` are unreserved, eight at a time.
+fn unreserved_prefix(bytes: &[u8]) -> usize {
+    let ok = |b: &u8| UNRESERVED[usize::from(*b)];
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        if !word.iter().fold(true, |all, b| all & ok(b)) {
+            break;
+        }
+        i += 8;
+    }
+    i + bytes[i..].iter().take_while(|b| ok(b)).count()
+}
+
+/// The RFC 3986 unreserved bytes (`A-Z a-z 0-9 - . _ ~`), which percent-encoding keeps.
+static UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -546,6 +601,49 @@ mod tests {
             let mut out = Vec::new();
             write_json_str(&value, &mut out).unwrap();
             proptest::prop_assert_eq!(out, serde_json::to_vec(&value).unwrap());
+        }
+    }
+
+    /// The byte-at-a-time percent-encoding that [`percent_encode_into`] must match.
+    fn percent_encoded_byte_by_byte(value: &str) -> String {
+        let mut out = String::new();
+        for &b in value.as_bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn percent_encoding_copies_runs_and_encodes_every_other_byte() {
+        for value in [
+            "",
+            "abc",
+            "%",
+            "a b",
+            "é",
+            "aé",
+            "éa",
+            "中文",
+            "T/ok+1=",
+            "~-._",
+            "\u{0}\u{7f}\u{10ffff}",
+        ] {
+            let mut out = String::from("x=");
+            percent_encode_into(value, &mut out);
+            assert_eq!(out, format!("x={}", percent_encoded_byte_by_byte(value)));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn percent_encoding_matches_a_byte_by_byte_encoder(value in "\\PC{0,24}|[-._~a-zA-Z0-9%+/= ]{0,40}") {
+            let mut out = String::new();
+            percent_encode_into(&value, &mut out);
+            proptest::prop_assert_eq!(out, percent_encoded_byte_by_byte(&value));
         }
     }
 

@@ -21,6 +21,7 @@ mod lenient;
 pub mod limits;
 pub mod message;
 pub mod mpnews;
+mod plain;
 pub mod qrcode;
 pub mod secret;
 pub mod token;

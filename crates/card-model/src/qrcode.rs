@@ -38,7 +38,9 @@
 //! # }
 //! ```
 
+use crate::endpoint::write_json_str;
 use crate::limits::{MAX_CODE_CHARS, MAX_EXPIRE_SECONDS, MAX_OPENID_CHARS, MIN_EXPIRE_SECONDS};
+use crate::plain::Plain;
 use crate::validate::{card_id, count, optional, range};
 use crate::{Endpoint, HttpMethod, ValidationError};
 use serde::de::{self, Deserializer};
@@ -307,6 +309,73 @@ impl Endpoint for CreateQrCode {
             }
         }
     }
+
+    /// `QR_CARD` written by hand, byte for byte as the `Serialize` impl writes it with
+    /// serde_json (tested); `QR_MULTIPLE_CARD` through serde_json.
+    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        use std::io::Write as _;
+        let Self::Card {
+            expire_seconds,
+            card,
+        } = self
+        else {
+            return serde_json::to_writer(out, self);
+        };
+        out.extend_from_slice(br#"{"action_name":"QR_CARD""#);
+        if let Some(seconds) = expire_seconds {
+            out.extend_from_slice(br#","expire_seconds":"#);
+            write!(out, "{seconds}").map_err(serde_json::Error::io)?;
+        }
+        out.extend_from_slice(br#","action_info":{"card":{"card_id":"#);
+        write_json_str(&card.card_id, out)?;
+        if let Some(code) = &card.code {
+            out.extend_from_slice(br#","code":"#);
+            write_json_str(code, out)?;
+        }
+        if let Some(openid) = &card.openid {
+            out.extend_from_slice(br#","openid":"#);
+            write_json_str(openid, out)?;
+        }
+        if let Some(unique) = card.is_unique_code {
+            out.extend_from_slice(br#","is_unique_code":"#);
+            out.extend_from_slice(if unique { b"true" } else { b"false" });
+        }
+        if let Some(outer_id) = card.outer_id {
+            out.extend_from_slice(br#","outer_id":"#);
+            write!(out, "{outer_id}").map_err(serde_json::Error::io)?;
+        }
+        if let Some(outer_str) = &card.outer_str {
+            out.extend_from_slice(br#","outer_str":"#);
+            write_json_str(outer_str, out)?;
+        }
+        out.extend_from_slice(b"}}}");
+        Ok(())
+    }
+
+    fn decode_plain(body: &[u8]) -> Option<QrCodeTicket> {
+        let (mut ticket, mut expire_seconds, mut url, mut show_qrcode_url) =
+            (None, None, None, None);
+        Plain::new(body).object(|key, p| {
+            match key {
+                b"ticket" if ticket.is_none() => ticket = Some(p.owned_string()?),
+                b"expire_seconds" if expire_seconds.is_none() => {
+                    expire_seconds = Some(u32::try_from(p.u64()?).ok()?);
+                }
+                b"url" if url.is_none() => url = Some(p.owned_string()?),
+                b"show_qrcode_url" if show_qrcode_url.is_none() => {
+                    show_qrcode_url = Some(p.owned_string()?);
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(QrCodeTicket {
+            ticket: ticket?,
+            expire_seconds,
+            url: url.unwrap_or_default(),
+            show_qrcode_url,
+        })
+    }
 }
 
 // --- wire shape -------------------------------------------------------------------
@@ -511,6 +580,39 @@ pub fn show_qrcode_image_url(ticket: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn qr_bodies_are_what_serde_json_writes(
+            card_id in "\\PC{0,6}|[\"\\\\\u{0}-\u{1f}a]{0,3}",
+            code in proptest::option::of("\\PC{0,4}|[\"\\\\\u{0}-\u{1f}a]{0,3}"),
+            openid in proptest::option::of("[a-zA-Z0-9_-]{0,28}"),
+            unique in proptest::option::of(proptest::bool::ANY),
+            outer_id in proptest::option::of(proptest::num::i64::ANY),
+            outer_str in proptest::option::of("\\PC{0,4}"),
+            expire in proptest::option::of(proptest::num::u32::ANY),
+            multiple in proptest::bool::ANY,
+        ) {
+            let mut card = QrCard::new(card_id.clone());
+            card.code = code;
+            card.openid = openid;
+            card.is_unique_code = unique;
+            card.outer_id = outer_id;
+            card.outer_str = outer_str;
+            let mut qr = if multiple {
+                CreateQrCode::multiple(vec![QrCardItem::new(card_id)])
+            } else {
+                CreateQrCode::card(card)
+            };
+            if let Some(seconds) = expire {
+                qr = qr.expire_seconds(seconds);
+            }
+            proptest::prop_assert_eq!(
+                crate::encode_body(&qr).unwrap().unwrap(),
+                serde_json::to_vec(&qr).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn percent_encoding() {

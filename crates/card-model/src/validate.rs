@@ -179,6 +179,12 @@ pub(crate) fn each_required(
     max: usize,
 ) -> Result<(), ValidationError> {
     for (i, item) in items.iter().enumerate() {
+        // What settles [`required`] for a usual code, inline: a visible ASCII first
+        // byte and at most `max` bytes.
+        let bytes = item.as_bytes();
+        if bytes.len() <= max && bytes.first().is_some_and(u8::is_ascii_graphic) {
+            continue;
+        }
         required(field, item, max)
             .map_err(|e| ValidationError::new(format!("{field}[{i}]"), e.problem))?;
     }
@@ -201,7 +207,14 @@ pub(crate) fn optional(
 /// ID never holds any, and one padded with spaces would name another card).
 pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
     required(field, value, MAX_CARD_ID_CHARS)?;
-    if value.chars().any(char::is_whitespace) {
+    // For ASCII, `char::is_whitespace` is exactly these bytes: space, \t, \n, \x0b,
+    // \x0c and \r.
+    let white = if value.is_ascii() {
+        value.bytes().any(|b| matches!(b, b' ' | b'\t'..=b'\r'))
+    } else {
+        value.chars().any(char::is_whitespace)
+    };
+    if white {
         return Err(ValidationError::new(
             field,
             crate::Problem::Invalid("a card ID must not contain white space"),
@@ -213,6 +226,56 @@ pub(crate) fn card_id(field: &str, value: &str) -> Result<(), ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_ids_with_white_space_are_refused_ascii_or_not() {
+        for c in (0..=0x7f_u8)
+            .map(char::from)
+            .chain(['\u{85}', '\u{a0}', '\u{3000}', 'é'])
+        {
+            for id in [
+                format!("{c}p1"),
+                format!("p{c}1"),
+                format!("p1{c}"),
+                format!("中{c}"),
+            ] {
+                let refused = card_id("card_id", &id).is_err();
+                let expected = id.chars().any(char::is_whitespace) || non_empty("", &id).is_err();
+                assert_eq!(refused, expected, "{id:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_item_is_checked_whatever_its_first_byte() {
+        let items: Vec<String> = [
+            "1",
+            "é",
+            "\u{3000}",
+            "",
+            " ",
+            "a".repeat(21).as_str(),
+            "中".repeat(20).as_str(),
+            "中".repeat(21).as_str(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for (i, item) in items.iter().enumerate() {
+            let alone = required("code", item, 20).map_err(|e| e.problem);
+            let mut list = vec!["ok".to_owned(); 3];
+            list.insert(1, item.clone());
+            let listed = each_required("code", &list, 20);
+            match alone {
+                Ok(()) => assert!(listed.is_ok(), "{i}: {item:?}"),
+                Err(problem) => assert_eq!(
+                    listed,
+                    Err(ValidationError::new("code[1]", problem)),
+                    "{i}: {item:?}"
+                ),
+            }
+        }
+    }
 
     #[test]
     fn messages_name_field_limit_and_size() {

@@ -328,9 +328,13 @@ impl<'a> SecretFlow<'a> {
 
     fn advance(&mut self, phase: Phase, event: SecretEvent) -> Result<SecretStep<'a>, Error> {
         let core = self.core;
+        // A usable entry's value is moved out (no copy of the token per call); an
+        // unusable entry is kept whole.
         let usable = |reply: Result<StoreReply, StoreError>, stale| -> Result<_, Error> {
-            let entry = reply?.entry()?;
-            Ok((core.usable(entry.as_ref(), stale), entry))
+            Ok(match reply?.entry()? {
+                Some(entry) if core.usable(&entry, stale) => (Some(entry.value), None),
+                entry => (None, entry),
+            })
         };
         Ok(match (phase, event) {
             (Phase::Start, SecretEvent::Start) => {

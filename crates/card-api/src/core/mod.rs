@@ -183,10 +183,9 @@ impl Core {
         &self.keys[kind.index()]
     }
 
-    fn usable(&self, entry: Option<&StoredSecret>, stale: Option<&str>) -> Option<String> {
-        let entry = entry?;
-        let fresh = self.clock.unix_millis() < entry.use_until_ms;
-        (fresh && Some(entry.value.as_str()) != stale).then(|| entry.value.clone())
+    /// Whether `entry` may be used now: not about to expire, and not `stale`.
+    fn usable(&self, entry: &StoredSecret, stale: Option<&str>) -> bool {
+        self.clock.unix_millis() < entry.use_until_ms && Some(entry.value.as_str()) != stale
     }
 
     /// When a credential WeChat gave for `expires_in` seconds stops being used. A

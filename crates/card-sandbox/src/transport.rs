@@ -28,12 +28,38 @@ impl BlockingTransport for Sandbox {
 impl AsyncTransport for Sandbox {
     /// Answers as WeChat would, waiting for any injected latency without blocking the
     /// executor.
+    ///
+    /// Every request first gives the executor a turn, as a request over a network does:
+    /// without it, a task whose calls all answer at once would never yield, and tasks
+    /// queued behind it on the same worker (woken, say, by a token refresh) would wait
+    /// until it ends, an unfairness no real transport has.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        YieldOnce(false).await;
         let Processed { reply, delay } = self.process_in_process(&request);
         if !delay.is_zero() {
             timer::Delay::new(delay).await;
         }
         into_result(reply)
+    }
+}
+
+/// A future that is pending once (waking its task at once), then ready: a turn for the
+/// executor's other tasks, on any runtime.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 

@@ -32,17 +32,17 @@ const SECRET: &str = "SECRET-concurrency-77";
 const EXPIRE_EVERY: u64 = 50;
 
 /// The sandbox's expiry interval for `flavor` with `in_flight` calls in flight. The
-/// sandbox counts
-/// every request toward the N-th, those answered 42001 included. With 64 in flight
-/// and N = 50 the async client over the in-process sandbox (whose answers never
-/// yield to the executor) can fall into a self-sustaining storm: the dead-token
-/// requests of one expiry already make the next N, so a token often dies before
-/// most tasks have used it, and in about half of the runs a few dozen of 4,096 calls
-/// meet more than `MAX_TOKEN_ERRORS` (64) dead tokens in a row. Single flight still
-/// holds there (one fetch per expiry). Over HTTP (wiremock below, which counts
-/// accepted calls) 64 in flight with N = 50 passes on both clients, and so does the
-/// blocking client over the sandbox; for the async client over the sandbox at 64 the
-/// token lives 200 calls, longer than the calls in flight can burn in one round.
+/// sandbox counts every request toward the N-th, those answered 42001 included. With 64
+/// in flight and N = 50 the async client over the in-process sandbox falls into a
+/// self-sustaining storm: after each refresh the waiting calls resend together, the
+/// 50th of them kills the new token, the rest are answered 42001 and count toward the
+/// next 50, and the calls woken last in every round meet more than
+/// `MAX_TOKEN_ERRORS` (64) dead tokens in a row (every run of 20 failed, 1 to 56 of
+/// 4,096 calls each; single flight still held: one fetch per expiry). WeChat kills no
+/// token on a count of calls. Over HTTP (wiremock below, which counts accepted calls)
+/// 64 in flight with N = 50 passes on both clients, and so does the blocking client
+/// over the sandbox; for the async client over the sandbox at 64 the token lives 200
+/// calls, longer than the calls in flight can burn in one round.
 fn sandbox_expiry(flavor: Flavor, in_flight: usize) -> u64 {
     if flavor == Flavor::Async && in_flight > EXPIRE_EVERY as usize {
         4 * EXPIRE_EVERY

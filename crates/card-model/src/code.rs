@@ -34,24 +34,50 @@ use crate::endpoint::{needs_json_escape, write_json_str};
 use crate::limits::{MAX_CODE_CHARS, MAX_CODES_PER_CALL};
 use crate::plain::Plain;
 use crate::validate::{card_id, count, each_required, required};
-use crate::{Endpoint, HttpMethod, ValidationError};
+use crate::{Endpoint, HttpMethod, Problem, ValidationError};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
-/// Checks one custom code as [`DepositCodes`] and [`CheckCodes`] do: non-empty and at
-/// most [`MAX_CODE_CHARS`] characters.
+/// Checks one custom code as [`DepositCodes`] and [`CheckCodes`] do: non-empty, at
+/// most [`MAX_CODE_CHARS`] characters, no control characters (a line break, tab or NUL).
 ///
 /// # Errors
 /// A [`ValidationError`] for the field `code`.
 pub fn validate_code(code: &str) -> Result<(), ValidationError> {
-    required("code", code, MAX_CODE_CHARS)
+    required("code", code, MAX_CODE_CHARS)?;
+    if has_control(code) {
+        return Err(ValidationError::new("code", CONTROL));
+    }
+    Ok(())
+}
+
+/// What a code with a control character is refused for.
+const CONTROL: Problem = Problem::Invalid(
+    "a code must not contain control characters (a line break, tab or NUL left over from a file, say)",
+);
+
+/// Whether `code` holds a control character (U+0000-U+001F, U+007F-U+009F): none of
+/// WeChat's codes has one, and one in a code is nearly always a file's line end or
+/// padding that would be stored as part of the code.
+fn has_control(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    // Branch-free over the bytes (it vectorises); the characters are looked at only
+    // when there is a non-ASCII byte, which C1 controls need.
+    let (ascii_control, non_ascii) = bytes.iter().fold((false, false), |(c, n), &b| {
+        (c | (b < 0x20) | (b == 0x7f), n | (b >= 0x80))
+    });
+    ascii_control || (non_ascii && code.chars().any(char::is_control))
 }
 
 fn card_and_codes(card_id_value: &str, codes: &[String]) -> Result<(), ValidationError> {
     card_id("card_id", card_id_value)?;
     count("code", codes.len(), 1, MAX_CODES_PER_CALL)?;
-    each_required("code", codes, MAX_CODE_CHARS)
+    each_required("code", codes, MAX_CODE_CHARS)?;
+    if let Some(i) = codes.iter().position(|code| has_control(code)) {
+        return Err(ValidationError::new(format!("code[{i}]"), CONTROL));
+    }
+    Ok(())
 }
 
 /// Writes `{"card_id":...,"code":[...]}`, the body of [`DepositCodes`] and
@@ -95,7 +121,7 @@ fn write_card_and_codes(
 /// until it succeeds.
 ///
 /// Validation: `card_id` 1..=32 characters without white space; `code` holds 1..=100 codes, none empty (or
-/// blank), each at most [`MAX_CODE_CHARS`] characters.
+/// blank), each at most [`MAX_CODE_CHARS`] characters and without control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DepositCodes {
@@ -670,6 +696,41 @@ mod tests {
 
     fn codes(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{i:05}")).collect()
+    }
+
+    #[test]
+    fn a_code_with_a_control_character_is_refused_before_sending() {
+        for bad in [
+            "A1\r",
+            "A\n1",
+            "\tA1",
+            "A1\u{0}",
+            "A\u{7f}1",
+            "A\u{85}1",
+            "会员\u{9f}",
+        ] {
+            assert_eq!(validate_code(bad).unwrap_err().problem, CONTROL, "{bad:?}");
+            let mut list = codes(5);
+            list[3] = bad.to_owned();
+            let error = DepositCodes::new("pCARD", list.clone())
+                .validate()
+                .expect_err("deposit refused");
+            assert_eq!(error.field, "code[3]", "{bad:?}");
+            assert_eq!(error.problem, CONTROL);
+            let error = CheckCodes::new("pCARD", list)
+                .validate()
+                .expect_err("check refused");
+            assert_eq!(error.field, "code[3]");
+        }
+        for good in ["A1", "会员卡-0001", "a b", "x\u{a0}y", "Ω-\u{a0}"] {
+            assert!(validate_code(good).is_ok(), "{good:?}");
+            let mut list = codes(5);
+            list[0] = good.to_owned();
+            assert!(
+                DepositCodes::new("pCARD", list).validate().is_ok(),
+                "{good:?}"
+            );
+        }
     }
 
     #[test]

@@ -214,6 +214,14 @@ pub fn decode_response<E: Endpoint>(body: &[u8]) -> Result<E::Response, Response
     }
 }
 
+/// [`decode_response`] without the plain reader, for the differential fuzz target
+/// (`fuzz/fuzz_targets/answer_decode.rs`); built only under `cargo fuzz`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub fn decode_response_with_serde<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {
+    decode_with_serde::<E>(body.strip_prefix(UTF8_BOM).unwrap_or(body))
+}
+
 /// [`decode_response`] without the plain reader: the response type through serde_json,
 /// `errcode`/`errmsg` taken out on the way. `body` has no byte order mark.
 pub(crate) fn decode_with_serde<E: Endpoint>(body: &[u8]) -> Result<E::Response, ResponseError> {

@@ -52,6 +52,8 @@
 #![deny(missing_docs)]
 
 mod error;
+#[cfg(all(test, feature = "blocking"))]
+mod loopback;
 #[cfg(feature = "async")]
 mod reqwest_transport;
 pub mod test_util;

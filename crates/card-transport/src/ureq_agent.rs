@@ -293,8 +293,8 @@ fn left_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{SocketAddr, TcpListener};
+    use crate::loopback::After;
+    use std::net::SocketAddr;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration as StdDuration;
 
@@ -339,55 +339,12 @@ mod tests {
     /// `close`, it closes each connection after one answer. Returns its address and the
     /// count of connections it accepted.
     fn server(close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                count.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || serve(stream, close));
-            }
-        });
-        (addr, accepted)
-    }
-
-    fn serve(stream: std::net::TcpStream, close: bool) {
-        let _ = stream.set_read_timeout(Some(StdDuration::from_secs(10)));
-        let Ok(mut writer) = stream.try_clone() else {
-            return;
+        let after = if close {
+            After::SayClose
+        } else {
+            After::KeepAlive
         };
-        let mut reader = BufReader::new(stream);
-        loop {
-            let mut length = 0usize;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-            let connection = if close { "close" } else { "keep-alive" };
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: {connection}\r\n\r\nok"
-            );
-            if writer.write_all(answer.as_bytes()).is_err() || close {
-                return;
-            }
-        }
+        crate::loopback::server(StdDuration::ZERO, after)
     }
 
     fn config(connect_timeout: StdDuration) -> TransportConfig {

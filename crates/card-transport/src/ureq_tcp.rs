@@ -287,9 +287,8 @@ fn still_open(stream: &TcpStream) -> bool {
 mod tests {
     use super::*;
     use crate::TransportConfig;
-    use std::io::{BufRead, BufReader};
-    use std::net::TcpListener;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::loopback::{After, server};
+    use std::sync::atomic::Ordering;
 
     const S: Duration = Duration::from_secs(1);
 
@@ -323,77 +322,6 @@ mod tests {
     fn no_deadline_means_no_socket_timeout() {
         assert_eq!(timeout_to_set(None, None), None);
         assert_eq!(timeout_to_set(Some(S), None), Some(None));
-    }
-
-    /// What the test server does after its answer on a connection.
-    #[derive(Clone, Copy)]
-    enum After {
-        /// Waits for the next request.
-        KeepAlive,
-        /// Closes the connection without having said so in its answer.
-        Close,
-        /// Sends bytes nobody asked for, then waits.
-        Garbage,
-    }
-
-    /// A loopback HTTP/1.1 server answering `ok` to every request after `delay`, doing
-    /// `after` once it answered. Returns its address and the count of connections.
-    fn server(delay: Duration, after: After) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                count.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || serve(stream, delay, after));
-            }
-        });
-        (addr, accepted)
-    }
-
-    fn serve(stream: TcpStream, delay: Duration, after: After) {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let Ok(mut writer) = stream.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(stream);
-        loop {
-            let mut length = 0usize;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-            std::thread::sleep(delay);
-            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-            if writer.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-            match after {
-                After::KeepAlive => {}
-                After::Close => return,
-                After::Garbage => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    let _ = writer.write_all(b"surprise");
-                }
-            }
-        }
     }
 
     fn agent(timeout: Duration) -> ureq::Agent {

@@ -1,0 +1,87 @@
+//! A small HTTP/1.1 server on 127.0.0.1 for the blocking backend's unit tests: reads
+//! each request (head and `Content-Length` body), answers `ok`, and then does what the
+//! test asks of the connection.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// What the server does with a connection once it answered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum After {
+    /// Waits for the next request (`Connection: keep-alive`).
+    KeepAlive,
+    /// Says `Connection: close` in its answer and closes.
+    SayClose,
+    /// Closes the connection without having said so in its answer.
+    Close,
+    /// Sends bytes nobody asked for, then waits.
+    Garbage,
+}
+
+/// Starts the server: every answer comes after `delay`, then `after` applies. Returns
+/// its address and the count of connections it accepted.
+pub(crate) fn server(delay: Duration, after: After) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || serve(stream, delay, after));
+        }
+    });
+    (addr, accepted)
+}
+
+fn serve(stream: TcpStream, delay: Duration, after: After) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        std::thread::sleep(delay);
+        let connection = match after {
+            After::SayClose => "close",
+            _ => "keep-alive",
+        };
+        let answer =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: {connection}\r\n\r\nok");
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+        match after {
+            After::KeepAlive => {}
+            After::SayClose | After::Close => return,
+            After::Garbage => {
+                std::thread::sleep(Duration::from_millis(20));
+                let _ = writer.write_all(b"surprise");
+            }
+        }
+    }
+}

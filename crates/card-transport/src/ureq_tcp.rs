@@ -360,27 +360,33 @@ mod tests {
         assert!(matches!(error, ureq::Error::Timeout(_)), "{error:?}");
     }
 
-    #[test]
-    fn a_connection_the_server_closed_is_not_reused() {
-        let (addr, accepted) = server(Duration::ZERO, After::Close);
+    /// The connections three requests take when the server does `after` with each and
+    /// the client pauses `pause` between requests (for what the server sends or closes
+    /// to arrive before the connection is taken from the pool again).
+    fn connections_for_three(after: After, pause: Duration) -> usize {
+        let (addr, accepted) = server(Duration::ZERO, after);
         let agent = agent(Duration::from_secs(5));
         for _ in 0..3 {
-            post(&agent, addr).expect("a new connection for each request");
-            // Let the close arrive before the connection is taken from the pool.
-            std::thread::sleep(Duration::from_millis(50));
+            post(&agent, addr).expect("an answer on a new connection");
+            std::thread::sleep(pause);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        accepted.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_not_reused() {
+        assert_eq!(
+            connections_for_three(After::Close, Duration::from_millis(50)),
+            3
+        );
     }
 
     #[test]
     fn a_connection_with_unasked_bytes_is_not_reused() {
-        let (addr, accepted) = server(Duration::ZERO, After::Garbage);
-        let agent = agent(Duration::from_secs(5));
-        for _ in 0..3 {
-            post(&agent, addr).expect("a new connection for each request");
-            std::thread::sleep(Duration::from_millis(80));
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            connections_for_three(After::Garbage, Duration::from_millis(80)),
+            3
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! set to half of what was left stays while it is at most the time left and at least an
 //! eighth of it, so the exchanges on a connection mostly run without touching it. When a
 //! read or write outlasts the socket's timeout but the exchange still has time, it is
-//! tried again with what is left; no I/O ever waits past the exchange's deadline. The
-//! open check is one non-blocking peek (on Unix; elsewhere ureq's way).
+//! tried again with what is left; no I/O ever waits past the exchange's deadline, and a
+//! transmission written in parts (a peer reading slowly) counts its time from its first
+//! write, not from each part. An interrupted read or write is tried again. The open check is one non-blocking peek (on Unix; elsewhere ureq's way).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -183,42 +184,40 @@ impl Tcp {
     }
 
     /// Runs `io` until it does not time out on the socket's timeout, with what is left of
-    /// `timeout` before each try. `Ok(None)`: the exchange's time ran out.
+    /// `timeout` (counted from `started`) before each try: a timeout error once nothing
+    /// is left. An interrupted I/O is tried again.
     fn run<T>(
         &mut self,
         way: Way,
         timeout: NextTimeout,
+        started: Instant,
         mut io: impl FnMut(&mut Self) -> io::Result<T>,
     ) -> Result<T, ureq::Error> {
-        let total = timeout.not_zero().map(|d| *d);
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
-        let started = Instant::now();
-        let mut left = total;
+        let total = timeout.not_zero().map(|d| *d);
         loop {
-            self.fit(way, left)?;
-            match io(self) {
-                Ok(value) => return Ok(value),
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    let Some(total) = total else {
-                        // No deadline: a signal interrupted a wait without limit; the
-                        // caller decides (as ureq does).
-                        return Err(ureq::Error::Io(error));
-                    };
+            let left = match total {
+                None => None,
+                Some(total) => {
                     let rest = total.saturating_sub(started.elapsed());
                     if rest.is_zero() {
                         return Err(ureq::Error::Timeout(timeout.reason));
                     }
-                    left = Some(rest);
+                    Some(rest)
                 }
+            };
+            self.fit(way, left)?;
+            match io(self) {
+                Ok(value) => return Ok(value),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error)
+                    if total.is_some()
+                        && matches!(
+                            error.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
                 Err(error) => return Err(ureq::Error::Io(error)),
             }
         }
@@ -232,9 +231,11 @@ impl Transport for Tcp {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = timeout.for_write();
+        // One deadline for the whole transmission, however many writes it takes.
+        let started = Instant::now();
         let mut written = 0;
         while written < amount {
-            let n = self.run(Way::Write, timeout, |tcp| {
+            let n = self.run(Way::Write, timeout, started, |tcp| {
                 let output = &tcp.buffers.output()[written..amount];
                 (&*tcp.stream).write(output)
             })?;
@@ -248,7 +249,7 @@ impl Transport for Tcp {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
-        let amount = self.run(Way::Read, timeout, |tcp| {
+        let amount = self.run(Way::Read, timeout, Instant::now(), |tcp| {
             let input = tcp.buffers.input_append_buf();
             (&*tcp.stream).read(input)
         })?;
@@ -453,6 +454,85 @@ mod tests {
             std::thread::sleep(Duration::from_millis(80));
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    /// A loopback listener whose connections have a small receive buffer, and a client
+    /// connection to it with a small send buffer: a large write fills them at once.
+    #[cfg(unix)]
+    fn small_buffered_pair() -> (TcpStream, TcpStream) {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(4096).expect("receive buffer");
+        let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&loopback.into()).expect("bind loopback");
+        socket.listen(1).expect("listen");
+        let listener = TcpListener::from(socket);
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        socket2::SockRef::from(&client)
+            .set_send_buffer_size(4096)
+            .expect("send buffer");
+        let (server, _) = listener.accept().expect("accept");
+        (client, server)
+    }
+
+    fn exchange_timeout(after: Duration) -> NextTimeout {
+        NextTimeout {
+            after: after.into(),
+            reason: ureq::Timeout::Global,
+            per_read: None,
+            per_write: None,
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_write_the_server_reads_slowly_ends_at_the_exchanges_deadline() {
+        // The server reads the 256 KiB a little at a time, so every write of it makes
+        // some progress within the socket's timeout, but all of it takes many times the
+        // exchange's time: the write must give up when the exchange's time is over, not
+        // start the count again after each partial write.
+        let (client, mut server) = small_buffered_pair();
+        std::thread::spawn(move || {
+            let mut bite = [0u8; 1024];
+            while let Ok(n) = server.read(&mut bite) {
+                if n == 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let amount = 256 * 1024;
+        let mut tcp = Tcp::new(client, LazyBuffers::new(1024, amount));
+        tcp.buffers.output()[..amount].fill(b'x');
+        let result = tcp.transmit_output(amount, exchange_timeout(Duration::from_millis(300)));
+        assert!(
+            matches!(result, Err(ureq::Error::Timeout(ureq::Timeout::Global))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_body_the_server_never_reads_is_a_timeout() {
+        // The server reads the head and stops reading: the socket buffers fill up and the
+        // write waits; the exchange's timeout ends it.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        std::thread::spawn(move || {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut head = [0u8; 256];
+            let _ = (&stream).read(&mut head);
+            std::thread::sleep(Duration::from_secs(10));
+            drop(stream);
+        });
+        let agent = agent(Duration::from_millis(500));
+        let body = vec![b'x'; 64 * 1024 * 1024];
+        let error = agent
+            .post(format!("http://{addr}/x"))
+            .send(&body[..])
+            .expect_err("the body cannot all be sent");
+        assert!(matches!(error, ureq::Error::Timeout(_)), "{error:?}");
     }
 
     #[test]

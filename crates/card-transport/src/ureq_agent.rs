@@ -42,12 +42,34 @@ pub(crate) fn agent(config: &TransportConfig) -> ureq::Agent {
 
 /// [`agent`] with `lookup` as the resolver used when a connection is opened.
 fn agent_with_lookup(config: &TransportConfig, lookup: Arc<dyn Resolver>) -> ureq::Agent {
-    let ureq_config = ureq::Agent::config_builder()
+    agent_with(config, lookup, None)
+}
+
+/// [`agent`] whose TLS trusts only the certificate given (DER), for tests against a
+/// loopback HTTPS server.
+#[cfg(test)]
+pub(crate) fn agent_trusting(config: &TransportConfig, certificate: &'static [u8]) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(certificate)]));
+    let tls = TlsConfig::builder().root_certs(roots).build();
+    agent_with(config, Arc::new(DefaultResolver::default()), Some(tls))
+}
+
+/// [`agent_with_lookup`], with `tls` in place of ureq's default TLS settings if given.
+fn agent_with(
+    config: &TransportConfig,
+    lookup: Arc<dyn Resolver>,
+    tls: Option<ureq::tls::TlsConfig>,
+) -> ureq::Agent {
+    let mut builder = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(config.connect_timeout))
-        .timeout_global(Some(config.timeout))
-        .build();
+        .timeout_global(Some(config.timeout));
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls);
+    }
+    let ureq_config = builder.build();
     let connector = LookUpOnConnect {
         lookup: Arc::clone(&lookup),
         inner: DefaultConnector::new(),

@@ -14,7 +14,8 @@
 //! read or write outlasts the socket's timeout but the exchange still has time, it is
 //! tried again with what is left; no I/O ever waits past the exchange's deadline, and a
 //! transmission written in parts (a peer reading slowly) counts its time from its first
-//! write, not from each part. An interrupted read or write is tried again. The open check is one non-blocking peek (on Unix; elsewhere ureq's way).
+//! write, not from each part. An interrupted read or write is tried again. The open
+//! check is one non-blocking peek (on Unix; elsewhere ureq's way).
 
 use std::fmt;
 use std::io::{self, Read, Write};

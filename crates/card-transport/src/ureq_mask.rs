@@ -126,8 +126,20 @@ pub(crate) fn masked(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The last connector of ureq's chain: wraps every connection in a [`MaskedTransport`].
+///
+/// Through an HTTP proxy, ureq opens the connection to the proxy itself with the whole
+/// chain (this connector included, with the proxy left out of its settings) and writes
+/// its `CONNECT` over it; the exchange's connection is then built on top of that one
+/// (TLS, then this connector again). The proxy's link must pass every byte as it is:
+/// restoring the request there would take the `CONNECT` for the request (and write the
+/// real body over what follows it: the TLS handshake or the real request), and masking
+/// would hide the tunnel's bytes from TLS. So a connection opened without a proxy by
+/// an agent that has one is made transparent.
 #[derive(Debug)]
-pub(crate) struct MaskConnector;
+pub(crate) struct MaskConnector {
+    /// Whether the agent's settings name a proxy.
+    pub(crate) proxied: bool,
+}
 
 impl<In: Transport> Connector<In> for MaskConnector {
     type Out = MaskedTransport<In>;
@@ -137,7 +149,9 @@ impl<In: Transport> Connector<In> for MaskConnector {
         details: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        let transparent = self.proxied && details.config.proxy().is_none();
         Ok(chained.map(|inner| MaskedTransport {
+            transparent,
             inner,
             buffers: LazyBuffers::new(
                 details.config.input_buffer_size(),
@@ -153,6 +167,8 @@ impl<In: Transport> Connector<In> for MaskConnector {
 /// answer bodies are masked on the way in. See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct MaskedTransport<T> {
+    /// The link to an HTTP proxy, under the tunnel: bytes pass as they are.
+    transparent: bool,
     inner: T,
     /// What ureq reads from and writes to: masked bytes.
     buffers: LazyBuffers,
@@ -167,7 +183,9 @@ impl<T: Transport> Transport for MaskedTransport<T> {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let data = &mut self.buffers.output()[..amount];
-        self.outgoing.restore(data);
+        if !self.transparent {
+            self.outgoing.restore(data);
+        }
         let mut sent = 0;
         while sent < amount {
             let out = self.inner.buffers().output();
@@ -192,7 +210,9 @@ impl<T: Transport> Transport for MaskedTransport<T> {
         let dst = self.buffers.input_append_buf();
         let n = src.len().min(dst.len());
         dst[..n].copy_from_slice(&src[..n]);
-        self.incoming.mask(&mut dst[..n]);
+        if !self.transparent {
+            self.incoming.mask(&mut dst[..n]);
+        }
         self.inner.buffers().input_consume(n);
         self.buffers.input_appended(n);
         Ok(n > 0)

@@ -655,6 +655,215 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_through_a_proxy_keeps_ureqs_own_chain() {
+        // A loopback HTTP proxy that tunnels nothing: it answers CONNECT with 200, then
+        // echoes the request line it gets (absolute form or origin form). The target is
+        // an address nothing listens on: a direct connection would be refused.
+        let proxy = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let proxy_addr = proxy.local_addr().expect("local addr");
+        let target = {
+            let unused = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+            unused.local_addr().expect("local addr")
+        };
+        std::thread::spawn(move || {
+            let Ok((stream, _)) = proxy.accept() else {
+                return;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(mut writer) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            loop {
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                if request_line.starts_with("CONNECT ") {
+                    let _ = writer.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    continue;
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let echo = [request_line.trim_end().as_bytes(), b"\n", &body].concat();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", echo.len());
+                if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&echo).is_err() {
+                    return;
+                }
+            }
+        });
+        let agent = crate::ureq_agent::agent_via_proxy(
+            &TransportConfig {
+                timeout: Duration::from_secs(10),
+                ..TransportConfig::default()
+            },
+            &format!("http://{proxy_addr}"),
+        );
+        let query = "access_token=T&q=*?";
+        let body = r#"{"a":"*"}"#;
+        let _exchange = crate::ureq_mask::begin(
+            crate::ureq_mask::RealRequest {
+                query: query.as_bytes().to_vec(),
+                body: body.as_bytes().to_vec(),
+                headers: Vec::new(),
+            },
+            false,
+            usize::MAX,
+        );
+        let masked_query = "*".repeat(query.len());
+        agent
+            .post(format!("http://{target}/card/x?{masked_query}"))
+            .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
+            .expect("an answer through the proxy")
+            .body_mut()
+            .read_to_string()
+            .expect("the body");
+        let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+        let (line, echoed) = answer.split_once('\n').expect("line and body");
+        assert_eq!(echoed, body);
+        assert!(line.starts_with("POST "), "{line}");
+        assert!(
+            line.ends_with(&format!("/card/x?{query} HTTP/1.1")),
+            "{line}"
+        );
+    }
+
+    /// A loopback HTTP proxy that tunnels: reads a `CONNECT host:port` head, connects
+    /// there, answers 200 and copies bytes both ways. Returns its address and every
+    /// byte the client sent it.
+    fn tunnel_proxy() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<u8>>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let proxy = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = proxy.local_addr().expect("local addr");
+        std::thread::spawn(move || {
+            for stream in proxy.incoming() {
+                let Ok(stream) = stream else { return };
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push_str(&line);
+                        record
+                            .lock()
+                            .expect("record")
+                            .extend_from_slice(line.as_bytes());
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let Some(target) = head
+                        .strip_prefix("CONNECT ")
+                        .and_then(|rest| rest.split(' ').next())
+                    else {
+                        return;
+                    };
+                    let Ok(upstream) = TcpStream::connect(target) else {
+                        return;
+                    };
+                    let mut client = reader.into_inner();
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let (Ok(mut client_in), Ok(mut upstream_out)) =
+                        (client.try_clone(), upstream.try_clone())
+                    else {
+                        return;
+                    };
+                    std::thread::spawn(move || {
+                        let mut chunk = [0u8; 4096];
+                        while let Ok(n @ 1..) = client_in.read(&mut chunk) {
+                            record
+                                .lock()
+                                .expect("record")
+                                .extend_from_slice(&chunk[..n]);
+                            if upstream_out.write_all(&chunk[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = upstream_out.shutdown(std::net::Shutdown::Write);
+                    });
+                    let mut upstream_in = upstream;
+                    let _ = std::io::copy(&mut upstream_in, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[test]
+    fn https_through_an_http_proxy_tunnel_arrives_intact() {
+        let (server, _) = tls_server();
+        let (proxy, seen) = tunnel_proxy();
+        let config = TransportConfig {
+            timeout: Duration::from_secs(10),
+            ..TransportConfig::default()
+        };
+        let agent = crate::ureq_agent::agent_via_proxy_trusting(
+            &config,
+            &format!("http://{proxy}"),
+            LOOPBACK_CERT,
+        );
+        for i in 0..2 {
+            let query = format!("access_token=T{i}&q=*?");
+            let body = format!("{{\"n\":{i}}}").repeat(100);
+            let _exchange = crate::ureq_mask::begin(
+                crate::ureq_mask::RealRequest {
+                    query: query.clone().into_bytes(),
+                    body: body.clone().into_bytes(),
+                    headers: Vec::new(),
+                },
+                false,
+                usize::MAX,
+            );
+            let masked_query = "*".repeat(query.len());
+            let seen_by_ureq = agent
+                .post(format!("https://{server}/card/x?{masked_query}"))
+                .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
+                .expect("an answer through the tunnel")
+                .body_mut()
+                .read_to_string()
+                .expect("the body");
+            let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+            assert_eq!(answer, format!("POST /card/x?{query} HTTP/1.1\n{body}"));
+            assert_eq!(seen_by_ureq, "*".repeat(answer.len()));
+        }
+        // The proxy saw the CONNECT and ciphertext: no query or body in the clear.
+        let seen = seen.lock().expect("record");
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.starts_with("CONNECT "), "{text}");
+        for secret in ["access_token", r#"{"n":"#] {
+            assert!(!text.contains(secret), "{secret} in the clear: {text}");
+        }
+    }
+
+    #[test]
     fn a_quiet_kept_alive_connection_is_reused() {
         let (addr, accepted) = server(Duration::ZERO, After::KeepAlive);
         let agent = agent(Duration::from_secs(5));

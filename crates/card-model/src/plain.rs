@@ -385,6 +385,85 @@ mod tests {
         }
     }
 
+    /// Bodies chosen to trip a hand-written reader: whatever the plain reader answers
+    /// for them, serde answers the same (`agrees` asserts it); the ones it must leave to
+    /// serde are named.
+    #[test]
+    fn adversarial_bodies_agree_with_serde() {
+        let hundred = |n: usize| {
+            let codes: Vec<String> = (0..n).map(|i| format!("\"{i}\"")).collect();
+            codes.join(",")
+        };
+        let plain_ok = [
+            format!(r#"{{"exist_code":[{}]}}"#, hundred(100)),
+            "{\"exist_code\":[\"a\u{7f}b\"]}".to_owned(),
+            "\t{\r\n\"exist_code\"\n:\t[ \"1\" ,\r\"2\"\n] }\n\n".to_owned(),
+            r#"{"errmsg":"","errcode":0,"not_exist_code":["*","?","0x1F","-0"]}"#.to_owned(),
+            r#"{"exist_code":["12345678","123456789","1234567",""]}"#.to_owned(),
+        ];
+        for body in &plain_ok {
+            assert!(agrees::<CheckCodes>(body.as_bytes()), "{body}");
+        }
+        let to_serde = [
+            format!(r#"{{"exist_code":[{}]}}"#, hundred(101)),
+            "\u{feff}{\"exist_code\":[]}".to_owned(),
+            "{\"exist_code\":[\"a\u{0}b\"]}".to_owned(),
+            "{\"exist_code\":[\"a\u{1f}\"]}".to_owned(),
+            "{\"exist_code\":[]}\u{0}".to_owned(),
+            "{\"exist_code\":[]}\u{b}".to_owned(),
+            "{\u{c}\"exist_code\":[]}".to_owned(),
+            r#"{"errcode":-0,"exist_code":[]}"#.to_owned(),
+            r#"{"errcode":0.0,"exist_code":[]}"#.to_owned(),
+            r#"{"errcode":00,"exist_code":[]}"#.to_owned(),
+            r#"{"errcode":0e0,"exist_code":[]}"#.to_owned(),
+            r#"{"errcode":0,"errmsg":null,"exist_code":[]}"#.to_owned(),
+            r#"{"errcode":0,"errmsg":"ok","errmsg":"ok","exist_code":[]}"#.to_owned(),
+            r#"{"exist_code":[["1"]]}"#.to_owned(),
+            r#"{"exist_code":{"a":"1"}}"#.to_owned(),
+            r#"{"exist_code":["1"]"not_exist_code":[]}"#.to_owned(),
+            r#"{"exist_code":["1"],,"not_exist_code":[]}"#.to_owned(),
+            r#"{,"exist_code":[]}"#.to_owned(),
+            r#"{"exist_code":["1""2"]}"#.to_owned(),
+            "{\"exist_code\":[\"\u{e9}\"]}".to_owned(),
+            r#"{"EXIST_CODE":[]}"#.to_owned(),
+            r#"{"exist_code" :[],"errcode":1}"#.to_owned(),
+            r#"{"exist_code":[]}{}"#.to_owned(),
+        ];
+        for body in &to_serde {
+            assert!(!agrees::<CheckCodes>(body.as_bytes()), "{body}");
+        }
+        for body in [
+            r#"{"succ_code":0,"duplicate_code":18446744073709551615,"fail_code":1}"#,
+            " {\"succ_code\" : 7 }\t",
+        ] {
+            assert!(agrees::<DepositCodes>(body.as_bytes()), "{body}");
+        }
+        for body in [
+            r#"{"succ_code":18446744073709551616}"#,
+            r#"{"succ_code":-0}"#,
+            r#"{"succ_code":7 8}"#,
+            r#"{"succ_code":+7}"#,
+            r#"{"succ_code":7,}"#,
+            r#"{"succ_code":1E2}"#,
+            r#"{"succ_code":7.}"#,
+        ] {
+            assert!(!agrees::<DepositCodes>(body.as_bytes()), "{body}");
+        }
+        for body in [
+            r#"{"ticket":"","expire_seconds":4294967295,"url":""}"#,
+            r#"{"show_qrcode_url":"https://x/?a=*","ticket":"t"}"#,
+        ] {
+            assert!(agrees::<CreateQrCode>(body.as_bytes()), "{body}");
+        }
+        for body in [
+            r#"{"ticket":"t","expire_seconds":0.5}"#,
+            r#"{"ticket":"t","url":"u","url":"u"}"#,
+            r#"{"ticket":"t","expire_seconds":"60"}"#,
+        ] {
+            assert!(!agrees::<CreateQrCode>(body.as_bytes()), "{body}");
+        }
+    }
+
     #[test]
     fn special_bytes_are_found_in_any_position() {
         let slow = |b: &[u8]| {

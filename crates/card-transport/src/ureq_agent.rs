@@ -42,12 +42,61 @@ pub(crate) fn agent(config: &TransportConfig) -> ureq::Agent {
 
 /// [`agent`] with `lookup` as the resolver used when a connection is opened.
 fn agent_with_lookup(config: &TransportConfig, lookup: Arc<dyn Resolver>) -> ureq::Agent {
-    let ureq_config = ureq::Agent::config_builder()
+    agent_with(config, lookup, |builder| builder)
+}
+
+/// ureq's settings as [`agent`] makes them, before they are built.
+type Settings = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
+
+/// [`agent`] whose TLS trusts only the certificate given (DER), for tests against a
+/// loopback HTTPS server.
+#[cfg(test)]
+pub(crate) fn agent_trusting(config: &TransportConfig, certificate: &'static [u8]) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(certificate)]));
+    let tls = TlsConfig::builder().root_certs(roots).build();
+    agent_with(config, Arc::new(DefaultResolver::default()), |builder| {
+        builder.tls_config(tls)
+    })
+}
+
+/// [`agent`] going through the HTTP proxy at `proxy` (a URL), for tests.
+#[cfg(test)]
+pub(crate) fn agent_via_proxy(config: &TransportConfig, proxy: &str) -> ureq::Agent {
+    let proxy = ureq::Proxy::new(proxy).expect("a proxy URL");
+    agent_with(config, Arc::new(DefaultResolver::default()), |builder| {
+        builder.proxy(Some(proxy))
+    })
+}
+
+/// [`agent_via_proxy`] whose TLS trusts only the certificate given (DER), for tests.
+#[cfg(test)]
+pub(crate) fn agent_via_proxy_trusting(
+    config: &TransportConfig,
+    proxy: &str,
+    certificate: &'static [u8],
+) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let proxy = ureq::Proxy::new(proxy).expect("a proxy URL");
+    let roots = RootCerts::Specific(Arc::new(vec![Certificate::from_der(certificate)]));
+    let tls = TlsConfig::builder().root_certs(roots).build();
+    agent_with(config, Arc::new(DefaultResolver::default()), |builder| {
+        builder.proxy(Some(proxy)).tls_config(tls)
+    })
+}
+
+/// [`agent_with_lookup`], with ureq's settings changed by `adjust` (tests only).
+fn agent_with(
+    config: &TransportConfig,
+    lookup: Arc<dyn Resolver>,
+    adjust: impl FnOnce(Settings) -> Settings,
+) -> ureq::Agent {
+    let builder = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(config.connect_timeout))
-        .timeout_global(Some(config.timeout))
-        .build();
+        .timeout_global(Some(config.timeout));
+    let ureq_config = adjust(builder).build();
     let connector = LookUpOnConnect {
         lookup: Arc::clone(&lookup),
         inner: DefaultConnector::new(),
@@ -55,7 +104,11 @@ fn agent_with_lookup(config: &TransportConfig, lookup: Arc<dyn Resolver>) -> ure
     };
     // The masking link goes last, so that ureq's logs never see a query string or a
     // body (see `ureq_mask`); below it the real bytes are coalesced and written.
-    let connector = connector.chain(MaskConnector);
+    // Through an HTTP proxy, ureq opens the connection to the proxy with this same
+    // chain and sends its `CONNECT` over it: that link must pass bytes as they are.
+    let connector = connector.chain(MaskConnector {
+        proxied: ureq_config.proxy().is_some(),
+    });
     ureq::Agent::with_parts(ureq_config, connector, LookUpLater { lookup })
 }
 

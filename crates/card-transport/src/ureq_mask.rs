@@ -126,8 +126,20 @@ pub(crate) fn masked(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The last connector of ureq's chain: wraps every connection in a [`MaskedTransport`].
+///
+/// Through an HTTP proxy, ureq opens the connection to the proxy itself with the whole
+/// chain (this connector included, with the proxy left out of its settings) and writes
+/// its `CONNECT` over it; the exchange's connection is then built on top of that one
+/// (TLS, then this connector again). The proxy's link must pass every byte as it is:
+/// restoring the request there would take the `CONNECT` for the request (and write the
+/// real body over what follows it: the TLS handshake or the real request), and masking
+/// would hide the tunnel's bytes from TLS. So a connection opened without a proxy by
+/// an agent that has one is made transparent.
 #[derive(Debug)]
-pub(crate) struct MaskConnector;
+pub(crate) struct MaskConnector {
+    /// Whether the agent's settings name a proxy.
+    pub(crate) proxied: bool,
+}
 
 impl<In: Transport> Connector<In> for MaskConnector {
     type Out = MaskedTransport<In>;
@@ -137,7 +149,9 @@ impl<In: Transport> Connector<In> for MaskConnector {
         details: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
+        let transparent = self.proxied && details.config.proxy().is_none();
         Ok(chained.map(|inner| MaskedTransport {
+            transparent,
             inner,
             buffers: LazyBuffers::new(
                 details.config.input_buffer_size(),
@@ -153,6 +167,8 @@ impl<In: Transport> Connector<In> for MaskConnector {
 /// answer bodies are masked on the way in. See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct MaskedTransport<T> {
+    /// The link to an HTTP proxy, under the tunnel: bytes pass as they are.
+    transparent: bool,
     inner: T,
     /// What ureq reads from and writes to: masked bytes.
     buffers: LazyBuffers,
@@ -167,7 +183,9 @@ impl<T: Transport> Transport for MaskedTransport<T> {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let data = &mut self.buffers.output()[..amount];
-        self.outgoing.restore(data);
+        if !self.transparent {
+            self.outgoing.restore(data);
+        }
         let mut sent = 0;
         while sent < amount {
             let out = self.inner.buffers().output();
@@ -192,7 +210,9 @@ impl<T: Transport> Transport for MaskedTransport<T> {
         let dst = self.buffers.input_append_buf();
         let n = src.len().min(dst.len());
         dst[..n].copy_from_slice(&src[..n]);
-        self.incoming.mask(&mut dst[..n]);
+        if !self.transparent {
+            self.incoming.mask(&mut dst[..n]);
+        }
         self.inner.buffers().input_consume(n);
         self.buffers.input_appended(n);
         Ok(n > 0)
@@ -657,6 +677,130 @@ mod tests {
             }
             assert_eq!(out, wire, "{splits}");
             assert!(matches!(outgoing, Outgoing::Idle));
+        }
+    }
+
+    /// A request as it goes on the wire and as ureq writes it (query, credential header
+    /// values and body masked).
+    fn wire_and_masked(
+        path: &str,
+        query: Option<&[u8]>,
+        headers: &[(http::HeaderName, Vec<u8>)],
+        plain_headers: &[(String, Vec<u8>)],
+        body: &[u8],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let (mut wire, mut masked_wire) = (Vec::new(), Vec::new());
+        for out in [&mut wire, &mut masked_wire] {
+            out.extend_from_slice(b"POST ");
+            out.extend_from_slice(path.as_bytes());
+        }
+        if let Some(query) = query {
+            wire.push(b'?');
+            wire.extend_from_slice(query);
+            masked_wire.push(b'?');
+            masked_wire.extend_from_slice(&masked(query));
+        }
+        for out in [&mut wire, &mut masked_wire] {
+            out.extend_from_slice(b" HTTP/1.1\r\nhost: 127.0.0.1\r\n");
+        }
+        // plain headers first, then the credential ones, then plain ones again
+        let (early, late) = plain_headers.split_at(plain_headers.len() / 2);
+        let plain = |out: &mut Vec<u8>, list: &[(String, Vec<u8>)]| {
+            for (name, value) in list {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
+                out.extend_from_slice(b"\r\n");
+            }
+        };
+        plain(&mut wire, early);
+        plain(&mut masked_wire, early);
+        for (name, value) in headers {
+            for (out, value) in [
+                (&mut wire, value.clone()),
+                (&mut masked_wire, masked(value)),
+            ] {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(&value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        plain(&mut wire, late);
+        plain(&mut masked_wire, late);
+        for out in [&mut wire, &mut masked_wire] {
+            out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        }
+        wire.extend_from_slice(body);
+        masked_wire.extend_from_slice(&masked(body));
+        (wire, masked_wire)
+    }
+
+    fn restored(masked_wire: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
+        let mut outgoing = Outgoing::Idle;
+        let mut out = masked_wire.to_vec();
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (out.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut start = 0;
+        for end in cuts.into_iter().chain([out.len()]) {
+            outgoing.restore(&mut out[start..end]);
+            start = end;
+        }
+        (out, matches!(outgoing, Outgoing::Idle))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        /// Whatever the query, headers and body hold (`*`, `?`, nothing at all) and
+        /// however the stream is cut into writes, the real bytes reach the wire.
+        #[test]
+        fn any_request_cut_anywhere_is_restored_exactly(
+            path in "/[a-z*/]{0,12}",
+            query in proptest::option::of(proptest::collection::vec(
+                proptest::sample::select(b"a=*?&%1 \t".to_vec()), 0..40)),
+            credentials in proptest::collection::vec(
+                (0..3usize, proptest::collection::vec(
+                    proptest::sample::select(b"Bx*: =\t".to_vec()), 0..12)),
+                0..4),
+            plain_headers in proptest::collection::vec(
+                ("(x-cookie|accept|x-[a-z]{1,6})", proptest::collection::vec(
+                    proptest::sample::select(b"*/ a:".to_vec()), 0..8)),
+                0..4),
+            body in proptest::collection::vec(
+                proptest::sample::select(b"{}*\"\r\n:x".to_vec()), 0..300),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..12),
+        ) {
+            let names = [
+                http::header::AUTHORIZATION,
+                http::header::PROXY_AUTHORIZATION,
+                http::header::COOKIE,
+            ];
+            let headers: Vec<(http::HeaderName, Vec<u8>)> = credentials
+                .into_iter()
+                .map(|(n, v)| (names[n].clone(), v))
+                .collect();
+            let (wire, masked_wire) =
+                wire_and_masked(&path, query.as_deref(), &headers, &plain_headers, &body);
+            // The backend hands the real values in the order of its credential names.
+            let mut real_headers = Vec::new();
+            for name in &names {
+                real_headers.extend(headers.iter().filter(|(n, _)| n == name).cloned());
+            }
+            let _guard = begin(
+                RealRequest {
+                    query: query.unwrap_or_default(),
+                    body: body.clone(),
+                    headers: real_headers,
+                },
+                false,
+                0,
+            );
+            let (out, idle) = restored(&masked_wire, &cuts);
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&wire)
+            );
+            proptest::prop_assert!(idle);
         }
     }
 }

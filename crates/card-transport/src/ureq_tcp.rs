@@ -12,8 +12,10 @@
 //! set to half of what was left stays while it is at most the time left and at least an
 //! eighth of it, so the exchanges on a connection mostly run without touching it. When a
 //! read or write outlasts the socket's timeout but the exchange still has time, it is
-//! tried again with what is left; no I/O ever waits past the exchange's deadline. The
-//! open check is one non-blocking peek (on Unix; elsewhere ureq's way).
+//! tried again with what is left; no I/O ever waits past the exchange's deadline, and a
+//! transmission written in parts (a peer reading slowly) counts its time from its first
+//! write, not from each part. An interrupted read or write is tried again. The open
+//! check is one non-blocking peek (on Unix; elsewhere ureq's way).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -183,42 +185,40 @@ impl Tcp {
     }
 
     /// Runs `io` until it does not time out on the socket's timeout, with what is left of
-    /// `timeout` before each try. `Ok(None)`: the exchange's time ran out.
+    /// `timeout` (counted from `started`) before each try: a timeout error once nothing
+    /// is left. An interrupted I/O is tried again.
     fn run<T>(
         &mut self,
         way: Way,
         timeout: NextTimeout,
+        started: Instant,
         mut io: impl FnMut(&mut Self) -> io::Result<T>,
     ) -> Result<T, ureq::Error> {
-        let total = timeout.not_zero().map(|d| *d);
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
-        let started = Instant::now();
-        let mut left = total;
+        let total = timeout.not_zero().map(|d| *d);
         loop {
-            self.fit(way, left)?;
-            match io(self) {
-                Ok(value) => return Ok(value),
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    let Some(total) = total else {
-                        // No deadline: a signal interrupted a wait without limit; the
-                        // caller decides (as ureq does).
-                        return Err(ureq::Error::Io(error));
-                    };
+            let left = match total {
+                None => None,
+                Some(total) => {
                     let rest = total.saturating_sub(started.elapsed());
                     if rest.is_zero() {
                         return Err(ureq::Error::Timeout(timeout.reason));
                     }
-                    left = Some(rest);
+                    Some(rest)
                 }
+            };
+            self.fit(way, left)?;
+            match io(self) {
+                Ok(value) => return Ok(value),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error)
+                    if total.is_some()
+                        && matches!(
+                            error.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
                 Err(error) => return Err(ureq::Error::Io(error)),
             }
         }
@@ -232,9 +232,11 @@ impl Transport for Tcp {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = timeout.for_write();
+        // One deadline for the whole transmission, however many writes it takes.
+        let started = Instant::now();
         let mut written = 0;
         while written < amount {
-            let n = self.run(Way::Write, timeout, |tcp| {
+            let n = self.run(Way::Write, timeout, started, |tcp| {
                 let output = &tcp.buffers.output()[written..amount];
                 (&*tcp.stream).write(output)
             })?;
@@ -248,7 +250,7 @@ impl Transport for Tcp {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
-        let amount = self.run(Way::Read, timeout, |tcp| {
+        let amount = self.run(Way::Read, timeout, Instant::now(), |tcp| {
             let input = tcp.buffers.input_append_buf();
             (&*tcp.stream).read(input)
         })?;
@@ -387,6 +389,412 @@ mod tests {
             connections_for_three(After::Garbage, Duration::from_millis(80)),
             3
         );
+    }
+
+    /// A loopback listener whose connections have a small receive buffer, and a client
+    /// connection to it with a small send buffer: a large write fills them at once.
+    #[cfg(unix)]
+    fn small_buffered_pair() -> (TcpStream, TcpStream) {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(4096).expect("receive buffer");
+        let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&loopback.into()).expect("bind loopback");
+        socket.listen(1).expect("listen");
+        let listener = TcpListener::from(socket);
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        socket2::SockRef::from(&client)
+            .set_send_buffer_size(4096)
+            .expect("send buffer");
+        let (server, _) = listener.accept().expect("accept");
+        (client, server)
+    }
+
+    fn exchange_timeout(after: Duration) -> NextTimeout {
+        NextTimeout {
+            after: after.into(),
+            reason: ureq::Timeout::Global,
+            per_read: None,
+            per_write: None,
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_write_the_server_reads_slowly_ends_at_the_exchanges_deadline() {
+        // The server reads the 256 KiB a little at a time, so every write of it makes
+        // some progress within the socket's timeout, but all of it takes many times the
+        // exchange's time: the write must give up when the exchange's time is over, not
+        // start the count again after each partial write.
+        let (client, mut server) = small_buffered_pair();
+        std::thread::spawn(move || {
+            let mut bite = [0u8; 1024];
+            while let Ok(n) = server.read(&mut bite) {
+                if n == 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let amount = 256 * 1024;
+        let mut tcp = Tcp::new(client, LazyBuffers::new(1024, amount));
+        tcp.buffers.output()[..amount].fill(b'x');
+        let result = tcp.transmit_output(amount, exchange_timeout(Duration::from_millis(300)));
+        assert!(
+            matches!(result, Err(ureq::Error::Timeout(ureq::Timeout::Global))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_body_the_server_never_reads_is_a_timeout() {
+        // The server reads the head and stops reading: the socket buffers fill up and the
+        // write waits; the exchange's timeout ends it.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        std::thread::spawn(move || {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut head = [0u8; 256];
+            let _ = (&stream).read(&mut head);
+            std::thread::sleep(Duration::from_secs(10));
+            drop(stream);
+        });
+        let agent = agent(Duration::from_millis(500));
+        let body = vec![b'x'; 64 * 1024 * 1024];
+        let error = agent
+            .post(format!("http://{addr}/x"))
+            .send(&body[..])
+            .expect_err("the body cannot all be sent");
+        assert!(matches!(error, ureq::Error::Timeout(_)), "{error:?}");
+    }
+
+    /// A self-signed certificate for `127.0.0.1` (valid for a century) and its key,
+    /// for the TLS tests.
+    const LOOPBACK_CERT: &[u8] = include_bytes!("testdata/loopback-cert.der");
+    const LOOPBACK_KEY: &[u8] = include_bytes!("testdata/loopback-key.der");
+
+    /// A loopback HTTPS/1.1 server that answers each request on a connection with its
+    /// request line and body (`<line>\n<body>`). Returns its address and the count of
+    /// connections.
+    fn tls_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(LOOPBACK_KEY.to_vec().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![LOOPBACK_CERT.to_vec().into()], key)
+            .expect("server certificate");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let config = Arc::clone(&config);
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let Ok(tls) = rustls::ServerConnection::new(config) else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(rustls::StreamOwned::new(tls, stream));
+                    loop {
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let echo = [request_line.trim_end().as_bytes(), b"\n", &body].concat();
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", echo.len());
+                        let stream = reader.get_mut();
+                        if stream.write_all(head.as_bytes()).is_err()
+                            || stream.write_all(&echo).is_err()
+                            || stream.flush().is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[test]
+    fn https_runs_over_the_link_and_its_connection_is_reused() {
+        let (addr, accepted) = tls_server();
+        let agent = crate::ureq_agent::agent_trusting(
+            &TransportConfig {
+                timeout: Duration::from_secs(10),
+                ..TransportConfig::default()
+            },
+            LOOPBACK_CERT,
+        );
+        for i in 0..3 {
+            // As the backend sends it: ureq holds masks of the query and the body, the
+            // real ones are restored under TLS on their way out, and the answer's body
+            // is kept aside for the backend (ureq reads masks).
+            let query = format!("access_token=T{i}&q=*?");
+            let body = format!("{{\"n\":{i}}}").repeat(1000);
+            let _exchange = crate::ureq_mask::begin(
+                crate::ureq_mask::RealRequest {
+                    query: query.clone().into_bytes(),
+                    body: body.clone().into_bytes(),
+                    headers: Vec::new(),
+                },
+                false,
+                usize::MAX,
+            );
+            let masked_query = "*".repeat(query.len());
+            let seen_by_ureq = agent
+                .post(format!("https://{addr}/card/x?{masked_query}"))
+                .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
+                .expect("an answer over TLS")
+                .body_mut()
+                .read_to_string()
+                .expect("the body");
+            let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+            assert_eq!(answer, format!("POST /card/x?{query} HTTP/1.1\n{body}"));
+            assert_eq!(seen_by_ureq, "*".repeat(answer.len()));
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one kept-alive connection"
+        );
+    }
+
+    #[test]
+    fn a_connection_through_a_proxy_keeps_ureqs_own_chain() {
+        // A loopback HTTP proxy that tunnels nothing: it answers CONNECT with 200, then
+        // echoes the request line it gets (absolute form or origin form). The target is
+        // an address nothing listens on: a direct connection would be refused.
+        let proxy = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let proxy_addr = proxy.local_addr().expect("local addr");
+        let target = {
+            let unused = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+            unused.local_addr().expect("local addr")
+        };
+        std::thread::spawn(move || {
+            let Ok((stream, _)) = proxy.accept() else {
+                return;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(mut writer) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            loop {
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                if request_line.starts_with("CONNECT ") {
+                    let _ = writer.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    continue;
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let echo = [request_line.trim_end().as_bytes(), b"\n", &body].concat();
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", echo.len());
+                if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&echo).is_err() {
+                    return;
+                }
+            }
+        });
+        let agent = crate::ureq_agent::agent_via_proxy(
+            &TransportConfig {
+                timeout: Duration::from_secs(10),
+                ..TransportConfig::default()
+            },
+            &format!("http://{proxy_addr}"),
+        );
+        let query = "access_token=T&q=*?";
+        let body = r#"{"a":"*"}"#;
+        let _exchange = crate::ureq_mask::begin(
+            crate::ureq_mask::RealRequest {
+                query: query.as_bytes().to_vec(),
+                body: body.as_bytes().to_vec(),
+                headers: Vec::new(),
+            },
+            false,
+            usize::MAX,
+        );
+        let masked_query = "*".repeat(query.len());
+        agent
+            .post(format!("http://{target}/card/x?{masked_query}"))
+            .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
+            .expect("an answer through the proxy")
+            .body_mut()
+            .read_to_string()
+            .expect("the body");
+        let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+        let (line, echoed) = answer.split_once('\n').expect("line and body");
+        assert_eq!(echoed, body);
+        assert!(line.starts_with("POST "), "{line}");
+        assert!(
+            line.ends_with(&format!("/card/x?{query} HTTP/1.1")),
+            "{line}"
+        );
+    }
+
+    /// A loopback HTTP proxy that tunnels: reads a `CONNECT host:port` head, connects
+    /// there, answers 200 and copies bytes both ways. Returns its address and every
+    /// byte the client sent it.
+    fn tunnel_proxy() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<u8>>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let proxy = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = proxy.local_addr().expect("local addr");
+        std::thread::spawn(move || {
+            for stream in proxy.incoming() {
+                let Ok(stream) = stream else { return };
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push_str(&line);
+                        record
+                            .lock()
+                            .expect("record")
+                            .extend_from_slice(line.as_bytes());
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let Some(target) = head
+                        .strip_prefix("CONNECT ")
+                        .and_then(|rest| rest.split(' ').next())
+                    else {
+                        return;
+                    };
+                    let Ok(upstream) = TcpStream::connect(target) else {
+                        return;
+                    };
+                    let mut client = reader.into_inner();
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let (Ok(mut client_in), Ok(mut upstream_out)) =
+                        (client.try_clone(), upstream.try_clone())
+                    else {
+                        return;
+                    };
+                    std::thread::spawn(move || {
+                        let mut chunk = [0u8; 4096];
+                        while let Ok(n @ 1..) = client_in.read(&mut chunk) {
+                            record
+                                .lock()
+                                .expect("record")
+                                .extend_from_slice(&chunk[..n]);
+                            if upstream_out.write_all(&chunk[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = upstream_out.shutdown(std::net::Shutdown::Write);
+                    });
+                    let mut upstream_in = upstream;
+                    let _ = std::io::copy(&mut upstream_in, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[test]
+    fn https_through_an_http_proxy_tunnel_arrives_intact() {
+        let (server, _) = tls_server();
+        let (proxy, seen) = tunnel_proxy();
+        let config = TransportConfig {
+            timeout: Duration::from_secs(10),
+            ..TransportConfig::default()
+        };
+        let agent = crate::ureq_agent::agent_via_proxy_trusting(
+            &config,
+            &format!("http://{proxy}"),
+            LOOPBACK_CERT,
+        );
+        for i in 0..2 {
+            let query = format!("access_token=T{i}&q=*?");
+            let body = format!("{{\"n\":{i}}}").repeat(100);
+            let _exchange = crate::ureq_mask::begin(
+                crate::ureq_mask::RealRequest {
+                    query: query.clone().into_bytes(),
+                    body: body.clone().into_bytes(),
+                    headers: Vec::new(),
+                },
+                false,
+                usize::MAX,
+            );
+            let masked_query = "*".repeat(query.len());
+            let seen_by_ureq = agent
+                .post(format!("https://{server}/card/x?{masked_query}"))
+                .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
+                .expect("an answer through the tunnel")
+                .body_mut()
+                .read_to_string()
+                .expect("the body");
+            let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+            assert_eq!(answer, format!("POST /card/x?{query} HTTP/1.1\n{body}"));
+            assert_eq!(seen_by_ureq, "*".repeat(answer.len()));
+        }
+        // The proxy saw the CONNECT and ciphertext: no query or body in the clear.
+        let seen = seen.lock().expect("record");
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.starts_with("CONNECT "), "{text}");
+        for secret in ["access_token", r#"{"n":"#] {
+            assert!(!text.contains(secret), "{secret} in the clear: {text}");
+        }
     }
 
     #[test]

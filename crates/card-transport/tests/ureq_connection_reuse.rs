@@ -135,3 +135,87 @@ async fn bodies_smaller_and_larger_than_the_write_buffer_arrive_whole_and_in_ord
         );
     }
 }
+
+/// A loopback server whose first answer (a large body) comes with a whole second answer
+/// nobody asked for, in the same write; every later request gets `fresh`.
+fn server_with_an_unasked_answer(body_len: usize) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let mut first = true;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let Ok(mut writer) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream);
+            loop {
+                let mut length = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                if line != "\r\n" {
+                    break;
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let mut answer = Vec::new();
+                if first {
+                    first = false;
+                    answer.extend_from_slice(
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n").as_bytes(),
+                    );
+                    answer.resize(answer.len() + body_len, b'x');
+                    answer.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged");
+                } else {
+                    answer.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh");
+                }
+                if writer.write_all(&answer).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_answer_nobody_asked_for_is_never_taken_for_the_next_one() {
+    // Whatever the size of the first body, the bytes after it must not be read as the
+    // answer to the next request on that connection. (Today the first exchange fails:
+    // the masking link follows the unasked answer too, and its body does not add up.)
+    for body_len in [2, 1_000, 65_500, 70_000, 131_000, 200_000, 262_100, 300_000] {
+        let addr = server_with_an_unasked_answer(body_len);
+        let t = transport(Duration::from_secs(5), Duration::from_secs(10));
+        let url = format!("http://{addr}/x");
+        // The first answer may fail (the server broke the protocol), but it is never
+        // another body than its own.
+        let first = t.send(request("POST", &url, "{}"));
+        if let Ok(first) = &first {
+            assert_eq!(first.body().len(), body_len);
+        }
+        // Give the unasked bytes time to arrive however they were split.
+        std::thread::sleep(Duration::from_millis(20));
+        let second = t.send(request("POST", &url, "{}"));
+        let body = second.map(|r| String::from_utf8_lossy(r.body()).into_owned());
+        assert!(
+            !matches!(body.as_deref(), Ok(b) if b != "fresh"),
+            "first body of {body_len} bytes: the next answer was {body:?}"
+        );
+    }
+}

@@ -290,7 +290,9 @@ mod tests {
     use super::*;
     use crate::TransportConfig;
     use crate::loopback::{After, server};
-    use std::sync::atomic::Ordering;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const S: Duration = Duration::from_secs(1);
 

@@ -2,7 +2,7 @@
 //! each request (head and `Content-Length` body), answers `ok`, and then does what the
 //! test asks of the connection.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,33 +38,55 @@ pub(crate) fn server(delay: Duration, after: After) -> (SocketAddr, Arc<AtomicUs
     (addr, accepted)
 }
 
+/// Reads one request head from `reader`: its request line (without the line end) and
+/// its `Content-Length`. `None` at the end of the stream.
+pub(crate) fn read_head(reader: &mut impl BufRead) -> Option<(String, usize)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    Some((request_line.trim_end().to_owned(), length))
+}
+
+/// Reads one whole request (head and `Content-Length` body): its request line and body.
+pub(crate) fn read_request(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
+    let (line, length) = read_head(reader)?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((line, body))
+}
+
+/// Answers `200` with `<request line>\n<body>` as the body.
+pub(crate) fn echo(out: &mut impl Write, line: &str, body: &[u8]) -> std::io::Result<()> {
+    let echo = [line.as_bytes(), b"\n", body].concat();
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", echo.len());
+    out.write_all(head.as_bytes())?;
+    out.write_all(&echo)?;
+    out.flush()
+}
+
 fn serve(stream: TcpStream, delay: Duration, after: After) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while read_request(&mut reader).is_some() {
         std::thread::sleep(delay);
         let connection = match after {
             After::SayClose => "close",

@@ -289,7 +289,7 @@ fn still_open(stream: &TcpStream) -> bool {
 mod tests {
     use super::*;
     use crate::TransportConfig;
-    use crate::loopback::{After, server};
+    use crate::loopback::{After, echo, read_head, read_request, server};
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -505,38 +505,8 @@ mod tests {
                         return;
                     };
                     let mut reader = BufReader::new(rustls::StreamOwned::new(tls, stream));
-                    loop {
-                        let mut request_line = String::new();
-                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let mut length = 0usize;
-                        loop {
-                            let mut line = String::new();
-                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if line == "\r\n" {
-                                break;
-                            }
-                            if let Some((name, value)) = line.split_once(':')
-                                && name.eq_ignore_ascii_case("content-length")
-                            {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        if reader.read_exact(&mut body).is_err() {
-                            return;
-                        }
-                        let echo = [request_line.trim_end().as_bytes(), b"\n", &body].concat();
-                        let head =
-                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", echo.len());
-                        let stream = reader.get_mut();
-                        if stream.write_all(head.as_bytes()).is_err()
-                            || stream.write_all(&echo).is_err()
-                            || stream.flush().is_err()
-                        {
+                    while let Some((line, body)) = read_request(&mut reader) {
+                        if echo(reader.get_mut(), &line, &body).is_err() {
                             return;
                         }
                     }
@@ -544,6 +514,31 @@ mod tests {
             }
         });
         (addr, accepted)
+    }
+
+    /// Sends, as the backend does, `POST {base}/card/x` with the real `query` and `body`
+    /// restored under ureq (which is handed masks only), and returns the real answer
+    /// body and what ureq read of it.
+    fn masked_post(agent: &ureq::Agent, base: &str, query: &str, body: &str) -> (String, String) {
+        let _exchange = crate::ureq_mask::begin(
+            crate::ureq_mask::RealRequest {
+                query: query.as_bytes().to_vec(),
+                body: body.as_bytes().to_vec(),
+                headers: Vec::new(),
+            },
+            false,
+            usize::MAX,
+        );
+        let masked_query = "*".repeat(query.len());
+        let seen_by_ureq = agent
+            .post(format!("{base}/card/x?{masked_query}"))
+            .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
+            .expect("an answer")
+            .body_mut()
+            .read_to_string()
+            .expect("the body");
+        let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+        (answer, seen_by_ureq)
     }
 
     #[test]
@@ -562,24 +557,8 @@ mod tests {
             // is kept aside for the backend (ureq reads masks).
             let query = format!("access_token=T{i}&q=*?");
             let body = format!("{{\"n\":{i}}}").repeat(1000);
-            let _exchange = crate::ureq_mask::begin(
-                crate::ureq_mask::RealRequest {
-                    query: query.clone().into_bytes(),
-                    body: body.clone().into_bytes(),
-                    headers: Vec::new(),
-                },
-                false,
-                usize::MAX,
-            );
-            let masked_query = "*".repeat(query.len());
-            let seen_by_ureq = agent
-                .post(format!("https://{addr}/card/x?{masked_query}"))
-                .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
-                .expect("an answer over TLS")
-                .body_mut()
-                .read_to_string()
-                .expect("the body");
-            let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+            let (answer, seen_by_ureq) =
+                masked_post(&agent, &format!("https://{addr}"), &query, &body);
             assert_eq!(answer, format!("POST /card/x?{query} HTTP/1.1\n{body}"));
             assert_eq!(seen_by_ureq, "*".repeat(answer.len()));
         }
@@ -610,37 +589,14 @@ mod tests {
                 return;
             };
             let mut reader = BufReader::new(stream);
-            loop {
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("content-length")
-                    {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                if request_line.starts_with("CONNECT ") {
+            while let Some((line, length)) = read_head(&mut reader) {
+                if line.starts_with("CONNECT ") {
                     let _ = writer.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
                     continue;
                 }
                 let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let echo = [request_line.trim_end().as_bytes(), b"\n", &body].concat();
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", echo.len());
-                if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&echo).is_err() {
+                if reader.read_exact(&mut body).is_err() || echo(&mut writer, &line, &body).is_err()
+                {
                     return;
                 }
             }
@@ -654,24 +610,7 @@ mod tests {
         );
         let query = "access_token=T&q=*?";
         let body = r#"{"a":"*"}"#;
-        let _exchange = crate::ureq_mask::begin(
-            crate::ureq_mask::RealRequest {
-                query: query.as_bytes().to_vec(),
-                body: body.as_bytes().to_vec(),
-                headers: Vec::new(),
-            },
-            false,
-            usize::MAX,
-        );
-        let masked_query = "*".repeat(query.len());
-        agent
-            .post(format!("http://{target}/card/x?{masked_query}"))
-            .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
-            .expect("an answer through the proxy")
-            .body_mut()
-            .read_to_string()
-            .expect("the body");
-        let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+        let (answer, _) = masked_post(&agent, &format!("http://{target}"), query, body);
         let (line, echoed) = answer.split_once('\n').expect("line and body");
         assert_eq!(echoed, body);
         assert!(line.starts_with("POST "), "{line}");
@@ -769,24 +708,8 @@ mod tests {
         for i in 0..2 {
             let query = format!("access_token=T{i}&q=*?");
             let body = format!("{{\"n\":{i}}}").repeat(100);
-            let _exchange = crate::ureq_mask::begin(
-                crate::ureq_mask::RealRequest {
-                    query: query.clone().into_bytes(),
-                    body: body.clone().into_bytes(),
-                    headers: Vec::new(),
-                },
-                false,
-                usize::MAX,
-            );
-            let masked_query = "*".repeat(query.len());
-            let seen_by_ureq = agent
-                .post(format!("https://{server}/card/x?{masked_query}"))
-                .send(crate::ureq_mask::masked(body.as_bytes()).as_slice())
-                .expect("an answer through the tunnel")
-                .body_mut()
-                .read_to_string()
-                .expect("the body");
-            let answer = String::from_utf8(crate::ureq_mask::take_body()).expect("UTF-8");
+            let (answer, seen_by_ureq) =
+                masked_post(&agent, &format!("https://{server}"), &query, &body);
             assert_eq!(answer, format!("POST /card/x?{query} HTTP/1.1\n{body}"));
             assert_eq!(seen_by_ureq, "*".repeat(answer.len()));
         }

@@ -379,7 +379,8 @@ impl Endpoint for CheckCodes {
             if slot.is_some() {
                 return None;
             }
-            *slot = Some(p.code_list()?);
+            let (text, ends) = p.string_list()?;
+            *slot = Some(CodeList::from_parts(text, ends));
             Some(())
         })?;
         Some(CodeCheck {

@@ -9,7 +9,6 @@
 //! serde path answers (tested against it), only without serde's per-element calls:
 //! a `checkcode` answer names 100 codes.
 
-use crate::code::CodeList;
 use crate::limits::MAX_CODES_PER_CALL;
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
@@ -157,13 +156,14 @@ impl<'a> Plain<'a> {
         (first != b'0' || self.at == start + 1).then_some(value)
     }
 
-    /// A list of at most [`MAX_CODES_PER_CALL`] plain strings, into one [`CodeList`]
-    /// sized exactly.
-    pub(crate) fn code_list(&mut self) -> Option<CodeList> {
+    /// A list of at most [`MAX_CODES_PER_CALL`] plain strings: their text back to back
+    /// (sized exactly) and where each ends in it, the parts of a
+    /// [`CodeList`](crate::code::CodeList).
+    pub(crate) fn string_list(&mut self) -> Option<(String, Vec<usize>)> {
         self.expect(b'[')?;
         if self.peek()? == b']' {
             self.at += 1;
-            return Some(CodeList::new());
+            return Some((String::new(), Vec::new()));
         }
         let mut spans = [(0, 0); MAX_CODES_PER_CALL];
         let (mut n, mut bytes) = (0, 0);
@@ -188,7 +188,7 @@ impl<'a> Plain<'a> {
             ends.push(text.len());
         }
         // ASCII only, so valid UTF-8 with every end on a character boundary.
-        Some(CodeList::from_parts(String::from_utf8(text).ok()?, ends))
+        Some((String::from_utf8(text).ok()?, ends))
     }
 }
 
@@ -508,8 +508,9 @@ mod tests {
             assert_eq!(Plain::new(text.as_bytes()).u64(), value, "{text}");
         }
         let mut p = Plain::new(b"[\"1\",\"22\" , \"\"]");
-        assert_eq!(p.code_list().unwrap(), ["1", "22", ""]);
+        let (text, ends) = p.string_list().unwrap();
+        assert_eq!((text.as_str(), ends), ("122", vec![1, 3, 3]));
         let many = format!("[{}]", vec!["\"1\""; MAX_CODES_PER_CALL + 1].join(","));
-        assert!(Plain::new(many.as_bytes()).code_list().is_none());
+        assert!(Plain::new(many.as_bytes()).string_list().is_none());
     }
 }

@@ -416,42 +416,38 @@ mod tests {
         agent.post(url).send("{}")?.body_mut().read_to_string()
     }
 
-    #[test]
-    fn requests_on_a_kept_alive_connection_look_nothing_up() {
-        let (addr, accepted) = server(false);
+    /// Sends `n` requests to `host` (`{port}` replaced by the server's port, `{addr}`
+    /// by its address) through an agent whose lookups are counted; the server closes
+    /// each connection after one answer when `close`. Returns the connections accepted
+    /// and the lookups made.
+    fn requests(close: bool, url: &str, n: usize) -> (usize, usize) {
+        let (addr, accepted) = server(close);
         let lookup = Counting::new(addr, StdDuration::ZERO);
         let agent = agent_with_lookup(&config(StdDuration::from_secs(5)), lookup.clone());
-        let url = format!("http://wxcard.test:{}/card/qrcode/create", addr.port());
-        for _ in 0..50 {
+        let url = url
+            .replace("{port}", &addr.port().to_string())
+            .replace("{addr}", &addr.to_string());
+        for _ in 0..n {
             assert_eq!(post(&agent, &url).expect("answer"), MASKED_OK);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(lookup.lookups(), 1);
+        (accepted.load(Ordering::SeqCst), lookup.lookups())
+    }
+
+    #[test]
+    fn requests_on_a_kept_alive_connection_look_nothing_up() {
+        let url = "http://wxcard.test:{port}/card/qrcode/create";
+        assert_eq!(requests(false, url, 50), (1, 1));
     }
 
     #[test]
     fn each_new_connection_looks_the_name_up_again() {
-        let (addr, accepted) = server(true);
-        let lookup = Counting::new(addr, StdDuration::ZERO);
-        let agent = agent_with_lookup(&config(StdDuration::from_secs(5)), lookup.clone());
-        let url = format!("http://wxcard.test:{}/x", addr.port());
-        for _ in 0..5 {
-            assert_eq!(post(&agent, &url).expect("answer"), MASKED_OK);
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 5);
-        assert_eq!(lookup.lookups(), 5);
+        assert_eq!(requests(true, "http://wxcard.test:{port}/x", 5), (5, 5));
     }
 
     #[test]
     fn an_ip_address_is_never_looked_up() {
-        let (addr, _) = server(false);
-        let lookup = Counting::new(addr, StdDuration::ZERO);
-        let agent = agent_with_lookup(&config(StdDuration::from_secs(5)), lookup.clone());
-        let url = format!("http://{addr}/x");
-        for _ in 0..3 {
-            assert_eq!(post(&agent, &url).expect("answer"), MASKED_OK);
-        }
-        assert_eq!(lookup.lookups(), 0);
+        let (_, lookups) = requests(false, "http://{addr}/x", 3);
+        assert_eq!(lookups, 0);
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub(crate) enum After {
 /// Starts the server: every answer comes after `delay`, then `after` applies. Returns
 /// its address and the count of connections it accepted.
 pub(crate) fn server(delay: Duration, after: After) -> (SocketAddr, Arc<AtomicUsize>) {
+    listen(move |stream| serve(stream, delay, after))
+}
+
+/// Listens on 127.0.0.1 and runs `handle` on a thread of its own for every connection.
+/// Returns the address and the count of connections accepted.
+pub(crate) fn listen(
+    handle: impl Fn(TcpStream) + Clone + Send + 'static,
+) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -32,7 +40,8 @@ pub(crate) fn server(delay: Duration, after: After) -> (SocketAddr, Arc<AtomicUs
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
             count.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || serve(stream, delay, after));
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(stream));
         }
     });
     (addr, accepted)

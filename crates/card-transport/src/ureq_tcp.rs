@@ -289,7 +289,7 @@ fn still_open(stream: &TcpStream) -> bool {
 mod tests {
     use super::*;
     use crate::TransportConfig;
-    use crate::loopback::{After, echo, read_head, read_request, server};
+    use crate::loopback::{After, echo, listen, read_head, read_request, server};
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -490,30 +490,18 @@ mod tests {
             .with_single_cert(vec![LOOPBACK_CERT.to_vec().into()], key)
             .expect("server certificate");
         let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                count.fetch_add(1, Ordering::SeqCst);
-                let config = Arc::clone(&config);
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                    let Ok(tls) = rustls::ServerConnection::new(config) else {
-                        return;
-                    };
-                    let mut reader = BufReader::new(rustls::StreamOwned::new(tls, stream));
-                    while let Some((line, body)) = read_request(&mut reader) {
-                        if echo(reader.get_mut(), &line, &body).is_err() {
-                            return;
-                        }
-                    }
-                });
+        listen(move |stream| {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(tls) = rustls::ServerConnection::new(Arc::clone(&config)) else {
+                return;
+            };
+            let mut reader = BufReader::new(rustls::StreamOwned::new(tls, stream));
+            while let Some((line, body)) = read_request(&mut reader) {
+                if echo(reader.get_mut(), &line, &body).is_err() {
+                    return;
+                }
             }
-        });
-        (addr, accepted)
+        })
     }
 
     /// Sends, as the backend does, `POST {base}/card/x` with the real `query` and `body`

@@ -1,58 +1,18 @@
 //! The axum endpoint over real loopback sockets, driven by a real HTTP client.
 
+mod axum_support;
 mod common;
 
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use card_model::event::{Event, UserGetCard};
+use axum_support::*;
+use card_model::event::Event;
+use card_push::Push;
 use card_push::axum::PushService;
 use card_push::testing::{PushRequest, verification_query};
-use card_push::{Push, PushConfig, crypto};
 use common::*;
 use tokio::sync::{mpsc, oneshot};
-
-/// Serves `service` at `/wechat` on an ephemeral loopback port; the URL of the path.
-async fn serve(service: PushService) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, service.router("/wechat"))
-            .await
-            .unwrap();
-    });
-    format!("http://{addr}/wechat")
-}
-
-/// A service whose function reports each event's card on a channel.
-fn recording(config: PushConfig) -> (PushService, mpsc::UnboundedReceiver<Event>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let service = PushService::new(config, move |push: Push| {
-        let tx = tx.clone();
-        async move {
-            tx.send(push.into_event()).map_err(|_| "receiver gone")?;
-            Ok::<(), &'static str>(())
-        }
-    });
-    (service, rx)
-}
-
-async fn post(url: &str, request: &PushRequest) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{url}?{}", request.query_string()))
-        .body(request.body().to_owned())
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-fn claim(card: &str, code: &str) -> UserGetCard {
-    let mut c = UserGetCard::new("gh_1", "oSameUser", 1_700_000_000, card);
-    c.user_card_code = Some(code.to_owned());
-    c
-}
 
 #[tokio::test]
 async fn verification_answers_echostr_only_when_signed() {
@@ -205,76 +165,6 @@ async fn a_failed_function_is_retried() {
     assert_eq!(post(&url, &r).await, (200, "success".to_owned()));
     assert_eq!(post(&url, &r).await, (200, "success".to_owned()));
     assert_eq!(*calls.lock().unwrap(), 2);
-}
-
-/// A log sink shared with the test.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn logs_never_hold_secrets_or_content() {
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let config = safe().with_previous_key(key(OTHER_KEY));
-    let (service, mut rx) = recording(config.clone());
-    let url = serve(service).await;
-    let mut c = claim("pSecretCard", "CODE-9876");
-    c.outer_str = Some("channel-xyz".to_owned());
-    let r = PushRequest::for_claim(&config, &c).unwrap();
-    assert_eq!(post(&url, &r).await, (200, "success".to_owned()));
-    assert_eq!(post(&url, &r).await, (200, "success".to_owned()));
-    let bad = r
-        .query_string()
-        .replace("msg_signature=", "msg_signature=a");
-    let _ = reqwest::Client::new()
-        .post(format!("{url}?{bad}"))
-        .body(r.body().to_owned())
-        .send()
-        .await
-        .unwrap();
-    let wrong_app = crypto::encrypt(&key(KEY), &[0; 16], c.to_xml().as_bytes(), "wxOther");
-    let (q, b) = signed_envelope(&wrong_app);
-    let _ = reqwest::Client::new()
-        .post(format!("{url}?{q}"))
-        .body(b)
-        .send()
-        .await
-        .unwrap();
-    assert!(rx.recv().await.is_some());
-    let mut out = Vec::new();
-    out.write_all(&sink.0.lock().unwrap()).unwrap();
-    let logs = String::from_utf8(out).unwrap();
-    assert!(logs.contains("push received"), "{logs}");
-    assert!(logs.contains("duplicate push skipped"), "{logs}");
-    assert!(logs.contains("push refused"), "{logs}");
-    for secret in [
-        TOKEN,
-        KEY,
-        OTHER_KEY,
-        "oSameUser",
-        "pSecretCard",
-        "CODE-9876",
-        "channel-xyz",
-    ] {
-        assert!(!logs.contains(secret), "{secret} in logs:\n{logs}");
-    }
 }
 
 #[tokio::test]

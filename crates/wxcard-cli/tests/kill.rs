@@ -28,7 +28,24 @@ impl SplitMix {
 }
 
 fn deposit(base_url: &str, card: &str, file: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxcard"));
+    deposit_with(
+        Command::new(env!("CARGO_BIN_EXE_wxcard")),
+        base_url,
+        card,
+        file,
+    )
+}
+
+/// The import, with SIGINT's default action (ending the process) whatever this test
+/// inherited: a shell starts background jobs with SIGINT ignored, and children inherit
+/// that. GNU `env --default-signal` resets it and then runs the CLI in its own place.
+fn interruptible_deposit(base_url: &str, card: &str, file: &Path) -> Command {
+    let mut env = Command::new("env");
+    env.args(["--default-signal=INT", env!("CARGO_BIN_EXE_wxcard")]);
+    deposit_with(env, base_url, card, file)
+}
+
+fn deposit_with(mut cmd: Command, base_url: &str, card: &str, file: &Path) -> Command {
     cmd.env_remove("WXCARD_BASE_URL")
         .env("WECHAT_APPID", Sandbox::DEFAULT_APPID)
         .env("WECHAT_APPSECRET", Sandbox::DEFAULT_SECRET)
@@ -58,7 +75,13 @@ fn run_and_kill(
     at: usize,
     interrupt: bool,
 ) -> Option<usize> {
-    let mut child = deposit(base_url, card, file).spawn().unwrap();
+    let mut child = if interrupt {
+        interruptible_deposit(base_url, card, file)
+    } else {
+        deposit(base_url, card, file)
+    }
+    .spawn()
+    .unwrap();
     loop {
         if child.try_wait().unwrap().is_some() {
             return None;

@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What the server does with a connection once it answered.
@@ -17,14 +18,43 @@ pub(crate) enum After {
     SayClose,
     /// Closes the connection without having said so in its answer.
     Close,
-    /// Sends bytes nobody asked for, then waits.
+    /// Sends bytes nobody asked for (with [`server_telling`], once told to), then waits.
     Garbage,
 }
 
 /// Starts the server: every answer comes after `delay`, then `after` applies. Returns
 /// its address and the count of connections it accepted.
 pub(crate) fn server(delay: Duration, after: After) -> (SocketAddr, Arc<AtomicUsize>) {
-    listen(move |stream| serve(stream, delay, after))
+    listen(move |stream| serve(stream, delay, after, None))
+}
+
+/// A [`server_telling`]'s address and its two ends of the test's conversation.
+pub(crate) struct Telling {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// Connections accepted.
+    pub accepted: Arc<AtomicUsize>,
+    /// A message each time the server has closed a connection ([`After::Close`]) or
+    /// sent its unasked bytes ([`After::Garbage`]): on loopback the client's socket
+    /// holds the end or the bytes by then.
+    pub done: Receiver<()>,
+    /// With [`After::Garbage`], the server sends its bytes only when told here that the
+    /// client has read the whole answer.
+    pub go: Sender<()>,
+}
+
+/// As [`server`], telling the test what it did (see [`Telling`]).
+pub(crate) fn server_telling(delay: Duration, after: After) -> Telling {
+    let (done, told) = channel();
+    let (go, wait) = channel();
+    let talk = Arc::new(Mutex::new((done, wait)));
+    let (addr, accepted) = listen(move |stream| serve(stream, delay, after, Some(&talk)));
+    Telling {
+        addr,
+        accepted,
+        done: told,
+        go,
+    }
 }
 
 /// Listens on 127.0.0.1 and runs `handle` on a thread of its own for every connection.
@@ -89,7 +119,20 @@ pub(crate) fn echo(out: &mut impl Write, line: &str, body: &[u8]) -> std::io::Re
     out.flush()
 }
 
-fn serve(stream: TcpStream, delay: Duration, after: After) {
+/// The server's ends of a [`Telling`] conversation.
+type Talk = Mutex<(Sender<()>, Receiver<()>)>;
+
+fn serve(stream: TcpStream, delay: Duration, after: After, talk: Option<&Talk>) {
+    let tell = || {
+        if let Some(Ok(talk)) = talk.map(Mutex::lock) {
+            let _ = talk.0.send(());
+        }
+    };
+    let wait_for_go = || {
+        if let Some(Ok(talk)) = talk.map(Mutex::lock) {
+            let _ = talk.1.recv_timeout(Duration::from_secs(10));
+        }
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Ok(mut writer) = stream.try_clone() else {
         return;
@@ -108,10 +151,17 @@ fn serve(stream: TcpStream, delay: Duration, after: After) {
         }
         match after {
             After::KeepAlive => {}
-            After::SayClose | After::Close => return,
+            After::SayClose => return,
+            After::Close => {
+                drop(writer);
+                drop(reader);
+                tell();
+                return;
+            }
             After::Garbage => {
-                std::thread::sleep(Duration::from_millis(20));
+                wait_for_go();
                 let _ = writer.write_all(b"surprise");
+                tell();
             }
         }
     }

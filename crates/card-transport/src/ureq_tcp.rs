@@ -347,10 +347,10 @@ mod tests {
 
     #[test]
     fn an_answer_later_than_the_sockets_timeout_but_within_the_exchanges_arrives() {
-        // The socket's read timeout is half of what is left (200 ms of 400 ms); the
-        // answer comes after 300 ms: the read is tried again with what is left.
-        let (addr, _) = server(Duration::from_millis(300), After::KeepAlive);
-        let agent = agent(Duration::from_millis(400));
+        // The socket's read timeout is at most half of what is left (1 s of 2 s); the
+        // answer comes after 1.3 s: the read is tried again with what is left.
+        let (addr, _) = server(Duration::from_millis(1300), After::KeepAlive);
+        let agent = agent(Duration::from_secs(2));
         for _ in 0..2 {
             post(&agent, addr).expect("an answer within the exchange's time");
         }
@@ -364,33 +364,31 @@ mod tests {
         assert!(matches!(error, ureq::Error::Timeout(_)), "{error:?}");
     }
 
-    /// The connections three requests take when the server does `after` with each and
-    /// the client pauses `pause` between requests (for what the server sends or closes
-    /// to arrive before the connection is taken from the pool again).
-    fn connections_for_three(after: After, pause: Duration) -> usize {
-        let (addr, accepted) = server(Duration::ZERO, after);
+    /// The connections three requests take when the server does `after` with each; the
+    /// server sends its bytes once the client has read the answer, and the client sends
+    /// the next request once the server has closed or sent them.
+    fn connections_for_three(after: After) -> usize {
+        let server = crate::loopback::server_telling(Duration::ZERO, after);
         let agent = agent(Duration::from_secs(5));
         for _ in 0..3 {
-            post(&agent, addr).expect("an answer on a new connection");
-            std::thread::sleep(pause);
+            post(&agent, server.addr).expect("an answer on a new connection");
+            let _ = server.go.send(());
+            server
+                .done
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the server closed or sent its bytes");
         }
-        accepted.load(Ordering::SeqCst)
+        server.accepted.load(Ordering::SeqCst)
     }
 
     #[test]
     fn a_connection_the_server_closed_is_not_reused() {
-        assert_eq!(
-            connections_for_three(After::Close, Duration::from_millis(50)),
-            3
-        );
+        assert_eq!(connections_for_three(After::Close), 3);
     }
 
     #[test]
     fn a_connection_with_unasked_bytes_is_not_reused() {
-        assert_eq!(
-            connections_for_three(After::Garbage, Duration::from_millis(80)),
-            3
-        );
+        assert_eq!(connections_for_three(After::Garbage), 3);
     }
 
     /// A loopback listener whose connections have a small receive buffer, and a client

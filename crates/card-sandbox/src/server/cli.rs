@@ -211,6 +211,7 @@ impl ServeArgs {
     /// When the port cannot be bound, the port file cannot be written, or the signal
     /// handlers cannot be installed.
     pub fn run(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let stop = StopSignals::listen()?;
         let target = self.push_target()?;
         let sandbox = self.sandbox();
         let server = serve_with(
@@ -244,7 +245,7 @@ impl ServeArgs {
         if let Some(path) = &self.port_file {
             write_port_file(path, server.port())?;
         }
-        wait_for_stop_signal()?;
+        stop.wait();
         println!("card-sandbox stopping");
         server.shutdown();
         Ok(())
@@ -288,26 +289,62 @@ fn write_port_file(path: &std::path::Path, port: u16) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Blocks until SIGTERM or SIGINT (Ctrl-C).
-fn wait_for_stop_signal() -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment this is made: made before the
+/// port file is written, so a script that stops the server as soon as it reads the port
+/// never meets the default action (or a signal lost to an inherited "ignore").
+struct StopSignals {
+    runtime: tokio::runtime::Runtime,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate())?;
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => r,
-                _ = term.recv() => Ok(()),
-            }
+            let _entered = runtime.enter();
+            let term = signal(SignalKind::terminate())?;
+            let interrupt = signal(SignalKind::interrupt())?;
+            drop(_entered);
+            Ok(Self {
+                runtime,
+                term,
+                interrupt,
+            })
         }
         #[cfg(not(unix))]
         {
-            tokio::signal::ctrl_c().await
+            Ok(Self { runtime })
         }
-    })
+    }
+
+    /// Blocks until one of the signals arrives (or has arrived since [`Self::listen`]).
+    #[cfg(unix)]
+    fn wait(self) {
+        let Self {
+            runtime,
+            mut term,
+            mut interrupt,
+        } = self;
+        runtime.block_on(async {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+        });
+    }
+
+    /// Blocks until Ctrl-C.
+    #[cfg(not(unix))]
+    fn wait(self) {
+        let _ = self.runtime.block_on(tokio::signal::ctrl_c());
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use card_api::{
 };
 use card_model::AppSecret;
 use card_transport::{AsyncTransport, HttpRequest, HttpResponse, TransportError, async_fn};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 const KEY: &str = "wxcard:access_token:wxAPP";
 const NOW: u64 = 1_700_000_000_000;
@@ -25,6 +26,10 @@ const OTHER: &str = "other-server";
 struct CountingStore {
     inner: MemoryTokenStore,
     leases_tried: AtomicUsize,
+    /// `get` calls so far, and the count `try_lease` waits for (see
+    /// [`CountingStore::hold_leases_until_gets`]).
+    gets: Mutex<(usize, usize)>,
+    got: Condvar,
 }
 
 impl CountingStore {
@@ -32,7 +37,17 @@ impl CountingStore {
         Arc::new(Self {
             inner: MemoryTokenStore::with_clock(clock.clone()),
             leases_tried: AtomicUsize::new(0),
+            gets: Mutex::new((0, 0)),
+            got: Condvar::new(),
         })
+    }
+
+    /// Makes `try_lease` wait (10 s at most) until `get` was called `more` more times:
+    /// callers started together have all looked at the store before the first of them
+    /// tries the lease, however late their threads run.
+    fn hold_leases_until_gets(&self, more: usize) {
+        let mut gets = self.gets.lock().unwrap();
+        gets.1 = gets.0 + more;
     }
 
     fn leases_tried(&self) -> usize {
@@ -54,6 +69,8 @@ impl CountingStore {
 
 impl TokenStore for CountingStore {
     fn get(&self, key: &str) -> Result<Option<StoredSecret>, StoreError> {
+        self.gets.lock().unwrap().0 += 1;
+        self.got.notify_all();
         self.inner.get(key)
     }
     fn compare_and_set(
@@ -65,6 +82,11 @@ impl TokenStore for CountingStore {
         self.inner.compare_and_set(key, expected, new)
     }
     fn try_lease(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let gets = self.gets.lock().unwrap();
+        let (_gets, _) = self
+            .got
+            .wait_timeout_while(gets, Duration::from_secs(10), |(got, wanted)| got < wanted)
+            .unwrap();
         self.leases_tried.fetch_add(1, Ordering::SeqCst);
         self.inner.try_lease(key, holder, ttl)
     }
@@ -160,12 +182,34 @@ fn a_panicking_lease_holder_gives_the_lease_back() {
     assert_eq!(client.access_token().unwrap().expose(), "TOKEN");
 }
 
+/// A transport that never answers, and tells `entered` each time a request reaches it.
+fn never_answering_transport(entered: &Arc<Notify>) -> impl AsyncTransport + 'static {
+    let entered = entered.clone();
+    async_fn(move |_: HttpRequest| {
+        let entered = entered.clone();
+        async move {
+            entered.notify_one();
+            std::future::pending::<()>().await;
+            Ok(token_answer(7200))
+        }
+    })
+}
+
+/// Runs `call` until its token fetch reached the transport, then drops it.
+async fn drop_once_sent<T>(call: impl std::future::Future<Output = T>, entered: &Notify) {
+    tokio::select! {
+        _ = call => panic!("the fetch cannot have finished"),
+        () = entered.notified() => {}
+    }
+}
+
 /// An async client whose token endpoint never answers.
-fn never_answering(clock: &Arc<ManualClock>, store: Option<Arc<CountingStore>>) -> AsyncClient {
-    let transport = async_fn(|_: HttpRequest| async {
-        std::future::pending::<()>().await;
-        Ok(token_answer(7200))
-    });
+fn never_answering(
+    clock: &Arc<ManualClock>,
+    store: Option<Arc<CountingStore>>,
+    entered: &Arc<Notify>,
+) -> AsyncClient {
+    let transport = never_answering_transport(entered);
     let builder = builder::<AsyncClient>(clock);
     let builder = match store {
         Some(store) => builder.token_store(InPlace::new(store)),
@@ -178,9 +222,9 @@ fn never_answering(clock: &Arc<ManualClock>, store: Option<Arc<CountingStore>>) 
 async fn a_dropped_fetch_gives_the_lease_back_with_a_sync_store() {
     let clock = Arc::new(ManualClock::new(NOW));
     let store = CountingStore::new(&clock);
-    let client = never_answering(&clock, Some(store.clone()));
-    let gone = tokio::time::timeout(Duration::from_millis(20), client.access_token()).await;
-    assert!(gone.is_err(), "the fetch cannot have finished");
+    let entered = Arc::new(Notify::new());
+    let client = never_answering(&clock, Some(store.clone()), &entered);
+    drop_once_sent(client.access_token(), &entered).await;
     assert_eq!(store.leases_tried(), 1, "the lease was taken");
     assert!(store.lease_is_free(), "the lease was left to expire");
 }
@@ -189,16 +233,12 @@ async fn a_dropped_fetch_gives_the_lease_back_with_a_sync_store() {
 async fn a_dropped_fetch_gives_the_lease_back_with_an_async_store() {
     let clock = Arc::new(ManualClock::new(NOW));
     let store = CountingStore::new(&clock);
-    let transport = async_fn(|_: HttpRequest| async {
-        std::future::pending::<()>().await;
-        Ok(token_answer(7200))
-    });
+    let entered = Arc::new(Notify::new());
     let client = asynchronous(
         builder::<AsyncClient>(&clock).token_store(AsyncStore(store.clone())),
-        transport,
+        never_answering_transport(&entered),
     );
-    let gone = tokio::time::timeout(Duration::from_millis(20), client.access_token()).await;
-    assert!(gone.is_err());
+    drop_once_sent(client.access_token(), &entered).await;
     assert_eq!(store.leases_tried(), 1, "the lease was taken");
     // The release runs as a task (a drop cannot await): let it run.
     for _ in 0..10 {
@@ -244,6 +284,8 @@ fn queued_callers_share_a_given_up_wait(
 fn queued_callers_share_a_given_up_wait_blocking() {
     queued_callers_share_a_given_up_wait(|clock, store, callers| {
         let client = blocking(clock, store, || token_answer(7200));
+        // Each caller's first look, and the first caller's second before its lease.
+        store.hold_leases_until_gets(callers + 1);
         std::thread::scope(|scope| {
             let threads: Vec<_> = (0..callers)
                 .map(|_| scope.spawn(|| client.access_token().map(drop)))

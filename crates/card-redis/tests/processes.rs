@@ -360,7 +360,7 @@ fn calls_fail_with_store_errors_while_redis_is_down_and_recover_after_it_restart
     let revalidate = Duration::from_millis(200);
     let redis = RedisConfig::new(&redis_server.url())
         .unwrap()
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(5))
         .revalidate_after(revalidate);
     let setup = Setup {
         base_url: &base,

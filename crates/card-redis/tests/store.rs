@@ -376,7 +376,7 @@ fn reads_are_served_locally_only_while_redis_vouches_for_them() {
     let mut server = RedisServer::start();
     let base = RedisConfig::new(&server.url())
         .unwrap()
-        .timeout(Duration::from_millis(300));
+        .timeout(Duration::from_secs(5));
     let until = now_ms() + 60_000;
     let vouched_long =
         RedisTokenStore::new(&base.clone().revalidate_after(Duration::from_secs(600)));
@@ -438,7 +438,7 @@ fn both_stores_reconnect_after_a_redis_restart() {
     let mut server = RedisServer::start();
     let redis = RedisConfig::new(&server.url())
         .unwrap()
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(5))
         .revalidate_after(Duration::ZERO);
     let blocking = RedisTokenStore::new(&redis);
     let dedup = RedisDedupStore::new(&redis, "wxAPP");

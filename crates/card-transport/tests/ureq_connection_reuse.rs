@@ -13,7 +13,7 @@ use common::{FullListener, request};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A server answering `/fast` at once and `/slow` after 2 s.
+/// A server answering `/fast` at once and `/slow` after 20 s.
 async fn fast_and_slow() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(path("/fast"))
@@ -21,7 +21,7 @@ async fn fast_and_slow() -> MockServer {
         .mount(&server)
         .await;
     Mock::given(path("/slow"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(20)))
         .mount(&server)
         .await;
     server
@@ -39,7 +39,7 @@ fn transport(connect_timeout: Duration, timeout: Duration) -> UreqTransport {
 async fn the_whole_exchange_timeout_fires_on_a_kept_alive_connection() {
     let server = fast_and_slow().await;
     let base = server.uri();
-    let t = transport(Duration::from_secs(5), Duration::from_millis(300));
+    let t = transport(Duration::from_secs(5), Duration::from_secs(2));
     let outcome = tokio::task::spawn_blocking(move || {
         let fast = || t.send(request("POST", &format!("{base}/fast"), "{}"));
         for _ in 0..5 {

@@ -185,11 +185,22 @@ fn a_caller_waits_for_another_servers_refresh() {
     assert_eq!(*fake.seen_tokens.lock().unwrap(), ["TOKEN-other"]);
 }
 
-/// Records every span field and event of the calls.
-#[derive(Default)]
+/// Records every span field and event of the calls made on one thread.
+///
+/// It is the process's global subscriber, not a thread's default: tracing caches each
+/// call site's interest for the whole process, and a call site that another test's
+/// thread (with no subscriber) reaches first while a thread-local capture is the only
+/// subscriber would be cached as "never" and missed.
 struct Capture {
     text: Mutex<String>,
     ids: AtomicUsize,
+    thread: std::thread::ThreadId,
+}
+
+impl Capture {
+    fn mine(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
 }
 
 struct Fields<'a>(&'a mut String);
@@ -205,18 +216,26 @@ impl tracing::Subscriber for Capture {
         true
     }
     fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut text = self.text.lock().unwrap();
-        let _ = write!(text, "\nspan {}", span.metadata().name());
-        span.record(&mut Fields(&mut text));
+        if self.mine() {
+            let mut text = self.text.lock().unwrap();
+            let _ = write!(text, "\nspan {}", span.metadata().name());
+            span.record(&mut Fields(&mut text));
+        }
         tracing::span::Id::from_u64(self.ids.fetch_add(1, Ordering::SeqCst) as u64 + 1)
     }
     fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        if !self.mine() {
+            return;
+        }
         let mut text = self.text.lock().unwrap();
         text.push_str("\nrecord");
         values.record(&mut Fields(&mut text));
     }
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
+        if !self.mine() {
+            return;
+        }
         let mut text = self.text.lock().unwrap();
         text.push_str("\nevent");
         event.record(&mut Fields(&mut text));
@@ -230,10 +249,13 @@ fn tracing_shows_path_attempt_and_errcode_but_no_secret() {
     let fake = Fake::new(&[-1, 42001]);
     let clock = Arc::new(ManualClock::new(1_000_000));
     let client = fake.client(&clock, None);
-    let capture = Arc::new(Capture::default());
-    tracing::subscriber::with_default(Arc::clone(&capture), || {
-        client.call(&GetCardApiTicket).unwrap();
+    let capture = Arc::new(Capture {
+        text: Mutex::default(),
+        ids: AtomicUsize::new(0),
+        thread: std::thread::current().id(),
     });
+    tracing::subscriber::set_global_default(Arc::clone(&capture)).expect("the only subscriber");
+    client.call(&GetCardApiTicket).unwrap();
     let text = capture.text.lock().unwrap().clone();
     assert!(
         text.contains("span wxcard_call path=\"/cgi-bin/ticket/getticket\""),

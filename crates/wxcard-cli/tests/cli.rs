@@ -35,7 +35,8 @@ impl Server {
     /// `wxcard` pointed at this server with the credentials in the environment.
     fn wxcard(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxcard"));
-        cmd.env_remove("WXCARD_BASE_URL")
+        plain_terminal(&mut cmd)
+            .env_remove("WXCARD_BASE_URL")
             .env_remove("WXCARD_REDIS_URL")
             .env("WECHAT_APPID", self.sandbox.appid())
             .env("WECHAT_APPSECRET", SECRET)
@@ -45,10 +46,19 @@ impl Server {
     }
 }
 
+/// No colours and no terminal width from the environment: help and messages as plain
+/// text, whatever shell runs the tests.
+fn plain_terminal(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove("CLICOLOR_FORCE")
+        .env_remove("COLUMNS")
+        .env("NO_COLOR", "1")
+}
+
 /// `wxcard` with no target (help, usage errors, --sandbox).
 fn bare() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxcard"));
-    cmd.env_remove("WXCARD_BASE_URL")
+    plain_terminal(&mut cmd)
+        .env_remove("WXCARD_BASE_URL")
         .env_remove("WXCARD_REDIS_URL")
         .env_remove("WECHAT_APPID")
         .env_remove("WECHAT_APPSECRET");

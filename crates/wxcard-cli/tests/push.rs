@@ -32,6 +32,10 @@ fn wxcard() -> Command {
     ] {
         cmd.env_remove(var);
     }
+    // Plain text whatever shell runs the tests.
+    cmd.env_remove("CLICOLOR_FORCE")
+        .env_remove("COLUMNS")
+        .env("NO_COLOR", "1");
     cmd
 }
 

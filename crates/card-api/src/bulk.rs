@@ -46,7 +46,8 @@
 //! Memory: the chunks in flight, 10-21 bytes per distinct code (its 8-byte fingerprint
 //! and a control byte per slot of a hash table kept 7/16 to 7/8 full: about 12 bytes per
 //! code at 100,000 codes, 19 at 1,000,000), and the held-back repeats themselves, as
-//! text; no list of all codes is kept.
+//! text (their own repeats removed whenever the list doubles, so it holds at most twice
+//! its distinct codes, or 1,024); no list of all codes is kept.
 //! This is why verification is done per chunk (the `checkcode` right after its deposit)
 //! rather than in a second pass over all codes; the final `getdepositcount` is the one
 //! whole-card check. Codes that end up failed or missing are kept too, in the report.
@@ -271,6 +272,9 @@ impl Hasher for Prehashed {
 /// hint): 1 Mi codes, 18 MiB.
 const PRESIZE_CODES: usize = 1 << 20;
 
+/// The fewest held-back codes whose repeats are removed before the input ends.
+const COMPACT_MIN: usize = 1024;
+
 /// What [`DepositJob::after_input`] hands out once the input has ended.
 #[derive(Debug)]
 pub(crate) enum AfterInput {
@@ -301,6 +305,9 @@ pub(crate) struct DepositJob {
     /// held back until every other chunk has completed; sorted and without repeats
     /// once `deferred_ready`.
     deferred: Vec<String>,
+    /// The length of `deferred` at which its repeats are removed: twice its length
+    /// without repeats (at least [`COMPACT_MIN`]).
+    compact_at: usize,
     deferred_ready: bool,
     /// Whether the input has ended ([`after_input`](Self::after_input) was called).
     input_ended: bool,
@@ -343,6 +350,7 @@ impl DepositJob {
                 BuildHasherDefault::default(),
             ),
             deferred: Vec::new(),
+            compact_at: COMPACT_MIN,
             deferred_ready: false,
             input_ended: false,
             issued: 0,
@@ -386,6 +394,9 @@ impl DepositJob {
             // An earlier chunk had the code (or, rarely, a code of the same
             // fingerprint): it waits until no other chunk can hold it.
             self.deferred.push(code);
+            if self.deferred.len() >= self.compact_at {
+                self.compact_deferred();
+            }
             return None;
         }
         self.order.insert(at, self.filling.len());
@@ -451,11 +462,8 @@ impl DepositJob {
     /// `duplicates`.
     fn prepare_deferred(&mut self) {
         self.deferred_ready = true;
+        self.compact_deferred();
         let deferred = &mut self.deferred;
-        deferred.sort_unstable();
-        let before = deferred.len();
-        deferred.dedup();
-        let repeats = (before - deferred.len()) as u64;
         let held = |code: &str| deferred.binary_search_by(|c| c.as_str().cmp(code)).is_ok();
         let r = &mut self.report;
         let (failed, missing) = (r.failed.len(), r.verified_missing.len());
@@ -463,9 +471,23 @@ impl DepositJob {
             .retain(|f| matches!(f.reason, FailReason::Invalid(_)) || !held(&f.code));
         r.verified_missing.retain(|code| !held(code));
         let moved = (failed - r.failed.len() + missing - r.verified_missing.len()) as u64;
-        r.duplicates += repeats + moved;
-        self.codes_done += repeats;
+        r.duplicates += moved;
         deferred.shrink_to_fit();
+    }
+
+    /// Sorts the held-back codes and removes their repeats (counted in `duplicates`).
+    /// Done when the list has doubled since the last time, so it holds at most twice
+    /// its distinct codes (or [`COMPACT_MIN`]) however often the input repeats them
+    /// (amortized `n log n`).
+    fn compact_deferred(&mut self) {
+        let deferred = &mut self.deferred;
+        deferred.sort_unstable();
+        let before = deferred.len();
+        deferred.dedup();
+        let repeats = (before - deferred.len()) as u64;
+        self.report.duplicates += repeats;
+        self.codes_done += repeats;
+        self.compact_at = (2 * deferred.len()).max(COMPACT_MIN);
     }
 
     /// Merges a finished chunk into the report; the progress to report.
@@ -1125,6 +1147,43 @@ mod tests {
         assert_eq!(card.stored.len(), 150);
         assert_eq!((r.deposited, r.already_present, r.duplicates), (150, 50, 1));
         assert_eq!(card.sent_again, 0, "a stored code was sent again");
+        assert_accounted(&r);
+    }
+
+    #[test]
+    fn codes_repeated_many_times_are_held_back_about_twice_at_most() {
+        let all = codes(MAX_CODES_PER_CALL);
+        let mut input: Vec<&str> = Vec::new();
+        for _ in 0..50 {
+            input.extend(all.iter().map(String::as_str));
+        }
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        let mut card = Card::default();
+        let mut most = 0;
+        for code in &input {
+            if let Some(chunk) = job.push((*code).to_owned()) {
+                let done = card.run(chunk);
+                job.complete(done);
+            }
+            most = most.max(job.deferred.len());
+        }
+        assert!(most <= COMPACT_MIN, "{most} held back");
+        loop {
+            match job.after_input() {
+                AfterInput::Chunk(chunk) => {
+                    let done = card.run(chunk);
+                    job.complete(done);
+                }
+                AfterInput::Wait => panic!("nothing is running"),
+                AfterInput::Done => break,
+            }
+        }
+        let r = job.finish(Ok(100));
+        assert_eq!(
+            (r.deposited, r.already_present, r.duplicates),
+            (100, 100, 4_800)
+        );
+        assert_eq!(r.chunks, 2);
         assert_accounted(&r);
     }
 

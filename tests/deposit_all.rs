@@ -580,3 +580,166 @@ fn a_failed_count_is_reported_as_a_failure_blocking() {
 fn a_failed_count_is_reported_as_a_failure_async() {
     a_failed_count_is_reported_as_a_failure(Flavor::Async);
 }
+
+/// Every input code counted once in the report.
+#[track_caller]
+fn assert_accounted(report: &DepositReport) {
+    let sum = report.deposited
+        + report.already_present
+        + report.duplicates
+        + report.failed.len() as u64
+        + report.verified_missing.len() as u64;
+    assert_eq!(sum, report.codes_read, "{report:?}");
+}
+
+/// Runs `input` (with `distinct` distinct codes) on a fresh card whose answers are
+/// often lost after WeChat acted (1 in 8; the repeatable calls around the deposits,
+/// checkcode and the count, are retried by the client), and checks the report against
+/// the card.
+fn exact_under_lost_answers(
+    flavor: Flavor,
+    seed: u64,
+    input: Vec<String>,
+    distinct: usize,
+    options: DepositOptions,
+) -> (DepositReport, Stats) {
+    let sb = sandbox(
+        FaultConfig::seeded(seed)
+            .drop_after_effect(FaultConfig::one_in(8))
+            .drop_before_effect(FaultConfig::one_in(30))
+            .system_busy(FaultConfig::one_in(97)),
+    );
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let lines = input.len() as u64;
+    let (report, progress) = run(flavor, &sb, &card_id, input.into_iter(), options);
+    let stats = sb.stats();
+    let label = format!("{flavor:?}, {options:?}");
+    // the report says what the card holds
+    assert_eq!(sb.deposited_count(&card_id), Some(distinct), "{label}");
+    assert_eq!(report.deposited, distinct as u64, "{label}: {report:?}");
+    assert_eq!(report.deposit_count, Some(distinct as u64));
+    assert!(report.is_complete(), "{label}: {report:?}");
+    assert_eq!(report.codes_read, lines);
+    assert_eq!(
+        report.already_present + report.duplicates,
+        lines - distinct as u64,
+        "{label}: every repeat is counted once"
+    );
+    assert_accounted(&report);
+    assert_eq!(progress.last().map(|p| p.codes_done), Some(lines));
+    // no code the card had accepted was sent again
+    assert_eq!(stats.codes_stored, distinct as u64, "{label}");
+    assert_eq!(
+        stats.codes_duplicate, 0,
+        "{label}: a stored code was sent again"
+    );
+    (report, stats)
+}
+
+/// The same codes twice, and repeats interleaved over many chunks, while deposit
+/// answers are lost after WeChat stored the codes: the counts are the card's, exactly.
+fn repeats_across_chunks_with_lost_answers_are_exact(flavor: Flavor) {
+    // the same 100 codes twice: the second time they are checked, never sent
+    let twice: Vec<String> = codes(100).chain(codes(100)).collect();
+    let (report, _) = exact_under_lost_answers(flavor, 31, twice, 100, DepositOptions::new());
+    assert_eq!(
+        (report.deposited, report.already_present, report.duplicates),
+        (100, 100, 0)
+    );
+    // 1,300 codes spread over 3,000 lines: repeats near and far apart, in many chunks
+    let spread: Vec<String> = (0..3_000u64)
+        .map(|i| format!("{:012}", (i * 7_919) % 1_300))
+        .collect();
+    let mut lost = 0;
+    for seed in [1, 2, 3] {
+        let (_, stats) =
+            exact_under_lost_answers(flavor, seed, spread.clone(), 1_300, DepositOptions::new());
+        lost += stats.faults.dropped_after_effect;
+    }
+    assert!(
+        lost > 10,
+        "{flavor:?}: answers were lost after effect ({lost})"
+    );
+}
+
+#[test]
+fn repeats_across_chunks_with_lost_answers_are_exact_blocking() {
+    repeats_across_chunks_with_lost_answers_are_exact(Flavor::Blocking);
+}
+
+#[test]
+fn repeats_across_chunks_with_lost_answers_are_exact_async() {
+    repeats_across_chunks_with_lost_answers_are_exact(Flavor::Async);
+}
+
+/// Each chunk repeats half of the chunk before it, so a code sits in chunks that are
+/// in flight together on the async client (8 at once): still exact.
+fn repeats_across_chunks_in_flight_are_exact(flavor: Flavor) {
+    let code = |i: usize| format!("{i:012}");
+    let mut input = Vec::new();
+    for block in 0..60 {
+        for i in 0..50 {
+            input.push(code(block * 50 + i)); // new
+            if block > 0 {
+                input.push(code((block - 1) * 50 + i)); // the block before's
+            }
+        }
+    }
+    let options = DepositOptions::new().concurrency(8);
+    for seed in [5, 6] {
+        let (report, _) = exact_under_lost_answers(flavor, seed, input.clone(), 3_000, options);
+        assert_eq!(report.already_present + report.duplicates, 59 * 50);
+    }
+}
+
+#[test]
+fn repeats_across_chunks_in_flight_are_exact_blocking() {
+    repeats_across_chunks_in_flight_are_exact(Flavor::Blocking);
+}
+
+#[test]
+fn repeats_across_chunks_in_flight_are_exact_async() {
+    repeats_across_chunks_in_flight_are_exact(Flavor::Async);
+}
+
+/// Repeats cost one checkcode per chunk of them, and do not make later chunks check
+/// first: 5,000 codes, then the same 5,000 interleaved with 5,000 new ones.
+fn repeated_input_traffic(flavor: Flavor) {
+    let sb = sandbox(FaultConfig::default());
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let input: Vec<String> = codes(5_000)
+        .chain(
+            codes(5_000)
+                .zip(codes(10_000).skip(5_000))
+                .flat_map(|(a, b)| [a, b]),
+        )
+        .collect();
+    let (report, _) = run(
+        flavor,
+        &sb,
+        &card_id,
+        input.into_iter(),
+        DepositOptions::new(),
+    );
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(
+        (report.deposited, report.already_present, report.duplicates),
+        (10_000, 5_000, 0)
+    );
+    let stats = sb.stats();
+    // 100 chunks of distinct codes: deposit + checkcode each; 50 chunks of repeats:
+    // one checkcode each; the count
+    assert_eq!(stats.deposit_calls, 100);
+    assert_eq!(stats.api_calls, 2 * 100 + 50 + 1, "{flavor:?}");
+    assert_eq!(stats.codes_duplicate, 0);
+}
+
+#[test]
+fn repeated_input_traffic_blocking() {
+    repeated_input_traffic(Flavor::Blocking);
+}
+
+#[test]
+fn repeated_input_traffic_async() {
+    repeated_input_traffic(Flavor::Async);
+}

@@ -251,7 +251,10 @@ impl AsyncClient {
     /// workflow, report and guarantees as the blocking
     /// `Client::deposit_all` (see there for the steps around it), with up to [`DepositOptions::concurrency`](crate::bulk::DepositOptions::concurrency)
     /// chunks in flight (default [`DEFAULT_CONCURRENCY`](crate::bulk::DEFAULT_CONCURRENCY),
-    /// kept small for WeChat's rate limits). Memory stays bounded by the chunks in flight.
+    /// kept small for WeChat's rate limits). Chunks in flight never share a code: a
+    /// repeat of an earlier chunk's code waits until every other chunk has completed.
+    /// Memory holds the chunks in flight, a 64-bit fingerprint per distinct code and the
+    /// repeated codes.
     ///
     /// ```
     /// use card_api::bulk::DepositOptions;
@@ -302,8 +305,9 @@ impl AsyncClient {
     }
 
     /// [`deposit_all`](Self::deposit_all) over a stream of codes (a file read
-    /// asynchronously, a database cursor). The stream is read as chunks are needed, so at
-    /// most the chunks in flight are held in memory. [`Progress::total`](crate::bulk::Progress::total)
+    /// asynchronously, a database cursor). The stream is read as chunks are needed, so of
+    /// its codes only the chunks in flight are held in memory, with a fingerprint per
+    /// distinct code and the repeated codes. [`Progress::total`](crate::bulk::Progress::total)
     /// comes from the stream's size hint when exact.
     ///
     /// # Errors
@@ -318,6 +322,7 @@ impl AsyncClient {
     where
         S: futures_core::Stream<Item = String>,
     {
+        use crate::bulk::AfterInput;
         use futures_util::StreamExt;
         use futures_util::future::{self, Either};
         use futures_util::stream::FuturesUnordered;
@@ -327,10 +332,25 @@ impl AsyncClient {
         let mut in_flight = FuturesUnordered::new();
         let mut exhausted = false;
         loop {
-            let event = if exhausted || in_flight.len() >= limit {
+            if exhausted {
+                // The last chunk, then the held-back repeats once the chunks before
+                // them have completed: the job says when.
+                while in_flight.len() < limit {
+                    match job.after_input() {
+                        AfterInput::Chunk(chunk) => in_flight.push(self.run_chunk(chunk)),
+                        AfterInput::Wait | AfterInput::Done => break,
+                    }
+                }
+                match in_flight.next().await {
+                    Some(done) => progress(job.complete(done?)),
+                    None => break,
+                }
+                continue;
+            }
+            let event = if in_flight.len() >= limit {
                 match in_flight.next().await {
                     Some(done) => Either::Right(done),
-                    None => break,
+                    None => continue,
                 }
             } else if in_flight.is_empty() {
                 Either::Left(codes.next().await)
@@ -349,12 +369,7 @@ impl AsyncClient {
                         in_flight.push(self.run_chunk(chunk));
                     }
                 }
-                Either::Left(None) => {
-                    exhausted = true;
-                    if let Some(chunk) = job.flush() {
-                        in_flight.push(self.run_chunk(chunk));
-                    }
-                }
+                Either::Left(None) => exhausted = true,
                 Either::Right(done) => progress(job.complete(done?)),
             }
         }

@@ -219,9 +219,12 @@ impl Client {
     /// final count is reported in
     /// [`DepositReport::count_error`](crate::bulk::DepositReport::count_error). Invalid codes (empty, blank, longer than 20 characters) are
     /// reported in [`DepositReport::failed`](crate::bulk::DepositReport::failed), never
-    /// sent. `progress` is called after each chunk. Memory stays bounded by one chunk:
-    /// the codes are read from `codes` as they go, and each chunk is verified right
-    /// after its deposit; see [`bulk`](crate::bulk).
+    /// sent. A code repeated in the input is sent at most once: a repeat of an earlier
+    /// chunk's code is held back to the end, then checked, so the report stays exact
+    /// when answers are lost. `progress` is called after each chunk. The codes are read
+    /// from `codes` as they go, and each chunk is verified right after its deposit;
+    /// memory holds one chunk, a 64-bit fingerprint per distinct code and the repeated
+    /// codes; see [`bulk`](crate::bulk).
     ///
     /// WeChat's workflow for custom codes:
     /// 1. create the card with `quantity` 0, `use_custom_code: true` and
@@ -288,7 +291,9 @@ impl Client {
                 progress(job.complete(done));
             }
         }
-        if let Some(chunk) = job.flush() {
+        // The last chunk, then the held-back repeats (each chunk completes before the
+        // next is asked for, so the job never has to wait here).
+        while let crate::bulk::AfterInput::Chunk(chunk) = job.after_input() {
             let done = self.run_chunk(chunk)?;
             progress(job.complete(done));
         }

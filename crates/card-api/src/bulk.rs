@@ -8,29 +8,49 @@
 //!   a code repeated inside the chunk being filled is dropped (counted in
 //!   [`DepositReport::duplicates`]), and the rest is cut into chunks of at most
 //!   [`MAX_CODES_PER_CALL`] codes.
+//! * A code that an earlier chunk already had is not put into a chunk: it is held
+//!   back. The run keeps a 64-bit fingerprint of every code it put into a chunk (a hash
+//!   keyed by a random key of the run, so nobody can choose codes that collide); a code
+//!   whose fingerprint was seen before (a repeat, or rarely another code with the same
+//!   fingerprint) waits until the input has ended and every other chunk has completed,
+//!   on both clients. Then the held-back codes lose their repeats (compared as text,
+//!   counted in [`DepositReport::duplicates`]) and are cut into chunks that are always
+//!   checked with `checkcode` before anything is sent: a code found stored is *already
+//!   present* (its first occurrence was counted by its own chunk, or the card held it
+//!   before the run), the others are deposited as any chunk's codes. So no two chunks
+//!   ever hold the same code, and a repeat is never sent to WeChat again.
 //! * A fresh import costs two calls per chunk: `deposit`, then one `checkcode` to
 //!   verify. When resuming ([`DepositOptions::resume`]), or once a deposit answer shows
 //!   that the card already held some of the input (WeChat's `duplicate_code`: a resume
-//!   without the flag, or the same codes in two chunks), each chunk is checked *before*
-//!   it is sent too, so codes already stored are not sent again. A deposit whose
-//!   outcome is unknown (its answer was lost, or WeChat answered -1 or a 5xx) is not
-//!   repeated blindly: the client's own retry does not re-send it inside `deposit_all`,
-//!   and the chunk checks what WeChat holds before depositing the rest, so a code
-//!   WeChat has accepted is never sent a second time. Codes still missing after an
-//!   accepted deposit are deposited again up to [`DepositOptions::fail_retries`] times,
-//!   then reported. A call that keeps failing (after the client's own retries) is
-//!   repeated up to [`DepositOptions::max_rounds`] times, then the import stops with
-//!   that error.
-//! * Counting follows WeChat's answers, so a report agrees with what the card holds
-//!   whatever the input's duplicates: a code is *deposited* when this run's deposit
+//!   without the flag), each chunk is checked *before* it is sent too, so codes already
+//!   stored are not sent again. A deposit whose outcome is unknown (its answer was lost,
+//!   or WeChat answered -1 or a 5xx) is not repeated blindly: the client's own retry
+//!   does not re-send it inside `deposit_all`, and the chunk checks what WeChat holds
+//!   before depositing the rest, so a code WeChat has accepted is never sent a second
+//!   time. Codes still missing after an accepted deposit are deposited again up to
+//!   [`DepositOptions::fail_retries`] times, then reported. A call that keeps failing
+//!   (after the client's own retries) is repeated up to [`DepositOptions::max_rounds`]
+//!   times, then the import stops with that error.
+//! * Counting follows WeChat's answers: a code is *deposited* when this run's deposit
 //!   stored it, *already present* when it was stored before (found by the pre-check,
 //!   or answered as a duplicate). After a deposit whose answer was lost, the codes the
-//!   check finds are counted as deposited by this run.
+//!   check finds are counted as deposited by this run; since no other chunk holds them,
+//!   that is exact whatever the input's repeats and whatever answers were lost, on both
+//!   clients, sequential or concurrent. (One case stays unknowable: a code the card
+//!   held *before* the run, in a chunk that is not checked first, whose deposit answer
+//!   was lost, counts as deposited. Resume with [`DepositOptions::resume`] when the card
+//!   may hold some of the input.) Every input code is counted once:
+//!   [`codes_read`](DepositReport::codes_read) = `deposited + already_present +
+//!   duplicates + failed.len() + verified_missing.len()`.
 //!
-//! Memory stays bounded by the chunks in flight: no list of all codes is kept. This is
-//! why verification is done per chunk (the `checkcode` right after its deposit) rather
-//! than in a second pass over all codes; the final `getdepositcount` is the one
-//! whole-card check. Only codes that end up failed or missing are kept, in the report.
+//! Memory: the chunks in flight, 10-21 bytes per distinct code (its 8-byte fingerprint
+//! and a control byte per slot of a hash table kept 7/16 to 7/8 full: about 12 bytes per
+//! code at 100,000 codes, 19 at 1,000,000), and the held-back repeats themselves, as
+//! text (their own repeats removed whenever the list doubles, so it holds at most twice
+//! its distinct codes, or 1,024); no list of all codes is kept.
+//! This is why verification is done per chunk (the `checkcode` right after its deposit)
+//! rather than in a second pass over all codes; the final `getdepositcount` is the one
+//! whole-card check. Codes that end up failed or missing are kept too, in the report.
 //!
 //! (Inside, the policy is a pure state machine per run and per chunk, without I/O;
 //! both clients only carry out its steps.)
@@ -41,6 +61,8 @@ use card_model::code::{
 };
 use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::{Endpoint, ValidationError};
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Arc;
 
 /// Default number of chunks the async client keeps in flight.
@@ -104,9 +126,9 @@ impl DepositOptions {
     /// Whether this run resumes an import (or repeats one): each chunk is then checked
     /// with `checkcode` before it is sent, and codes already stored are not sent again
     /// (default `false`: a fresh import, one `deposit` and one verifying `checkcode` per
-    /// chunk). Without it, a run that meets codes the card already holds sends one
-    /// chunk of them again (WeChat answers them as duplicates and stores nothing) and
-    /// checks every later chunk first.
+    /// chunk; repeats inside the input are handled either way). Without it, a run that
+    /// meets codes the card already holds sends one chunk of them again (WeChat answers
+    /// them as duplicates and stores nothing) and checks every later chunk first.
     #[must_use]
     pub fn resume(mut self, resume: bool) -> Self {
         self.resume = resume;
@@ -125,7 +147,8 @@ impl DepositOptions {
 pub struct Progress {
     /// Chunks finished.
     pub chunks_done: u64,
-    /// Input codes fully handled (finished chunks, rejected codes, in-chunk repeats).
+    /// Input codes fully handled (finished chunks, rejected codes, repeats); equal to
+    /// the codes read at the end.
     pub codes_done: u64,
     /// The number of input codes, when the input's size hint is exact.
     pub total: Option<usize>,
@@ -158,15 +181,22 @@ pub struct FailedCode {
 pub struct DepositReport {
     /// Input codes read.
     pub codes_read: u64,
-    /// Codes this run stored (sent, then found by `checkcode`).
+    /// Codes this run stored (sent, then found by `checkcode`); on a card that held none
+    /// of the input before, or in a resumed run, exactly the codes the card gained.
     pub deposited: u64,
-    /// Codes the card held before this run sent them: found by the pre-check of a
-    /// resumed import, or answered as duplicates (the same code earlier in the input,
-    /// or stored by an earlier run).
+    /// Input codes the card held before this run's deposit of them: found by a check
+    /// before sending (a resumed import, chunks after WeChat answered duplicates, and
+    /// the held-back repeats of codes an earlier chunk had: their first occurrence was
+    /// counted by that chunk), or answered by WeChat as duplicates.
     pub already_present: u64,
-    /// Codes repeated inside one chunk of the input (sent once).
+    /// Input codes whose outcome is reported under another occurrence of the same code
+    /// (compared as text, so the repeat is certain): repeats inside the chunk being
+    /// filled and repeats among the held-back codes (see the [module docs](self)), both
+    /// never sent; and an earlier occurrence that ended failed or missing when a
+    /// held-back occurrence of the code was tried again (the later outcome is the
+    /// code's).
     pub duplicates: u64,
-    /// Codes not stored: rejected up front or failed at WeChat.
+    /// Codes not stored: rejected up front, or failed at WeChat (listed once per code).
     pub failed: Vec<FailedCode>,
     /// Codes WeChat accepted without reporting them failed that `checkcode` still does
     /// not find, after [`DepositOptions::fail_retries`] more deposits.
@@ -207,6 +237,55 @@ impl Clone for DepositReport {
     }
 }
 
+/// The 64-bit fingerprint of a code, keyed: nobody can choose codes that collide
+/// without the key.
+type Fingerprint = fn(&RandomState, &str) -> u64;
+
+fn keyed_fingerprint(key: &RandomState, code: &str) -> u64 {
+    // One write of the bytes: a fingerprint covers one code, so no terminator is needed.
+    let mut hasher = key.build_hasher();
+    hasher.write(code.as_bytes());
+    hasher.finish()
+}
+
+/// The fingerprints are keyed hashes already: the set takes them as they are.
+#[derive(Debug, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The most codes the fingerprint set is sized for up front (from the input's size
+/// hint): 1 Mi codes, 18 MiB.
+const PRESIZE_CODES: usize = 1 << 20;
+
+/// The fewest held-back codes whose repeats are removed before the input ends.
+const COMPACT_MIN: usize = 1024;
+
+/// What [`DepositJob::after_input`] hands out once the input has ended.
+#[derive(Debug)]
+pub(crate) enum AfterInput {
+    /// A chunk to run now: the last, partly filled one, then the held-back repeats.
+    Chunk(ChunkJob),
+    /// Chunks handed out earlier are still running: complete one, then ask again.
+    Wait,
+    /// Every chunk has been handed out and completed.
+    Done,
+}
+
 /// The overall bookkeeping of one `deposit_all` run; see the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct DepositJob {
@@ -217,6 +296,23 @@ pub(crate) struct DepositJob {
     /// The indices of `filling` in the order of their codes: a code repeated inside the
     /// chunk is found by binary search (no hashing, no copy of the code).
     order: Vec<usize>,
+    /// The key of `fingerprint`, random per job.
+    key: RandomState,
+    fingerprint: Fingerprint,
+    /// The fingerprint of every code put into a chunk (not the codes themselves).
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
+    /// Codes whose fingerprint an earlier code had (a repeat, or rarely a collision),
+    /// held back until every other chunk has completed; sorted and without repeats
+    /// once `deferred_ready`.
+    deferred: Vec<String>,
+    /// The length of `deferred` at which its repeats are removed: twice its length
+    /// without repeats (at least [`COMPACT_MIN`]).
+    compact_at: usize,
+    deferred_ready: bool,
+    /// Whether the input has ended ([`after_input`](Self::after_input) was called).
+    input_ended: bool,
+    /// Chunks handed out so far (`report.chunks` of them are completed).
+    issued: u64,
     report: DepositReport,
     codes_done: u64,
     /// Whether new chunks are checked before they are sent.
@@ -245,10 +341,30 @@ impl DepositJob {
             total,
             filling: Vec::with_capacity(MAX_CODES_PER_CALL),
             order: Vec::with_capacity(MAX_CODES_PER_CALL),
+            key: RandomState::new(),
+            fingerprint: keyed_fingerprint,
+            // Sized for the input when it says how long it is (not trusting a huge
+            // hint: the set grows as needed past it).
+            seen: HashSet::with_capacity_and_hasher(
+                size_hint.0.min(PRESIZE_CODES),
+                BuildHasherDefault::default(),
+            ),
+            deferred: Vec::new(),
+            compact_at: COMPACT_MIN,
+            deferred_ready: false,
+            input_ended: false,
+            issued: 0,
             report: DepositReport::default(),
             codes_done: 0,
             pre_check: options.resume,
         })
+    }
+
+    /// The job with another fingerprint function (to force collisions).
+    #[cfg(test)]
+    fn with_fingerprint(mut self, fingerprint: Fingerprint) -> Self {
+        self.fingerprint = fingerprint;
+        self
     }
 
     /// Takes one input code; returns a chunk when one is full.
@@ -266,14 +382,24 @@ impl DepositJob {
         let at = self
             .order
             .binary_search_by(|&i| filling.get(i).map_or("", String::as_str).cmp(code.as_str()));
-        match at {
+        let at = match at {
             Ok(_) => {
                 self.codes_done += 1;
                 self.report.duplicates += 1;
                 return None;
             }
-            Err(at) => self.order.insert(at, self.filling.len()),
+            Err(at) => at,
+        };
+        if !self.seen.insert((self.fingerprint)(&self.key, &code)) {
+            // An earlier chunk had the code (or, rarely, a code of the same
+            // fingerprint): it waits until no other chunk can hold it.
+            self.deferred.push(code);
+            if self.deferred.len() >= self.compact_at {
+                self.compact_deferred();
+            }
+            return None;
         }
+        self.order.insert(at, self.filling.len());
         self.filling.push(code);
         if self.filling.len() >= MAX_CODES_PER_CALL {
             self.flush()
@@ -282,19 +408,86 @@ impl DepositJob {
         }
     }
 
-    /// The last, partly filled chunk, if any; call it when the input ends.
-    pub fn flush(&mut self) -> Option<ChunkJob> {
+    /// The chunk being filled, if it holds any code.
+    fn flush(&mut self) -> Option<ChunkJob> {
         if self.filling.is_empty() {
             return None;
         }
         self.order.clear();
         let codes = std::mem::replace(&mut self.filling, Vec::with_capacity(MAX_CODES_PER_CALL));
-        Some(ChunkJob::new(
-            self.card_id.clone(),
-            codes,
-            &self.options,
-            self.pre_check,
-        ))
+        Some(self.chunk(codes, self.pre_check))
+    }
+
+    fn chunk(&mut self, codes: Vec<String>, pre_check: bool) -> ChunkJob {
+        self.issued += 1;
+        ChunkJob::new(self.card_id.clone(), codes, &self.options, pre_check)
+    }
+
+    /// Call it when the input has ended, then again until it says [`AfterInput::Done`]
+    /// ([`AfterInput::Wait`]: after completing a chunk). It hands out the last, partly
+    /// filled chunk; then, once every chunk handed out has completed, the held-back
+    /// codes without repeats, each of their chunks checked before anything is sent.
+    pub fn after_input(&mut self) -> AfterInput {
+        if !self.input_ended {
+            self.input_ended = true;
+            // No chunk is filled any more: the fingerprints are done with.
+            self.seen = HashSet::default();
+            if let Some(chunk) = self.flush() {
+                return AfterInput::Chunk(chunk);
+            }
+        }
+        let running = self.issued > self.report.chunks;
+        if !self.deferred_ready {
+            if running {
+                // The held-back codes wait until no other chunk can store them.
+                return AfterInput::Wait;
+            }
+            self.prepare_deferred();
+        }
+        if !self.deferred.is_empty() {
+            let at = self.deferred.len().saturating_sub(MAX_CODES_PER_CALL);
+            let codes = self.deferred.split_off(at);
+            return AfterInput::Chunk(self.chunk(codes, true));
+        }
+        if running {
+            AfterInput::Wait
+        } else {
+            AfterInput::Done
+        }
+    }
+
+    /// Removes the repeats among the held-back codes, exactly (they are compared as
+    /// text). A held-back code whose earlier occurrence ended failed or missing is
+    /// reported by its held-back occurrence alone: the earlier one moves to
+    /// `duplicates`.
+    fn prepare_deferred(&mut self) {
+        self.deferred_ready = true;
+        self.compact_deferred();
+        let deferred = &mut self.deferred;
+        let held = |code: &str| deferred.binary_search_by(|c| c.as_str().cmp(code)).is_ok();
+        let r = &mut self.report;
+        let (failed, missing) = (r.failed.len(), r.verified_missing.len());
+        r.failed
+            .retain(|f| matches!(f.reason, FailReason::Invalid(_)) || !held(&f.code));
+        r.verified_missing.retain(|code| !held(code));
+        let moved = (failed - r.failed.len() + missing - r.verified_missing.len()) as u64;
+        r.duplicates += moved;
+        deferred.shrink_to_fit();
+    }
+
+    /// Sorts the held-back codes and removes their repeats (counted in `duplicates`).
+    /// Done when the list has doubled since the last time, so it holds at most twice
+    /// its distinct codes (or [`COMPACT_MIN`]) however often the input repeats them
+    /// (amortized `n log n`).
+    fn compact_deferred(&mut self) {
+        let deferred = &mut self.deferred;
+        deferred.sort_unstable();
+        let before = deferred.len();
+        deferred.dedup();
+        let repeats = (before - deferred.len()) as u64;
+        self.report.duplicates += repeats;
+        self.codes_done += repeats;
+        self.compact_at = (2 * deferred.len()).max(COMPACT_MIN);
     }
 
     /// Merges a finished chunk into the report; the progress to report.
@@ -330,6 +523,10 @@ impl DepositJob {
 
     /// The report, with the result of the final count.
     pub fn finish(mut self, deposit_count: Result<u64, Error>) -> DepositReport {
+        debug_assert!(
+            self.filling.is_empty() && self.deferred.is_empty(),
+            "deposit job finished with codes not handed out"
+        );
         match deposit_count {
             Ok(count) => self.report.deposit_count = Some(count),
             Err(error) => self.report.count_error = Some(error),
@@ -640,17 +837,18 @@ mod tests {
         }
         let chunk = job.flush().unwrap();
         assert_eq!(chunk.pending(), ["b", "a", "c", "d", "ab"]);
-        // the next chunk starts afresh: a code of the last one is not a repeat here
+        // a code of an earlier chunk is not put into the next one: it is held back
         assert!(job.push("a".into()).is_none());
-        assert_eq!(job.flush().unwrap().pending(), ["a"]);
+        assert!(job.push("e".into()).is_none());
+        assert_eq!(job.flush().unwrap().pending(), ["e"]);
+        assert_eq!(job.deferred, ["a"]);
         // a full chunk of distinct codes given in descending order
         let mut full = None;
         for c in codes(MAX_CODES_PER_CALL).into_iter().rev() {
             full = job.push(c);
         }
         assert_eq!(full.unwrap().pending().len(), MAX_CODES_PER_CALL);
-        let report = job.finish(Ok(0));
-        assert_eq!((report.duplicates, report.failed.len()), (3, 1));
+        assert_eq!((job.report.duplicates, job.report.failed.len()), (3, 1));
     }
 
     #[test]
@@ -809,6 +1007,304 @@ mod tests {
         assert_eq!(check.code, ["a"]);
         let step = chunk.next(ChunkEvent::Checked(check.code, Err(busy())));
         assert!(matches!(step, ChunkStep::Done(Err(_))));
+    }
+
+    /// A card in memory that carries out a job's steps as WeChat would, optionally
+    /// losing every deposit answer after acting.
+    #[derive(Default)]
+    struct Card {
+        stored: std::collections::BTreeSet<String>,
+        /// Codes WeChat reports in `fail_code`.
+        refuse: std::collections::BTreeSet<String>,
+        lose_deposit_answers: bool,
+        /// Codes sent in a deposit while stored already.
+        sent_again: u64,
+    }
+
+    impl Card {
+        fn lost() -> Error {
+            Error::transport(card_transport::TransportError::from_kind(
+                card_transport::TransportErrorKind::Io,
+            ))
+        }
+
+        fn run(&mut self, mut chunk: ChunkJob) -> ChunkResult {
+            let mut event = ChunkEvent::Start;
+            loop {
+                event = match chunk.next(event) {
+                    ChunkStep::Check(check) => {
+                        let (yes, no) = check
+                            .code
+                            .iter()
+                            .cloned()
+                            .partition(|c| self.stored.contains(c));
+                        ChunkEvent::Checked(check.code, Ok(CodeCheck::new(yes, no)))
+                    }
+                    ChunkStep::Deposit(deposit) => {
+                        let (mut succ, mut dup, mut fail) = (0, 0, 0);
+                        for code in &deposit.code {
+                            if self.refuse.contains(code) {
+                                fail += 1;
+                            } else if self.stored.insert(code.clone()) {
+                                succ += 1;
+                            } else {
+                                dup += 1;
+                                self.sent_again += 1;
+                            }
+                        }
+                        let tally = |n| (n > 0).then_some(CodeTally::Count(n));
+                        let answer = if self.lose_deposit_answers {
+                            Err(Self::lost())
+                        } else {
+                            Ok(DepositResult::new(tally(succ), tally(dup), tally(fail)))
+                        };
+                        ChunkEvent::Deposited(deposit.code, answer)
+                    }
+                    ChunkStep::Done(result) => return result.expect("chunk"),
+                };
+            }
+        }
+
+        /// The whole job, one chunk at a time (as the blocking client runs it).
+        fn import(&mut self, mut job: DepositJob, input: &[&str]) -> DepositReport {
+            for code in input {
+                if let Some(chunk) = job.push((*code).to_owned()) {
+                    let done = self.run(chunk);
+                    job.complete(done);
+                }
+            }
+            loop {
+                match job.after_input() {
+                    AfterInput::Chunk(chunk) => {
+                        let done = self.run(chunk);
+                        job.complete(done);
+                    }
+                    AfterInput::Wait => panic!("nothing is running"),
+                    AfterInput::Done => break,
+                }
+            }
+            job.finish(Ok(self.stored.len() as u64))
+        }
+    }
+
+    /// Every input code counted once.
+    #[track_caller]
+    fn assert_accounted(r: &DepositReport) {
+        let sum = r.deposited
+            + r.already_present
+            + r.duplicates
+            + r.failed.len() as u64
+            + r.verified_missing.len() as u64;
+        assert_eq!(sum, r.codes_read, "{r:?}");
+    }
+
+    #[test]
+    fn repeats_of_earlier_chunks_wait_for_every_chunk_then_are_checked_first() {
+        let all = codes(MAX_CODES_PER_CALL);
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        let mut first = None;
+        for c in &all {
+            first = job.push(c.clone());
+        }
+        let first = first.expect("a full chunk");
+        // half of them again, interleaved with new codes, one of them twice
+        for (i, c) in all.iter().take(50).enumerate() {
+            assert!(job.push(c.clone()).is_none());
+            assert!(job.push(format!("N{i:03}")).is_none());
+        }
+        assert!(job.push(all[7].clone()).is_none());
+        let AfterInput::Chunk(second) = job.after_input() else {
+            panic!("the last chunk")
+        };
+        let new: Vec<String> = (0..50).map(|i| format!("N{i:03}")).collect();
+        assert_eq!(second.pending(), new, "no repeat in a normal chunk");
+        // both chunks in flight: the held-back codes wait for both
+        assert!(matches!(job.after_input(), AfterInput::Wait));
+        let mut card = Card {
+            lose_deposit_answers: true,
+            ..Card::default()
+        };
+        let done = card.run(second);
+        job.complete(done);
+        assert!(matches!(job.after_input(), AfterInput::Wait));
+        let done = card.run(first);
+        job.complete(done);
+        let AfterInput::Chunk(held) = job.after_input() else {
+            panic!("the held-back codes")
+        };
+        assert_eq!(held.pending(), &all[..50], "without repeats, sorted");
+        assert!(held.pre_check, "checked before anything is sent");
+        assert!(matches!(job.after_input(), AfterInput::Wait));
+        let done = card.run(held);
+        assert_eq!(
+            (done.deposited, done.already_present, done.deposit_calls),
+            (0, 50, 0)
+        );
+        let p = job.complete(done);
+        assert_eq!((p.chunks_done, p.codes_done), (3, 201));
+        assert!(matches!(job.after_input(), AfterInput::Done));
+        let r = job.finish(Ok(150));
+        assert_eq!(card.stored.len(), 150);
+        assert_eq!((r.deposited, r.already_present, r.duplicates), (150, 50, 1));
+        assert_eq!(card.sent_again, 0, "a stored code was sent again");
+        assert_accounted(&r);
+    }
+
+    #[test]
+    fn codes_repeated_many_times_are_held_back_about_twice_at_most() {
+        let all = codes(MAX_CODES_PER_CALL);
+        let mut input: Vec<&str> = Vec::new();
+        for _ in 0..50 {
+            input.extend(all.iter().map(String::as_str));
+        }
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        let mut card = Card::default();
+        let mut most = 0;
+        for code in &input {
+            if let Some(chunk) = job.push((*code).to_owned()) {
+                let done = card.run(chunk);
+                job.complete(done);
+            }
+            most = most.max(job.deferred.len());
+        }
+        assert!(most <= COMPACT_MIN, "{most} held back");
+        loop {
+            match job.after_input() {
+                AfterInput::Chunk(chunk) => {
+                    let done = card.run(chunk);
+                    job.complete(done);
+                }
+                AfterInput::Wait => panic!("nothing is running"),
+                AfterInput::Done => break,
+            }
+        }
+        let r = job.finish(Ok(100));
+        assert_eq!(
+            (r.deposited, r.already_present, r.duplicates),
+            (100, 100, 4_800)
+        );
+        assert_eq!(r.chunks, 2);
+        assert_accounted(&r);
+    }
+
+    #[test]
+    fn interleaved_repeats_with_lost_answers_are_counted_as_the_card_holds_them() {
+        // 1,300 distinct codes spread over 3,000 input lines, every deposit answer lost
+        let input: Vec<String> = (0..3_000u64)
+            .map(|i| format!("{:06}", (i * 7_919) % 1_300))
+            .collect();
+        let input: Vec<&str> = input.iter().map(String::as_str).collect();
+        for resume in [false, true] {
+            let mut card = Card {
+                lose_deposit_answers: true,
+                ..Card::default()
+            };
+            let job = DepositJob::new("card", DepositOptions::new().resume(resume), (0, None));
+            let r = card.import(job.unwrap(), &input);
+            assert_eq!(card.stored.len(), 1_300);
+            assert_eq!(r.deposited, 1_300, "resume {resume}");
+            assert_eq!(r.already_present + r.duplicates, 3_000 - 1_300);
+            assert_eq!(card.sent_again, 0, "a stored code was sent again");
+            assert_accounted(&r);
+        }
+    }
+
+    #[test]
+    fn a_distinct_code_with_a_colliding_fingerprint_is_still_deposited() {
+        // every code has the same fingerprint
+        let job = DepositJob::new("card", DepositOptions::new(), (0, None))
+            .unwrap()
+            .with_fingerprint(|_, _| 7);
+        let mut card = Card {
+            lose_deposit_answers: true,
+            ..Card::default()
+        };
+        let r = card.import(job, &["a", "b", "a", "c", "b", "a"]);
+        assert_eq!(card.stored.len(), 3);
+        // "a" in the first chunk with its in-chunk repeats dropped; "b" and "c" held
+        // back (collisions), "b"'s repeat among them dropped; then found missing and
+        // deposited
+        assert_eq!((r.deposited, r.already_present, r.duplicates), (3, 0, 3));
+        assert_eq!(r.chunks, 2);
+        assert_eq!(card.sent_again, 0);
+        assert!(r.is_complete(), "{r:?}");
+        assert_accounted(&r);
+
+        // "b" has the fingerprint of "a"; the rest their own
+        fn b_is_a(key: &RandomState, code: &str) -> u64 {
+            keyed_fingerprint(key, if code == "b" { "a" } else { code })
+        }
+        let job = DepositJob::new("card", DepositOptions::new(), (0, None))
+            .unwrap()
+            .with_fingerprint(b_is_a);
+        let filler = codes(MAX_CODES_PER_CALL - 1);
+        let mut input = vec!["a", "b"];
+        input.extend(filler.iter().map(String::as_str));
+        input.extend(["a", "b"]);
+        let mut card = Card {
+            lose_deposit_answers: true,
+            ..Card::default()
+        };
+        let r = card.import(job, &input);
+        // the true repeat "a" is found stored; "b" is deposited and counted so
+        assert_eq!(card.stored.len(), MAX_CODES_PER_CALL + 1);
+        assert!(card.stored.contains("b"));
+        assert_eq!(
+            (r.deposited, r.already_present, r.duplicates),
+            (MAX_CODES_PER_CALL as u64 + 1, 1, 1)
+        );
+        assert_eq!(card.sent_again, 0);
+        assert_accounted(&r);
+    }
+
+    #[test]
+    fn a_repeat_of_a_failed_code_is_tried_again_and_reports_the_code_once() {
+        let mut card = Card::default();
+        card.refuse.insert("x".into());
+        let filler = codes(MAX_CODES_PER_CALL - 1);
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        assert!(job.push("x".into()).is_none());
+        let mut first = None;
+        for c in &filler {
+            first = job.push(c.clone());
+        }
+        let done = card.run(first.expect("a full chunk"));
+        assert_eq!(done.failed.len(), 1);
+        job.complete(done);
+        // the input's second "x" comes after its chunk was cut; WeChat takes it now
+        assert!(job.push("x".into()).is_none());
+        card.refuse.clear();
+        loop {
+            match job.after_input() {
+                AfterInput::Chunk(chunk) => {
+                    let done = card.run(chunk);
+                    job.complete(done);
+                }
+                AfterInput::Wait => panic!("nothing is running"),
+                AfterInput::Done => break,
+            }
+        }
+        let r = job.finish(Ok(100));
+        assert!(
+            r.failed.is_empty(),
+            "the stored code is not reported failed"
+        );
+        assert_eq!((r.deposited, r.already_present, r.duplicates), (100, 0, 1));
+        assert_accounted(&r);
+        // and one that keeps failing is listed once
+        let mut card = Card::default();
+        card.refuse.insert("x".into());
+        let mut input = vec!["x"];
+        let filler = codes(MAX_CODES_PER_CALL);
+        input.extend(filler.iter().map(String::as_str));
+        input.extend(["x", "x"]);
+        let job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        let r = card.import(job, &input);
+        let failed: Vec<&str> = r.failed.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(failed, ["x"]);
+        assert_eq!(r.deposited, MAX_CODES_PER_CALL as u64);
+        assert_eq!(r.duplicates, 2);
+        assert_accounted(&r);
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub use records::{
     Stats, Whitelist,
 };
 #[cfg(feature = "server")]
-pub use server::{SecretArg, ServeArgs, ServerConfig, ServerHandle, serve, serve_with};
+pub use server::{SecretArg, ServeArgs, ServeError, ServerConfig, ServerHandle, serve, serve_with};
 
 use card_model::{AccessToken, ApiTicket, AppSecret};
 use card_transport::{

@@ -390,3 +390,54 @@ fn seeded_runs_issue_the_same_tokens_and_fresh_runs_differ() {
         assert!(out.contains("stopping"), "{out}");
     }
 }
+
+#[test]
+fn the_secret_file_cards_and_json_flags_shared_with_wxcard() {
+    const FILE_SECRET: &str = "binary-secret-from-a-file-71d3";
+    let secret_file =
+        std::env::temp_dir().join(format!("card-sandbox-secret-{}", std::process::id()));
+    std::fs::write(&secret_file, format!("{FILE_SECRET}\n")).unwrap();
+    // `--accept-appid` is the name `wxcard sandbox serve` had: an alias of --appid.
+    let sb = Sandbox::spawn(&[
+        "--accept-appid",
+        "wx00000000c0ffee01",
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+        "--card",
+        "pOne",
+        "--card",
+        "pTwo",
+        "--json",
+    ]);
+    let refused = sb.get(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid=wx00000000c0ffee01&secret={SECRET}"
+    ));
+    assert_ne!(
+        refused["errcode"], 0,
+        "the default secret no longer works: {refused}"
+    );
+    let v = sb.get(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid=wx00000000c0ffee01&secret={FILE_SECRET}"
+    ));
+    assert!(v["access_token"].as_str().is_some(), "{v}");
+    let cards = sb.get("/sandbox/cards").to_string();
+    assert!(cards.contains("pOne") && cards.contains("pTwo"), "{cards}");
+    std::fs::remove_file(&secret_file).unwrap();
+    #[cfg(unix)]
+    {
+        let base = sb.base.clone();
+        let (exit, out) = sb.terminate("TERM");
+        assert!(exit.success(), "{exit:?}");
+        // Standard output is the JSON alone ("stopping" goes to standard error).
+        let v: Value = serde_json::from_str(&out).expect("JSON on stdout");
+        assert_eq!(v["base_url"], base);
+        assert_eq!(v["appid"], "wx00000000c0ffee01");
+        assert_eq!(v["secret"], "(as read from --secret-file)");
+        assert_eq!(
+            v["cards"][0],
+            json!({"card_id": "pOne", "kind": "deposit mode"})
+        );
+        assert_eq!(v["cards"][1]["card_id"], "pTwo");
+        assert!(!out.contains(FILE_SECRET), "{out}");
+    }
+}

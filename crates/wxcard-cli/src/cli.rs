@@ -416,82 +416,24 @@ pub struct PreviewArgs {
 /// `wxcard sandbox ...`.
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Serve the sandbox over HTTP on 127.0.0.1 until killed.
-    Serve(ServeArgs),
+    /// Serve the sandbox over HTTP on 127.0.0.1 until SIGTERM or Ctrl-C.
+    ///
+    /// The flags are the same as the `card-sandbox` binary's. --accept-appid and
+    /// --accept-secret-file, this command's former names for --appid and --secret-file,
+    /// still work.
+    #[command(after_help = SERVE_HELP)]
+    Serve(wxcard::sandbox::ServeArgs),
 }
 
-/// `wxcard sandbox serve`.
-#[derive(Debug, Args)]
-#[command(after_help = "\
+const SERVE_HELP: &str = "\
 Point a client at the printed URL with the printed AppID and secret (the default secret is a
-published test value). Faults are random but repeat with the same --seed.")]
-pub struct ServeArgs {
-    /// The port on 127.0.0.1; 0 picks a free one.
-    #[arg(long, default_value_t = 18080, value_name = "N")]
-    pub port: u16,
-    /// Write the port to this file once the server listens (for scripts and tests).
-    #[arg(long, value_name = "FILE")]
-    pub port_file: Option<PathBuf>,
-    /// Create a deposit-mode card with this id; repeat for more.
-    #[arg(long = "card", value_name = "ID")]
-    pub cards: Vec<String>,
-    /// Create a plain card and a deposit-mode card with generated ids.
-    #[arg(long)]
-    pub demo_cards: bool,
-    /// The AppID the sandbox accepts [default: the sandbox's].
-    #[arg(long = "accept-appid", value_name = "APPID")]
-    pub accept_appid: Option<String>,
-    /// Read the AppSecret the sandbox accepts from this file [default: the sandbox's].
-    #[arg(long = "accept-secret-file", value_name = "FILE")]
-    pub accept_secret_file: Option<PathBuf>,
-    /// Seed of the random faults.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub seed: u64,
-    /// Answer -1 (system busy) on about one call in N.
-    #[arg(long, value_name = "N")]
-    pub busy_one_in: Option<u32>,
-    /// Answer 45009 (rate limited) on about one call in N.
-    #[arg(long, value_name = "N")]
-    pub rate_limited_one_in: Option<u32>,
-    /// Drop the connection before processing on about one call in N.
-    #[arg(long, value_name = "N")]
-    pub drop_one_in: Option<u32>,
-    /// Every N-th call answers 42001 and kills its access token.
-    #[arg(long, value_name = "N")]
-    pub expire_token_every: Option<u64>,
-    /// Add this latency to every call.
-    #[arg(long, value_name = "MS")]
-    pub latency_ms: Option<u64>,
-    /// Answer -1 (system busy) on exactly every N-th call.
-    #[arg(long, value_name = "N")]
-    pub busy_every: Option<u64>,
-    /// Answer 45009 (rate limited) on exactly every N-th call.
-    #[arg(long, value_name = "N")]
-    pub rate_limited_every: Option<u64>,
-    /// When a card is taken (POST /sandbox/events/user_get_card), push a signed
-    /// user_get_card event to this http:// URL, as WeChat would; needs --push-token.
-    #[arg(long, value_name = "URL")]
-    pub push_url: Option<String>,
-    /// The callback Token pushes are signed with (a test value; never printed).
-    #[arg(
-        long,
-        env = "CARD_SANDBOX_PUSH_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = secret
-    )]
-    pub push_token: Option<Secret>,
-    /// The EncodingAESKey (43 characters): pushes are sent in safe mode, encrypted for
-    /// the sandbox's AppID (never printed).
-    #[arg(
-        long,
-        env = "CARD_SANDBOX_PUSH_AES_KEY",
-        hide_env_values = true,
-        value_name = "KEY",
-        value_parser = secret
-    )]
-    pub push_aes_key: Option<Secret>,
-}
+published test value; a secret given with --secret, $CARD_SANDBOX_SECRET or --secret-file is
+never printed). Faults are random but repeat with the same --seed. --appid, --secret-file
+and --json may also come before `sandbox serve`. SIGTERM or Ctrl-C stops the server
+cleanly (exit code 0).
+
+Example:
+  wxcard sandbox serve --port 0 --port-file /tmp/port --card pTest --busy-one-in 20";
 
 /// A secret flag value (a push Token or EncodingAESKey): `Debug` never shows it and,
 /// being parsed without a check, clap never repeats it in an error.

@@ -58,7 +58,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     };
     // Commands that need no API target.
     match &cli.command {
-        Command::Sandbox(SandboxCommand::Serve(args)) => return serve::serve(args, &out),
+        Command::Sandbox(SandboxCommand::Serve(args)) => return serve::serve(args),
         Command::Demo(args) => return demo::demo(args, &out),
         Command::Push(command) => {
             let appid = cli

@@ -1,154 +1,24 @@
 //! `wxcard sandbox serve`: the card sandbox as a loopback HTTP server.
+//!
+//! The flags and the server loop are card-sandbox's (`wxcard::sandbox::ServeArgs`, the
+//! `card-sandbox` binary's too); this maps its errors to the CLI's exit codes.
 
-use crate::cli::ServeArgs;
-use crate::error::CliError;
-use crate::output::Output;
-use serde_json::json;
-use std::path::Path;
-use std::time::Duration;
-use wxcard::AppSecret;
-use wxcard::push::{EncodingAesKey, PushConfig, Token};
-use wxcard::sandbox::{CardSpec, FaultConfig, PushTarget, Sandbox};
+use crate::error::{CliError, exit};
+use wxcard::sandbox::{ServeArgs, ServeError};
 
-/// The sandbox the flags describe.
-fn sandbox(args: &ServeArgs) -> Result<Sandbox, CliError> {
-    let mut builder = Sandbox::builder();
-    if let Some(appid) = &args.accept_appid {
-        builder = builder.appid(appid);
-    }
-    if let Some(path) = &args.accept_secret_file {
-        let text =
-            crate::target::read_small_file(path).map_err(|e| CliError::io("reading", path, e))?;
-        if text.trim().is_empty() {
-            return Err(CliError::Usage(format!("{} is empty", path.display())));
-        }
-        builder = builder.secret(AppSecret::new(text.trim()));
-    }
-    let mut faults = FaultConfig::seeded(args.seed);
-    if let Some(n) = args.busy_one_in {
-        faults = faults.system_busy(FaultConfig::one_in(n));
-    }
-    if let Some(n) = args.rate_limited_one_in {
-        faults = faults.rate_limited(FaultConfig::one_in(n));
-    }
-    if let Some(n) = args.drop_one_in {
-        faults = faults.drop_before_effect(FaultConfig::one_in(n));
-    }
-    if let Some(n) = args.expire_token_every {
-        faults = faults.expire_token_every(n);
-    }
-    if let Some(ms) = args.latency_ms {
-        faults = faults.latency(Duration::from_millis(ms), Duration::ZERO);
-    }
-    if let Some(n) = args.busy_every {
-        faults = faults.system_busy_every(n);
-    }
-    if let Some(n) = args.rate_limited_every {
-        faults = faults.rate_limited_every(n);
-    }
-    let sandbox = builder.faults(faults).build();
-    if let Some(target) = push_target(args, &sandbox.appid())? {
-        sandbox.set_push_target(Some(target));
-    }
-    Ok(sandbox)
+/// Serves until SIGTERM or Ctrl-C, then stops cleanly.
+pub fn serve(args: &ServeArgs) -> Result<i32, CliError> {
+    args.run().map_err(cli_error)?;
+    Ok(exit::OK)
 }
 
-/// The push target the flags describe (none without `--push-url`).
-fn push_target(args: &ServeArgs, appid: &str) -> Result<Option<PushTarget>, CliError> {
-    let Some(url) = &args.push_url else {
-        return Ok(None);
-    };
-    // The message names the flag, never the value (which is a secret).
-    let bad = |what: &str, e: &dyn std::fmt::Display| CliError::Usage(format!("{what}: {e}"));
-    let token = args.push_token.as_ref().ok_or_else(|| {
-        CliError::Usage("--push-url needs --push-token (or CARD_SANDBOX_PUSH_TOKEN)".to_owned())
-    })?;
-    let token = Token::new(token.0.as_str()).map_err(|e| bad("--push-token", &e))?;
-    let config = match &args.push_aes_key {
-        None => PushConfig::plain(token),
-        Some(key) => {
-            let key = EncodingAesKey::new(&key.0).map_err(|e| bad("--push-aes-key", &e))?;
-            PushConfig::safe(token, key, appid).map_err(|e| bad("--push-aes-key", &e))?
-        }
-    };
-    PushTarget::new(url, config)
-        .map(Some)
-        .map_err(|e| bad("--push-url", &e))
-}
-
-/// Serves until the process is killed.
-pub fn serve(args: &ServeArgs, out: &Output) -> Result<i32, CliError> {
-    let sandbox = sandbox(args)?;
-    let mut cards = Vec::new();
-    for id in &args.cards {
-        let id = sandbox
-            .create_card(CardSpec::deposit_mode().card_id(id))
-            .map_err(|e| CliError::Input(format!("--card {id:?}: {e}")))?;
-        cards.push(json!({"card_id": id, "kind": "deposit mode"}));
-    }
-    if args.demo_cards {
-        let plain = sandbox
-            .create_card(CardSpec::new())
-            .map_err(|e| CliError::Local(e.to_string()))?;
-        let deposit = sandbox
-            .create_card(CardSpec::deposit_mode())
-            .map_err(|e| CliError::Local(e.to_string()))?;
-        cards.push(json!({"card_id": plain, "kind": "plain, stock 100"}));
-        cards.push(json!({"card_id": deposit, "kind": "deposit mode"}));
-    }
-    let server =
-        wxcard::sandbox::serve(sandbox.clone(), ("127.0.0.1", args.port)).map_err(|e| {
-            CliError::io(
-                "listening on",
-                Path::new(&format!("127.0.0.1:{}", args.port)),
-                e,
-            )
-        })?;
-    // The default secret is a published test value; a secret read from a file is not
-    // echoed.
-    let secret = if sandbox.secret().expose() == Sandbox::DEFAULT_SECRET {
-        Sandbox::DEFAULT_SECRET
-    } else {
-        "(as read from --accept-secret-file)"
-    };
-    out.print(
-        &json!({"base_url": server.base_url(), "port": server.port(),
-                "appid": sandbox.appid(), "secret": secret, "cards": cards,
-                "push_url": args.push_url}),
-        || {
-            let mut s = format!(
-                "card sandbox listening on {}\nappid   {}\nsecret  {secret}\n",
-                server.base_url(),
-                sandbox.appid()
-            );
-            for c in &cards {
-                s.push_str(&format!(
-                    "card    {} ({})\n",
-                    c["card_id"].as_str().unwrap_or(""),
-                    c["kind"].as_str().unwrap_or("")
-                ));
-            }
-            if let Some(url) = &args.push_url {
-                let mode = if args.push_aes_key.is_some() {
-                    "safe"
-                } else {
-                    "plain"
-                };
-                s.push_str(&format!("pushes  {url} ({mode} mode)\n"));
-            }
-            s.push_str("Ctrl-C stops it.\n");
-            s
-        },
-    );
-    if let Some(path) = &args.port_file {
-        // Written whole, then renamed: a reader never sees a partial port.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, format!("{}\n", server.port()))
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| CliError::io("writing the port file", path, e))?;
-    }
-    loop {
-        std::thread::park();
+/// A usage error is exit code 2, a card that cannot be created 3, a local failure
+/// (the secret file, the port, the port file) 6.
+fn cli_error(e: ServeError) -> CliError {
+    match e {
+        ServeError::Io { context, source } => CliError::Io { context, source },
+        e @ ServeError::Card { .. } => CliError::Input(e.to_string()),
+        e => CliError::Usage(e.to_string()),
     }
 }
 
@@ -172,7 +42,7 @@ mod tests {
     #[test]
     fn push_flags_make_a_plain_or_safe_target_and_never_show_their_secrets() {
         let none = args(&[]);
-        assert!(push_target(&none, "wxAPP").unwrap().is_none());
+        assert!(none.push_target().unwrap().is_none());
 
         let plain = args(&[
             "--push-url",
@@ -180,11 +50,13 @@ mod tests {
             "--push-token",
             "tok-123",
         ]);
-        let target = push_target(&plain, "wxAPP").unwrap().unwrap();
+        let target = plain.push_target().unwrap().unwrap();
         assert_eq!(target.url(), "http://127.0.0.1:9/wx");
         assert!(target.config().app_id().is_none());
 
         let safe = args(&[
+            "--appid",
+            "wxAPP",
             "--push-url",
             "http://127.0.0.1:9/wx",
             "--push-token",
@@ -192,7 +64,7 @@ mod tests {
             "--push-aes-key",
             KEY,
         ]);
-        let target = push_target(&safe, "wxAPP").unwrap().unwrap();
+        let target = safe.push_target().unwrap().unwrap();
         assert_eq!(target.config().app_id(), Some("wxAPP"));
         let shown = format!("{safe:?}");
         assert!(
@@ -201,7 +73,7 @@ mod tests {
         );
 
         let no_token = args(&["--push-url", "http://127.0.0.1:9/wx"]);
-        let e = push_target(&no_token, "wxAPP").unwrap_err().to_string();
+        let e = no_token.push_target().unwrap_err().to_string();
         assert!(e.contains("--push-token"), "{e}");
 
         let bad_key = "not-a-key-SECRET-9f8e";
@@ -213,7 +85,132 @@ mod tests {
             "--push-aes-key",
             bad_key,
         ]);
-        let e = push_target(&bad, "wxAPP").unwrap_err().to_string();
+        let e = bad.push_target().unwrap_err().to_string();
         assert!(e.contains("--push-aes-key") && !e.contains(bad_key), "{e}");
+    }
+
+    #[test]
+    fn the_command_line_with_the_shared_flags_is_consistent() {
+        use clap::CommandFactory as _;
+        // clap's own checks: no flag name used twice, the global options and the shared
+        // ones with the same id fit together.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn old_names_are_aliases_and_shared_flags_may_come_before_the_command() {
+        let new = args(&[
+            "--appid",
+            "wxNEW",
+            "--secret-file",
+            "/tmp/s",
+            "--card",
+            "pA",
+        ]);
+        let old = args(&[
+            "--accept-appid",
+            "wxNEW",
+            "--accept-secret-file",
+            "/tmp/s",
+            "--card",
+            "pA",
+        ]);
+        for a in [&new, &old] {
+            assert_eq!(a.appid, "wxNEW");
+            assert_eq!(
+                a.secret_file.as_deref(),
+                Some(std::path::Path::new("/tmp/s"))
+            );
+            assert_eq!(a.cards, ["pA"]);
+            assert_eq!(a.seed, None);
+            assert!(!a.json);
+        }
+        // --appid, --secret-file and --json are the global options of every command.
+        let cli = Cli::try_parse_from([
+            "wxcard",
+            "--appid",
+            "wxBEFORE",
+            "--secret-file",
+            "/tmp/t",
+            "--json",
+            "sandbox",
+            "serve",
+        ])
+        .unwrap();
+        let Command::Sandbox(SandboxCommand::Serve(a)) = cli.command else {
+            unreachable!("sandbox serve")
+        };
+        assert_eq!(a.appid, "wxBEFORE");
+        assert_eq!(
+            a.secret_file.as_deref(),
+            Some(std::path::Path::new("/tmp/t"))
+        );
+        assert!(a.json);
+        // Without --appid: the sandbox's own.
+        assert_eq!(args(&[]).appid, wxcard::sandbox::Sandbox::DEFAULT_APPID);
+        // --secret and --secret-file exclude each other.
+        assert!(
+            Cli::try_parse_from([
+                "wxcard",
+                "sandbox",
+                "serve",
+                "--secret",
+                "x",
+                "--secret-file",
+                "/tmp/s"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_merged_secret_flags_never_show_in_debug() {
+        let cli = Cli::try_parse_from([
+            "wxcard",
+            "sandbox",
+            "serve",
+            "--secret",
+            "app-secret-SHOWN-1",
+            "--push-url",
+            "http://127.0.0.1:9/wx",
+            "--push-token",
+            "tok-SHOWN-2",
+            "--push-aes-key",
+            KEY,
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        for secret in ["app-secret-SHOWN-1", "tok-SHOWN-2", KEY] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn serve_errors_get_the_cli_exit_codes() {
+        let usage = cli_error(ServeError::Usage("bad".to_owned()));
+        assert_eq!(usage.exit_code(), exit::USAGE);
+        let card = cli_error(ServeError::Card {
+            context: "--card \"\"".to_owned(),
+            source: wxcard::sandbox::SandboxError::InvalidCardId,
+        });
+        assert_eq!(card.exit_code(), exit::INPUT);
+        let io = cli_error(ServeError::Io {
+            context: "listening on 127.0.0.1:1".to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        });
+        assert_eq!(io.exit_code(), exit::LOCAL);
+        assert!(io.to_string().starts_with("listening on 127.0.0.1:1: "));
+        // A secret file that cannot be read or is empty.
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, " \n").unwrap();
+        let e = args(&["--secret-file", empty.to_str().unwrap()])
+            .accepted_secret()
+            .unwrap_err();
+        assert_eq!(cli_error(e).exit_code(), exit::USAGE);
+        let e = args(&["--secret-file", dir.path().join("none").to_str().unwrap()])
+            .accepted_secret()
+            .unwrap_err();
+        assert_eq!(cli_error(e).exit_code(), exit::LOCAL);
     }
 }

@@ -857,6 +857,203 @@ fn sandbox_serve_answers_over_http() {
         .stderr(contains("listening on 127.0.0.1:"));
 }
 
+/// Waits (bounded) for `wxcard sandbox serve` to write its port file.
+fn wait_for_port(child: &mut std::process::Child, port_file: &Path) -> u16 {
+    for _ in 0..3000 {
+        if let Some(port) = std::fs::read_to_string(port_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u16>().ok())
+        {
+            return port;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("sandbox serve exited: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("no port file");
+}
+
+/// Sends `signal` (`"TERM"`, `"INT"`) and waits (bounded) for the exit; returns the exit
+/// status, standard output and standard error.
+#[cfg(unix)]
+fn stop_with(
+    mut child: std::process::Child,
+    signal: &str,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read;
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let mut status = None;
+    for _ in 0..3000 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sandbox serve did not stop on SIG{signal}");
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    (status, out, err)
+}
+
+#[cfg(unix)]
+#[test]
+fn sandbox_serve_stops_cleanly_on_sigterm_and_keeps_its_secret() {
+    const APPID: &str = "wx00000000feedf00d";
+    const FILE_SECRET: &str = "served-secret-from-a-file-4e2d";
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    let secret_file = write(dir.path(), "secret", format!("{FILE_SECRET}\n"));
+    // The former flag names, kept as aliases.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wxcard"))
+        .args(["sandbox", "serve", "--port", "0", "--card", "pTerm"])
+        .args(["--accept-appid", APPID, "--accept-secret-file"])
+        .arg(&secret_file)
+        .arg("--port-file")
+        .arg(&port_file)
+        .env_remove("CARD_SANDBOX_SECRET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port = wait_for_port(&mut child, &port_file);
+    let url = format!("http://127.0.0.1:{port}");
+    bare()
+        .env("WECHAT_APPID", APPID)
+        .env("WECHAT_APPSECRET", FILE_SECRET)
+        .args(["--base-url", &url, "count", "--card-id", "pTerm"])
+        .assert()
+        .success()
+        .stdout("card pTerm holds 0 deposited codes\n");
+    let (status, out, err) = stop_with(child, "TERM");
+    assert!(status.success(), "{status:?} {err}");
+    assert!(
+        out.contains(&format!("card sandbox listening on {url}")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("appid   {APPID}")), "{out}");
+    assert!(
+        out.contains("secret  (as read from --secret-file)"),
+        "{out}"
+    );
+    assert!(out.contains("card    pTerm (deposit mode)"), "{out}");
+    assert!(out.contains("card sandbox stopping"), "{out}");
+    assert!(
+        !out.contains(FILE_SECRET) && !err.contains(FILE_SECRET),
+        "{out}{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sandbox_serve_prints_json_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    // --json before the command (the global option) reaches the server too.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wxcard"))
+        .args(["--json", "sandbox", "serve", "--port", "0", "--demo-cards"])
+        .arg("--port-file")
+        .arg(&port_file)
+        .env_remove("CARD_SANDBOX_SECRET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port = wait_for_port(&mut child, &port_file);
+    let (status, out, err) = stop_with(child, "INT");
+    assert!(status.success(), "{status:?} {err}");
+    let v = json(out.as_bytes());
+    assert_eq!(v["base_url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(v["port"], port);
+    assert_eq!(v["appid"], Sandbox::DEFAULT_APPID);
+    assert_eq!(v["secret"], Sandbox::DEFAULT_SECRET);
+    assert_eq!(v["cards"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v["cards"][0]["kind"], "plain, stock 100");
+    assert!(err.contains("card sandbox stopping"), "{err}");
+}
+
+#[test]
+fn sandbox_serve_refuses_bad_flags_with_the_cli_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "empty", "\n");
+    bare()
+        .args(["sandbox", "serve", "--port", "0", "--secret-file"])
+        .arg(&empty)
+        .assert()
+        .code(2)
+        .stderr(contains("is empty"));
+    bare()
+        .args(["sandbox", "serve", "--port", "0", "--secret-file"])
+        .arg(dir.path().join("missing"))
+        .assert()
+        .code(6)
+        .stderr(contains("reading the secret file"));
+    bare()
+        .args([
+            "sandbox", "serve", "--port", "0", "--card", "pX", "--card", "pX",
+        ])
+        .assert()
+        .code(3)
+        .stderr(contains("--card \"pX\""));
+    let output = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let key = "not-a-key-SECRET-0b7a";
+    let (code, all) = output(bare().args([
+        "sandbox",
+        "serve",
+        "--port",
+        "0",
+        "--push-url",
+        "http://127.0.0.1:9/wx",
+        "--push-token",
+        "tok-SECRET-5c1f",
+        "--push-aes-key",
+        key,
+    ]));
+    assert_eq!(code, Some(2), "{all}");
+    assert!(all.contains("--push-aes-key"), "{all}");
+    assert!(
+        !all.contains(key) && !all.contains("tok-SECRET-5c1f"),
+        "{all}"
+    );
+    // --secret and --secret-file together: clap's usage error, without the value.
+    let (code, all) = output(bare().args([
+        "sandbox",
+        "serve",
+        "--secret",
+        "flag-SECRET-3d9a",
+        "--secret-file",
+        "x",
+    ]));
+    assert_eq!(code, Some(2), "{all}");
+    assert!(!all.contains("flag-SECRET-3d9a"), "{all}");
+}
+
 trait StdoutOf {
     fn wait_with_output_ref(&mut self) -> String;
 }

@@ -190,6 +190,6 @@ pub mod sandbox {
         CardInfo, CardSpec, Channel, Claim, DEFAULT_OPENID, Fault, FaultConfig, FaultCounts,
         GET_CUSTOM_CODE_MODE_DEPOSIT, MAX_PUSH_ATTEMPTS, PushAttempt, PushOutcome, PushRecord,
         PushTarget, QrTicket, Sandbox, SandboxBuilder, SandboxError, SecretArg, SentMessage,
-        ServeArgs, ServerConfig, ServerHandle, Stats, Whitelist, serve, serve_with,
+        ServeArgs, ServeError, ServerConfig, ServerHandle, Stats, Whitelist, serve, serve_with,
     };
 }

@@ -3,7 +3,8 @@
 //! `cargo run -p card-sandbox -- --port 18080`, then point any client at
 //! `http://127.0.0.1:18080` with the printed AppID and AppSecret. `--port 0 --port-file F`
 //! picks a free port and writes it to `F`; SIGTERM or Ctrl-C stops the server cleanly.
-//! The admin routes (`/sandbox/...`) are described in the crate's README.
+//! The admin routes (`/sandbox/...`) are described in the crate's README. The flags are
+//! [`card_sandbox::ServeArgs`], the same as `wxcard sandbox serve`'s.
 
 use card_sandbox::ServeArgs;
 use clap::Parser;
@@ -27,6 +28,10 @@ fn main() {
     let cli = Cli::parse();
     if let Err(e) = cli.serve.run() {
         eprintln!("card-sandbox: {e}");
-        std::process::exit(1);
+        let code = match e {
+            card_sandbox::ServeError::Usage(_) => 2,
+            _ => 1,
+        };
+        std::process::exit(code);
     }
 }

@@ -7,7 +7,7 @@
 
 mod cli;
 
-pub use cli::{SecretArg, ServeArgs};
+pub use cli::{SecretArg, ServeArgs, ServeError};
 
 use crate::Sandbox;
 use crate::engine::{Processed, Reply};

@@ -301,6 +301,10 @@ pub(crate) struct DepositJob {
     fingerprint: Fingerprint,
     /// The fingerprint of every code put into a chunk (not the codes themselves).
     seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
+    /// The fingerprints of `filling`'s codes, in the same order.
+    prints: Vec<u64>,
+    /// How many of `filling`'s codes were already looked up in `seen` (and added).
+    settled: usize,
     /// Codes whose fingerprint an earlier code had (a repeat, or rarely a collision),
     /// held back until every other chunk has completed; sorted and without repeats
     /// once `deferred_ready`.
@@ -349,6 +353,8 @@ impl DepositJob {
                 size_hint.0.min(PRESIZE_CODES),
                 BuildHasherDefault::default(),
             ),
+            prints: Vec::with_capacity(MAX_CODES_PER_CALL),
+            settled: 0,
             deferred: Vec::new(),
             compact_at: COMPACT_MIN,
             deferred_ready: false,
@@ -390,30 +396,78 @@ impl DepositJob {
             }
             Err(at) => at,
         };
-        if !self.seen.insert((self.fingerprint)(&self.key, &code)) {
-            // An earlier chunk had the code (or, rarely, a code of the same
-            // fingerprint): it waits until no other chunk can hold it.
-            self.deferred.push(code);
-            if self.deferred.len() >= self.compact_at {
-                self.compact_deferred();
-            }
-            return None;
-        }
+        self.prints.push((self.fingerprint)(&self.key, &code));
         self.order.insert(at, self.filling.len());
         self.filling.push(code);
         if self.filling.len() >= MAX_CODES_PER_CALL {
-            self.flush()
-        } else {
-            None
+            self.settle();
+            if self.filling.len() >= MAX_CODES_PER_CALL {
+                return self.flush();
+            }
+        }
+        None
+    }
+
+    /// Looks the fingerprints of the codes added since the last time up in `seen`, all
+    /// at once (the set is large and cold after a chunk's HTTP work; independent
+    /// lookups overlap their cache misses), and adds them. A code whose fingerprint an
+    /// earlier chunk had (a repeat, or rarely another code with the same fingerprint)
+    /// leaves the chunk being filled: it waits until no other chunk can hold it. Two
+    /// codes of this chunk with one fingerprint are distinct (exact repeats inside the
+    /// chunk are dropped by `push`) and both stay.
+    fn settle(&mut self) {
+        let new = self.settled..self.filling.len();
+        let mut earlier = [false; MAX_CODES_PER_CALL];
+        for (flag, print) in earlier.iter_mut().zip(&self.prints[new.clone()]) {
+            *flag = self.seen.contains(print);
+        }
+        let mut any = false;
+        for (&flag, &print) in earlier.iter().zip(&self.prints[new.clone()]) {
+            if flag {
+                any = true;
+            } else {
+                self.seen.insert(print);
+            }
+        }
+        if any {
+            self.hold_back(new.start, &earlier);
+        }
+        self.settled = self.filling.len();
+    }
+
+    /// Moves the codes `earlier` marks (counted from `from`) out of the chunk being
+    /// filled into the held-back list, keeping `order` right.
+    fn hold_back(&mut self, from: usize, earlier: &[bool; MAX_CODES_PER_CALL]) {
+        let codes = std::mem::replace(&mut self.filling, Vec::with_capacity(MAX_CODES_PER_CALL));
+        let prints = std::mem::replace(&mut self.prints, Vec::with_capacity(MAX_CODES_PER_CALL));
+        let mut new_index = [usize::MAX; MAX_CODES_PER_CALL];
+        for (i, (code, print)) in codes.into_iter().zip(prints).enumerate() {
+            if i >= from && earlier[i - from] {
+                self.deferred.push(code);
+            } else {
+                new_index[i] = self.filling.len();
+                self.filling.push(code);
+                self.prints.push(print);
+            }
+        }
+        self.order.retain(|&i| new_index[i] != usize::MAX);
+        for i in &mut self.order {
+            *i = new_index[*i];
+        }
+        if self.deferred.len() >= self.compact_at {
+            self.compact_deferred();
         }
     }
 
-    /// The chunk being filled, if it holds any code.
+    /// The chunk being filled, if it holds any code (after [`Self::settle`]).
     fn flush(&mut self) -> Option<ChunkJob> {
+        self.settle();
         if self.filling.is_empty() {
             return None;
         }
         self.order.clear();
+        self.prints.clear();
+        self.settled = 0;
         let codes = std::mem::replace(&mut self.filling, Vec::with_capacity(MAX_CODES_PER_CALL));
         Some(self.chunk(codes, self.pre_check))
     }
@@ -430,9 +484,11 @@ impl DepositJob {
     pub fn after_input(&mut self) -> AfterInput {
         if !self.input_ended {
             self.input_ended = true;
+            let last = self.flush();
             // No chunk is filled any more: the fingerprints are done with.
             self.seen = HashSet::default();
-            if let Some(chunk) = self.flush() {
+            self.prints = Vec::new();
+            if let Some(chunk) = last {
                 return AfterInput::Chunk(chunk);
             }
         }
@@ -792,6 +848,35 @@ mod tests {
         assert_eq!(report.failed.len(), 1);
         assert!(matches!(report.failed[0].reason, FailReason::Invalid(_)));
         assert_eq!(report.codes_read, 252);
+    }
+
+    #[test]
+    fn repeats_leave_a_full_chunk_which_then_fills_up_and_still_drops_its_own_repeats() {
+        let mut job = DepositJob::new("card", DepositOptions::new(), (0, None)).unwrap();
+        let first = codes(100);
+        let chunk = (first.iter().cloned().map(|c| job.push(c)).last()).flatten();
+        assert_eq!(chunk.map(|c| c.pending().len()), Some(100));
+        // 50 new codes and 50 repeats of the first chunk fill the next one to 100,
+        // then the repeats leave it (held back) and it fills up again.
+        let new: Vec<String> = (0..100).map(|i| format!("X{i:03}")).collect();
+        for (i, code) in new[..50].iter().enumerate() {
+            assert!(job.push(code.clone()).is_none());
+            assert!(job.push(first[i].clone()).is_none());
+        }
+        // Repeats of codes still in the chunk are dropped (the order survived).
+        for code in ["X049", "X000", "X025"] {
+            assert!(job.push(code.into()).is_none());
+        }
+        let mut chunk = None;
+        for code in &new[50..] {
+            assert!(chunk.is_none(), "a chunk before it was full");
+            chunk = job.push(code.clone());
+        }
+        let chunk = chunk.expect("the second chunk, full");
+        assert_eq!(chunk.pending(), &new[..]);
+        assert!(job.flush().is_none());
+        assert_eq!(job.report.duplicates, 3);
+        assert_eq!(job.deferred, &first[..50]);
     }
 
     /// The answer to `step`, a deposit, with its codes given back.
@@ -1219,12 +1304,19 @@ mod tests {
             lose_deposit_answers: true,
             ..Card::default()
         };
-        let r = card.import(job, &["a", "b", "a", "c", "b", "a"]);
-        assert_eq!(card.stored.len(), 3);
-        // "a" in the first chunk with its in-chunk repeats dropped; "b" and "c" held
-        // back (collisions), "b"'s repeat among them dropped; then found missing and
-        // deposited
-        assert_eq!((r.deposited, r.already_present, r.duplicates), (3, 0, 3));
+        let first = codes(MAX_CODES_PER_CALL);
+        let mut input: Vec<&str> = first.iter().map(String::as_str).collect();
+        input.extend(["b", "c", "b", first[0].as_str()]);
+        let r = card.import(job, &input);
+        assert_eq!(card.stored.len(), MAX_CODES_PER_CALL + 2);
+        // The first chunk's codes are distinct and all stay in it although their
+        // fingerprints collide. Every later code collides with them: "b", "c", "b" and
+        // the true repeat are held back, "b"'s repeat among them dropped; the true
+        // repeat is found stored, "b" and "c" missing and deposited.
+        assert_eq!(
+            (r.deposited, r.already_present, r.duplicates),
+            (MAX_CODES_PER_CALL as u64 + 2, 1, 1)
+        );
         assert_eq!(r.chunks, 2);
         assert_eq!(card.sent_again, 0);
         assert!(r.is_complete(), "{r:?}");
@@ -1238,15 +1330,17 @@ mod tests {
             .unwrap()
             .with_fingerprint(b_is_a);
         let filler = codes(MAX_CODES_PER_CALL - 1);
-        let mut input = vec!["a", "b"];
+        let mut input = vec!["a"];
         input.extend(filler.iter().map(String::as_str));
-        input.extend(["a", "b"]);
+        input.extend(["b", "a", "b"]);
         let mut card = Card {
             lose_deposit_answers: true,
             ..Card::default()
         };
         let r = card.import(job, &input);
-        // the true repeat "a" is found stored; "b" is deposited and counted so
+        // "a" and the filler make the first chunk; the next chunk's "b" collides with
+        // "a" and is held back with the true repeat "a" ("b"'s own repeat dropped in
+        // its chunk): "a" is found stored; "b" is deposited and counted so
         assert_eq!(card.stored.len(), MAX_CODES_PER_CALL + 1);
         assert!(card.stored.contains("b"));
         assert_eq!(

@@ -1158,6 +1158,12 @@ mod tests {
                     job.complete(done);
                 }
             }
+            self.run_after_input(&mut job);
+            job.finish(Ok(self.stored.len() as u64))
+        }
+
+        /// Runs what the job hands out once its input has ended, one chunk at a time.
+        fn run_after_input(&mut self, job: &mut DepositJob) {
             loop {
                 match job.after_input() {
                     AfterInput::Chunk(chunk) => {
@@ -1168,7 +1174,6 @@ mod tests {
                     AfterInput::Done => break,
                 }
             }
-            job.finish(Ok(self.stored.len() as u64))
         }
     }
 
@@ -1253,16 +1258,7 @@ mod tests {
             most = most.max(job.deferred.len());
         }
         assert!(most <= COMPACT_MIN, "{most} held back");
-        loop {
-            match job.after_input() {
-                AfterInput::Chunk(chunk) => {
-                    let done = card.run(chunk);
-                    job.complete(done);
-                }
-                AfterInput::Wait => panic!("nothing is running"),
-                AfterInput::Done => break,
-            }
-        }
+        card.run_after_input(&mut job);
         let r = job.finish(Ok(100));
         assert_eq!(
             (r.deposited, r.already_present, r.duplicates),
@@ -1368,16 +1364,7 @@ mod tests {
         // the input's second "x" comes after its chunk was cut; WeChat takes it now
         assert!(job.push("x".into()).is_none());
         card.refuse.clear();
-        loop {
-            match job.after_input() {
-                AfterInput::Chunk(chunk) => {
-                    let done = card.run(chunk);
-                    job.complete(done);
-                }
-                AfterInput::Wait => panic!("nothing is running"),
-                AfterInput::Done => break,
-            }
-        }
+        card.run_after_input(&mut job);
         let r = job.finish(Ok(100));
         assert!(
             r.failed.is_empty(),

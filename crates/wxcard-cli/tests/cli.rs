@@ -877,6 +877,20 @@ fn wait_for_port(child: &mut std::process::Child, port_file: &Path) -> u16 {
 /// Sends `signal` (`"TERM"`, `"INT"`) and waits (bounded) for the exit; returns the exit
 /// status, standard output and standard error.
 #[cfg(unix)]
+/// `wxcard ARGS --port-file PORT_FILE` (a `sandbox serve`), its output piped.
+fn serving(args: &[&str], port_file: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wxcard"))
+        .args(args)
+        .arg("--port-file")
+        .arg(port_file)
+        .env_remove("CARD_SANDBOX_SECRET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn stop_with(
     mut child: std::process::Child,
     signal: &str,
@@ -919,18 +933,22 @@ fn sandbox_serve_stops_cleanly_on_sigterm_and_keeps_its_secret() {
     let port_file = dir.path().join("port");
     let secret_file = write(dir.path(), "secret", format!("{FILE_SECRET}\n"));
     // The former flag names, kept as aliases.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wxcard"))
-        .args(["sandbox", "serve", "--port", "0", "--card", "pTerm"])
-        .args(["--accept-appid", APPID, "--accept-secret-file"])
-        .arg(&secret_file)
-        .arg("--port-file")
-        .arg(&port_file)
-        .env_remove("CARD_SANDBOX_SECRET")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let secret_file = secret_file.to_str().expect("a UTF-8 temporary path");
+    let mut child = serving(
+        &[
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--card",
+            "pTerm",
+            "--accept-appid",
+            APPID,
+            "--accept-secret-file",
+            secret_file,
+        ],
+        &port_file,
+    );
     let port = wait_for_port(&mut child, &port_file);
     let url = format!("http://127.0.0.1:{port}");
     bare()
@@ -965,16 +983,10 @@ fn sandbox_serve_prints_json_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
     // --json before the command (the global option) reaches the server too.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wxcard"))
-        .args(["--json", "sandbox", "serve", "--port", "0", "--demo-cards"])
-        .arg("--port-file")
-        .arg(&port_file)
-        .env_remove("CARD_SANDBOX_SECRET")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serving(
+        &["--json", "sandbox", "serve", "--port", "0", "--demo-cards"],
+        &port_file,
+    );
     let port = wait_for_port(&mut child, &port_file);
     let (status, out, err) = stop_with(child, "INT");
     assert!(status.success(), "{status:?} {err}");

@@ -706,34 +706,24 @@ mod tests {
 
     #[test]
     fn the_flags_of_wxcard_sandbox_serve_parse_here_with_their_old_names() {
-        let new = Cli::try_parse_from([
-            "x",
-            "--appid",
-            "wxNew",
-            "--secret-file",
-            "/tmp/secret",
-            "--card",
-            "pA",
-            "--card",
-            "pB",
-            "--json",
-        ])
-        .unwrap()
-        .serve;
-        let old = Cli::try_parse_from([
-            "x",
-            "--accept-appid",
-            "wxNew",
-            "--accept-secret-file",
-            "/tmp/secret",
-            "--card",
-            "pA",
-            "--card",
-            "pB",
-            "--json",
-        ])
-        .unwrap()
-        .serve;
+        let parse = |appid: &str, secret_file: &str| {
+            Cli::try_parse_from([
+                "x",
+                appid,
+                "wxNew",
+                secret_file,
+                "/tmp/secret",
+                "--card",
+                "pA",
+                "--card",
+                "pB",
+                "--json",
+            ])
+            .unwrap()
+            .serve
+        };
+        let new = parse("--appid", "--secret-file");
+        let old = parse("--accept-appid", "--accept-secret-file");
         assert_eq!(format!("{new:?}"), format!("{old:?}"));
         assert_eq!(new.appid, "wxNew");
         assert_eq!(new.cards, ["pA", "pB"]);

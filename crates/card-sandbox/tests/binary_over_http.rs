@@ -507,3 +507,95 @@ fn sigterm_ends_the_binary_while_it_waits_for_its_secret_file() {
     };
     assert_eq!(status.signal(), Some(15), "{status}");
 }
+
+/// A stop sent while the binary writes its port file is caught, not met with the default
+/// action: the file is written through `FILE.tmp`, made here a FIFO, so the binary waits
+/// in that write (seen in `/proc`) when the signal is sent; then the FIFO is read and the
+/// binary must stop cleanly.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stop_sent_while_the_port_file_is_written_is_caught() {
+    use std::io::BufRead as _;
+    let port_file =
+        std::env::temp_dir().join(format!("card-sandbox-port-fifo-{}", std::process::id()));
+    let tmp = port_file.with_file_name(format!(
+        "{}.tmp",
+        port_file.file_name().unwrap().to_str().unwrap()
+    ));
+    let _ = std::fs::remove_file(&port_file);
+    let _ = std::fs::remove_file(&tmp);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&tmp)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_card-sandbox"))
+        .args(["--port", "0", "--port-file"])
+        .arg(&port_file)
+        .env_remove("CARD_SANDBOX_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn card-sandbox");
+    // Waiting for a reader of the FIFO: the kernel names the wait `wait_for_partner`.
+    let wchan = format!("/proc/{}/wchan", child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&wchan).unwrap_or_default() != "wait_for_partner" {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&tmp);
+            panic!("card-sandbox never waited on its port file");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Give the signal time to act on a process that did not catch it: the read below
+    // would otherwise race it. (Caught, it waits for the port file to be written.)
+    std::thread::sleep(Duration::from_millis(200));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = tmp.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read_to_string(path));
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(&port_file);
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("card-sandbox did not stop on SIGTERM");
+    };
+    assert!(status.success(), "{status}");
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the FIFO was read")
+        .expect("the port");
+    assert!(port.trim().parse::<u16>().is_ok(), "{port:?}");
+    let out: Vec<String> = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        out.last().map(String::as_str),
+        Some("card sandbox stopping")
+    );
+}

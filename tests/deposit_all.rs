@@ -743,3 +743,166 @@ fn repeated_input_traffic_blocking() {
 fn repeated_input_traffic_async() {
     repeated_input_traffic(Flavor::Async);
 }
+
+/// Every fault at once (42001, -1, 45009, answers lost before and after acting,
+/// codes in `fail_code`) on an input whose codes each come three times, near and far
+/// apart, one to eight chunks in flight: every line is counted once, `deposited` is what
+/// the card gained, and no code the card had stored is sent again.
+fn repeats_under_every_fault(flavor: Flavor) {
+    let code = |i: u64| format!("R{:011}", (i * 7_919) % 700);
+    let input: Vec<String> = (0..2_100u64).map(code).collect();
+    for (seed, concurrency) in [(11, 1), (12, 3), (13, 8)] {
+        let sb = sandbox(
+            FaultConfig::seeded(seed)
+                .expire_token_every(7)
+                .system_busy(FaultConfig::one_in(11))
+                .rate_limited(FaultConfig::one_in(13))
+                .drop_after_effect(FaultConfig::one_in(6))
+                .drop_before_effect(FaultConfig::one_in(20))
+                .code_failure(FaultConfig::one_in(40)),
+        );
+        let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+        let options = DepositOptions::new()
+            .concurrency(concurrency)
+            .max_rounds(50)
+            .fail_retries(5);
+        let (report, progress) = run(flavor, &sb, &card_id, input.clone().into_iter(), options);
+        let label = format!("{flavor:?}, seed {seed}, {concurrency} in flight");
+        let stored = sb.deposited_count(&card_id).expect("card") as u64;
+        assert_accounted(&report);
+        assert_eq!(report.codes_read, 2_100, "{label}");
+        assert_eq!(report.deposited, stored, "{label}: {report:?}");
+        assert_eq!(
+            stored + report.failed.len() as u64 + report.verified_missing.len() as u64,
+            700,
+            "{label}: {report:?}"
+        );
+        assert_eq!(
+            progress.last().map(|p| p.codes_done),
+            Some(2_100),
+            "{label}"
+        );
+        let stats = sb.stats();
+        assert_eq!(
+            stats.codes_duplicate, 0,
+            "{label}: a stored code was sent again"
+        );
+        assert!(stats.faults.dropped_after_effect > 0, "{label}");
+    }
+}
+
+#[test]
+fn repeats_under_every_fault_blocking() {
+    repeats_under_every_fault(Flavor::Blocking);
+}
+
+#[test]
+fn repeats_under_every_fault_async() {
+    repeats_under_every_fault(Flavor::Async);
+}
+
+/// Inputs with nothing to send or only repeats: no panic, nothing sent twice, every
+/// line counted.
+fn degenerate_inputs(flavor: Flavor) {
+    let cases: Vec<(&str, Vec<String>, u64)> = vec![
+        ("empty", Vec::new(), 0),
+        (
+            "only invalid",
+            vec![String::new(), " ".into(), "x".repeat(21)],
+            0,
+        ),
+        ("one code many times", vec!["ONE".to_owned(); 5_000], 1),
+        (
+            // 150 codes repeated until 200,000 lines: held back, their repeats removed
+            // as they come
+            "few codes very often",
+            (0..200_000u64)
+                .map(|i| format!("F{:04}", i % 150))
+                .collect(),
+            150,
+        ),
+        (
+            "a full chunk, then only its repeats and rejects",
+            codes(100)
+                .chain(codes(100))
+                .chain([String::new()])
+                .chain(codes(100).collect::<Vec<_>>().into_iter().rev())
+                .collect(),
+            100,
+        ),
+    ];
+    for (name, input, distinct) in cases {
+        let sb = sandbox(FaultConfig::seeded(3).drop_after_effect(FaultConfig::one_in(4)));
+        let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+        let lines = input.len() as u64;
+        let (report, _) = run(
+            flavor,
+            &sb,
+            &card_id,
+            input.into_iter(),
+            DepositOptions::new(),
+        );
+        assert_accounted(&report);
+        assert_eq!(report.codes_read, lines, "{flavor:?} {name}");
+        assert_eq!(report.deposited, distinct, "{flavor:?} {name}: {report:?}");
+        assert_eq!(sb.deposited_count(&card_id), Some(distinct as usize));
+        assert_eq!(sb.stats().codes_duplicate, 0, "{flavor:?} {name}");
+    }
+}
+
+#[test]
+fn degenerate_inputs_blocking() {
+    degenerate_inputs(Flavor::Blocking);
+}
+
+#[test]
+fn degenerate_inputs_async() {
+    degenerate_inputs(Flavor::Async);
+}
+
+/// A stream that is often pending and ends while chunks are in flight, its tail only
+/// repeats: the held-back codes still wait for the chunks before them, and the run
+/// ends (it neither hangs nor loses a chunk).
+#[test]
+fn a_stream_ending_with_chunks_in_flight_and_only_repeats_left() {
+    let sb = sandbox(
+        FaultConfig::seeded(8)
+            .drop_after_effect(FaultConfig::one_in(5))
+            .latency(Duration::from_millis(1), Duration::from_millis(2)),
+    );
+    let card_id = sb.create_card(CardSpec::deposit_mode()).expect("card");
+    let client = asynchronous(&sb);
+    // 1,000 new codes, then the last 350 of them again
+    let stream = futures_util::stream::unfold(0usize, |i| async move {
+        if i == 1_350 {
+            return None;
+        }
+        if i % 7 == 0 {
+            tokio::task::yield_now().await;
+        }
+        let n = if i < 1_000 { i } else { i - 350 };
+        Some((format!("{n:012}"), i + 1))
+    });
+    let mut progress = Vec::new();
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(client.deposit_all_stream(
+            &card_id,
+            stream,
+            &DepositOptions::new().concurrency(4),
+            |p| progress.push(p.codes_done),
+        ))
+        .expect("stream");
+    assert_accounted(&report);
+    assert_eq!(
+        (report.deposited, report.already_present, report.duplicates),
+        (1_000, 350, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.chunks, 14);
+    assert_eq!(progress.last(), Some(&1_350));
+    assert_eq!(sb.deposited_count(&card_id), Some(1_000));
+    assert_eq!(sb.stats().codes_duplicate, 0);
+}

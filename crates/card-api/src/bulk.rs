@@ -1388,6 +1388,287 @@ mod tests {
         assert_accounted(&r);
     }
 
+    /// splitmix64, for the randomized runs below.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+
+        fn one_in(&mut self, n: u64) -> bool {
+            self.below(n) == 0
+        }
+    }
+
+    /// A card in memory answering the steps of several chunks in flight, interleaved
+    /// at random call by call, with random faults: answers lost after or before the
+    /// effect, -1, 42001, connect failures (certainly not sent), codes in `fail_code`.
+    struct Interleaved {
+        rng: Rng,
+        stored: std::collections::BTreeSet<String>,
+        /// Codes sent in a deposit while stored already.
+        sent_again: u64,
+        faults: bool,
+    }
+
+    impl Interleaved {
+        fn call_fault(&mut self) -> Option<(Error, bool)> {
+            if !self.faults {
+                return None;
+            }
+            let io = || {
+                Error::transport(card_transport::TransportError::from_kind(
+                    card_transport::TransportErrorKind::Io,
+                ))
+            };
+            let wechat = |code, msg: &str| Error::WeChat(card_model::WeChatError::new(code, msg));
+            // (error, whether the call acts anyway)
+            match self.rng.below(40) {
+                0..=4 => Some((io(), true)),
+                5..=6 => Some((io(), false)),
+                7 => Some((wechat(-1, "system error"), false)),
+                8 => Some((wechat(42001, "access_token expired"), false)),
+                9 => Some((wechat(45009, "api freq out of limit"), false)),
+                10 => Some((
+                    Error::transport(card_transport::TransportError::from_kind(
+                        card_transport::TransportErrorKind::Connect,
+                    )),
+                    false,
+                )),
+                _ => None,
+            }
+        }
+
+        /// Carries out `step`; the event to feed back, or the chunk's end.
+        fn answer(&mut self, step: ChunkStep) -> Result<ChunkEvent, Result<ChunkResult, Error>> {
+            match step {
+                ChunkStep::Check(check) => {
+                    let fault = self.call_fault();
+                    let (yes, no) = check
+                        .code
+                        .iter()
+                        .cloned()
+                        .partition(|c| self.stored.contains(c));
+                    let answer = match fault {
+                        Some((e, _)) => Err(e),
+                        None => Ok(CodeCheck::new(yes, no)),
+                    };
+                    Ok(ChunkEvent::Checked(check.code, answer))
+                }
+                ChunkStep::Deposit(deposit) => {
+                    let fault = self.call_fault();
+                    let acts = fault.as_ref().is_none_or(|(_, acts)| *acts);
+                    let (mut succ, mut dup, mut fail) = (0, 0, 0);
+                    if acts {
+                        for code in &deposit.code {
+                            if self.faults && self.rng.one_in(50) {
+                                fail += 1;
+                            } else if self.stored.insert(code.clone()) {
+                                succ += 1;
+                            } else {
+                                dup += 1;
+                                self.sent_again += 1;
+                            }
+                        }
+                    }
+                    let tally = |n| (n > 0).then_some(CodeTally::Count(n));
+                    let answer = match fault {
+                        Some((e, _)) => Err(e),
+                        None => Ok(DepositResult::new(tally(succ), tally(dup), tally(fail))),
+                    };
+                    Ok(ChunkEvent::Deposited(deposit.code, answer))
+                }
+                ChunkStep::Done(result) => Err(result),
+            }
+        }
+
+        /// Runs `input` as the async client does, with up to `limit` chunks in flight
+        /// and their calls interleaved at random; the report (or the error that stopped
+        /// the import) and every progress reported.
+        fn import(
+            &mut self,
+            mut job: DepositJob,
+            input: &[String],
+            limit: usize,
+        ) -> (Result<DepositReport, Error>, Vec<Progress>) {
+            let mut progress = Vec::new();
+            // each chunk in flight with the event to feed it next
+            let mut in_flight: Vec<(ChunkJob, ChunkEvent)> = Vec::new();
+            let mut codes = input.iter();
+            let mut exhausted = false;
+            // how eagerly the input is read while chunks are in flight (1: always, so
+            // chunks wait at their start until the limit is reached)
+            let read_one_in = 1 + self.rng.below(4);
+            loop {
+                if exhausted {
+                    while in_flight.len() < limit {
+                        match job.after_input() {
+                            AfterInput::Chunk(chunk) => in_flight.push((chunk, ChunkEvent::Start)),
+                            AfterInput::Wait => {
+                                assert!(!in_flight.is_empty(), "waiting with nothing in flight");
+                                break;
+                            }
+                            AfterInput::Done => break,
+                        }
+                    }
+                    if in_flight.is_empty() {
+                        break;
+                    }
+                } else if in_flight.len() < limit
+                    && (in_flight.is_empty() || self.rng.one_in(read_one_in))
+                {
+                    match codes.next() {
+                        Some(code) => {
+                            if let Some(chunk) = job.push(code.clone()) {
+                                in_flight.push((chunk, ChunkEvent::Start));
+                            }
+                        }
+                        None => exhausted = true,
+                    }
+                    continue;
+                }
+                // one call of a chunk in flight, picked at random
+                let at = self.rng.below(in_flight.len() as u64) as usize;
+                let (mut chunk, event) = in_flight.swap_remove(at);
+                let step = chunk.next(event);
+                match self.answer(step) {
+                    Ok(event) => in_flight.push((chunk, event)),
+                    Err(Ok(done)) => progress.push(job.complete(done)),
+                    Err(Err(e)) => return (Err(e), progress),
+                }
+            }
+            let count = self.stored.len() as u64;
+            (Ok(job.finish(Ok(count))), progress)
+        }
+    }
+
+    /// Codes that collide in a 16-value fingerprint.
+    fn weak_fingerprint(key: &RandomState, code: &str) -> u64 {
+        keyed_fingerprint(key, code) % 16
+    }
+
+    /// Random inputs (repeats near and far, invalid codes, empty input, only repeats),
+    /// run with 1 to 8 chunks in flight whose calls interleave at random under random
+    /// faults: every input code is counted once, `deposited` is what the card gained,
+    /// no stored code is sent again, the progress ends at the codes read, the job never
+    /// waits with nothing in flight and never finishes with codes not handed out.
+    #[test]
+    fn random_inputs_interleavings_and_faults_keep_the_report_exact() {
+        let mut errors = 0;
+        for seed in 0..400u64 {
+            let mut rng = Rng(seed);
+            let pool = 1 + rng.below(400) as usize;
+            let len = match seed % 10 {
+                0 => 0,
+                1 => 1 + rng.below(5) as usize,
+                _ => rng.below(900) as usize,
+            };
+            let input: Vec<String> = (0..len)
+                .map(|_| match rng.below(60) {
+                    0 => String::new(),
+                    1 => "x".repeat(21),
+                    _ => format!("K{:05}", rng.below(pool as u64)),
+                })
+                .collect();
+            let limit = 1 + rng.below(8) as usize;
+            let resume = rng.one_in(3);
+            let max_rounds = if rng.one_in(4) { 2 } else { 1_000 };
+            let options = DepositOptions::new()
+                .concurrency(limit)
+                .resume(resume)
+                .max_rounds(max_rounds)
+                .fail_retries(rng.below(3) as u32);
+            let mut card = Interleaved {
+                rng: Rng(seed ^ 0xA5A5),
+                stored: Default::default(),
+                sent_again: 0,
+                faults: seed % 7 != 0,
+            };
+            // a resumed run on a card holding some of the input already
+            if resume {
+                for code in input.iter().filter(|_| rng.one_in(4)) {
+                    if card_model::code::validate_code(code).is_ok() {
+                        card.stored.insert(code.clone());
+                    }
+                }
+            }
+            let before = card.stored.len() as u64;
+            let mut job = DepositJob::new("card", options, (len, Some(len))).unwrap();
+            if rng.one_in(3) {
+                job = job.with_fingerprint(weak_fingerprint);
+            }
+            let label = format!("seed {seed}, {len} codes, pool {pool}, {options:?}");
+            let (report, progress) = card.import(job, &input, limit);
+            assert_eq!(card.sent_again, 0, "{label}: a stored code was sent again");
+            let r = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    assert!(max_rounds < 1_000, "{label}: {e}");
+                    errors += 1;
+                    continue;
+                }
+            };
+            assert_accounted(&r);
+            assert_eq!(r.codes_read, len as u64, "{label}");
+            assert_eq!(
+                r.deposited,
+                card.stored.len() as u64 - before,
+                "{label}: {r:?}"
+            );
+            // every distinct valid code is stored, failed or missing, and listed once
+            let distinct: std::collections::BTreeSet<&String> = input
+                .iter()
+                .filter(|c| card_model::code::validate_code(c).is_ok())
+                .collect();
+            let mut listed: Vec<&String> = r
+                .failed
+                .iter()
+                .filter(|f| !matches!(f.reason, FailReason::Invalid(_)))
+                .map(|f| &f.code)
+                .chain(&r.verified_missing)
+                .collect();
+            listed.sort();
+            let listed_len = listed.len();
+            listed.dedup();
+            assert_eq!(listed.len(), listed_len, "{label}: a code listed twice");
+            for code in &distinct {
+                assert_ne!(
+                    card.stored.contains(*code),
+                    listed.binary_search(code).is_ok(),
+                    "{label}: {code} both stored and listed, or neither"
+                );
+            }
+            // progress: one per chunk, growing, ending at the codes read
+            for (i, p) in progress.iter().enumerate() {
+                assert_eq!(p.chunks_done, i as u64 + 1, "{label}");
+                assert_eq!(p.total, Some(len), "{label}");
+            }
+            assert!(
+                progress
+                    .windows(2)
+                    .all(|w| w[0].codes_done <= w[1].codes_done),
+                "{label}"
+            );
+            assert_eq!(progress.len() as u64, r.chunks, "{label}");
+            if let Some(last) = progress.last() {
+                assert_eq!(last.codes_done, r.codes_read, "{label}: {progress:?}");
+            }
+        }
+        assert!(
+            errors > 0,
+            "some runs stop on a call failing past the bound"
+        );
+    }
+
     #[test]
     fn invalid_card_id_is_rejected() {
         assert!(DepositJob::new("", DepositOptions::new(), (0, None)).is_err());

@@ -195,11 +195,15 @@ fn never_answering_transport(entered: &Arc<Notify>) -> impl AsyncTransport + 'st
     })
 }
 
-/// Runs `call` until its token fetch reached the transport, then drops it.
+/// Runs `call` until its token fetch reached the transport, then drops it (a call that
+/// never gets there fails the test rather than hanging it).
 async fn drop_once_sent<T>(call: impl std::future::Future<Output = T>, entered: &Notify) {
     tokio::select! {
         _ = call => panic!("the fetch cannot have finished"),
         () = entered.notified() => {}
+        () = tokio::time::sleep(Duration::from_secs(60)) => {
+            panic!("the token fetch never reached the transport")
+        }
     }
 }
 

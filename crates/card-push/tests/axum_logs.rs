@@ -54,6 +54,7 @@ async fn logs_never_hold_secrets_or_content() {
     let _ = reqwest::Client::new()
         .post(format!("{url}?{bad}"))
         .body(r.body().to_owned())
+        .timeout(PATIENCE)
         .send()
         .await
         .unwrap();
@@ -62,10 +63,15 @@ async fn logs_never_hold_secrets_or_content() {
     let _ = reqwest::Client::new()
         .post(format!("{url}?{q}"))
         .body(b)
+        .timeout(PATIENCE)
         .send()
         .await
         .unwrap();
-    assert!(rx.recv().await.is_some());
+    let handled = tokio::time::timeout(PATIENCE, rx.recv()).await;
+    assert!(
+        matches!(handled, Ok(Some(_))),
+        "the push reached its function"
+    );
     let mut out = Vec::new();
     out.write_all(&sink.0.lock().unwrap()).unwrap();
     let logs = String::from_utf8(out).unwrap();

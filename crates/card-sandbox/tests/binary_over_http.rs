@@ -45,6 +45,9 @@ impl Sandbox {
             .args(["--port", "0", "--port-file"])
             .arg(&port_file)
             .args(extra)
+            .env_remove("CARD_SANDBOX_SECRET")
+            .env_remove("CARD_SANDBOX_PUSH_TOKEN")
+            .env_remove("CARD_SANDBOX_PUSH_AES_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -440,4 +443,159 @@ fn the_secret_file_cards_and_json_flags_shared_with_wxcard() {
         assert_eq!(v["cards"][1]["card_id"], "pTwo");
         assert!(!out.contains(FILE_SECRET), "{out}");
     }
+}
+
+/// SIGTERM ends the binary while it still waits for its secret file (a FIFO nobody has
+/// written, as a terminal or a slow pipe would be): the signals are caught only once the
+/// secret is read.
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_the_binary_while_it_waits_for_its_secret_file() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let fifo = std::env::temp_dir().join(format!("card-sandbox-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_card-sandbox"))
+        .args(["--port", "0", "--secret-file"])
+        .arg(&fifo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn card-sandbox");
+    // Opening the write end returns once the binary has opened the read end; it then
+    // waits in its read, since nothing is written and the write end stays open.
+    let (opened, writer) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = opened.send(std::fs::OpenOptions::new().write(true).open(path));
+    });
+    let write_end = writer
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the binary opens its secret file")
+        .expect("the FIFO's write end");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(write_end);
+    let _ = std::fs::remove_file(&fifo);
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("SIGTERM did not end card-sandbox while it read its secret file");
+    };
+    assert_eq!(status.signal(), Some(15), "{status}");
+}
+
+/// A stop sent while the binary writes its port file is caught, not met with the default
+/// action: the file is written through `FILE.tmp`, made here a FIFO, so the binary waits
+/// in that write (seen in `/proc`) when the signal is sent; then the FIFO is read and the
+/// binary must stop cleanly.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stop_sent_while_the_port_file_is_written_is_caught() {
+    use std::io::BufRead as _;
+    let port_file =
+        std::env::temp_dir().join(format!("card-sandbox-port-fifo-{}", std::process::id()));
+    let tmp = port_file.with_file_name(format!(
+        "{}.tmp",
+        port_file.file_name().unwrap().to_str().unwrap()
+    ));
+    let _ = std::fs::remove_file(&port_file);
+    let _ = std::fs::remove_file(&tmp);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&tmp)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_card-sandbox"))
+        .args(["--port", "0", "--port-file"])
+        .arg(&port_file)
+        .env_remove("CARD_SANDBOX_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn card-sandbox");
+    // Waiting for a reader of the FIFO: the kernel names the wait `wait_for_partner`.
+    let wchan = format!("/proc/{}/wchan", child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&wchan).unwrap_or_default() != "wait_for_partner" {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&tmp);
+            panic!("card-sandbox never waited on its port file");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Give the signal time to act on a process that did not catch it: the read below
+    // would otherwise race it. (Caught, it waits for the port file to be written.)
+    std::thread::sleep(Duration::from_millis(200));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = tmp.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read_to_string(path));
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(&port_file);
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("card-sandbox did not stop on SIGTERM");
+    };
+    assert!(status.success(), "{status}");
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the FIFO was read")
+        .expect("the port");
+    assert!(port.trim().parse::<u16>().is_ok(), "{port:?}");
+    let out: Vec<String> = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        out.last().map(String::as_str),
+        Some("card sandbox stopping")
+    );
 }

@@ -61,7 +61,10 @@ fn bare() -> Command {
         .env_remove("WXCARD_BASE_URL")
         .env_remove("WXCARD_REDIS_URL")
         .env_remove("WECHAT_APPID")
-        .env_remove("WECHAT_APPSECRET");
+        .env_remove("WECHAT_APPSECRET")
+        .env_remove("CARD_SANDBOX_SECRET")
+        .env_remove("CARD_SANDBOX_PUSH_TOKEN")
+        .env_remove("CARD_SANDBOX_PUSH_AES_KEY");
     cmd
 }
 
@@ -998,6 +1001,48 @@ fn sandbox_serve_prints_json_and_stops_on_ctrl_c() {
     assert_eq!(v["cards"].as_array().map(Vec::len), Some(2), "{v}");
     assert_eq!(v["cards"][0]["kind"], "plain, stock 100");
     assert!(err.contains("card sandbox stopping"), "{err}");
+}
+
+#[test]
+fn sandbox_serve_refuses_a_blank_secret_and_never_repeats_one_starting_with_a_dash() {
+    // An empty $CARD_SANDBOX_SECRET (a script exporting an unset variable) is a usage
+    // error, as an empty secret file is, not a sandbox no client can sign in to.
+    bare()
+        .env("CARD_SANDBOX_SECRET", "")
+        .args(["sandbox", "serve", "--port", "0"])
+        .assert()
+        .code(2)
+        .stderr(contains("is empty"));
+    bare()
+        .args(["sandbox", "serve", "--port", "0", "--secret", " "])
+        .assert()
+        .code(2)
+        .stderr(contains("is empty"));
+    // A value starting with '-' is the flag's value, never echoed as an unknown flag.
+    let out = bare()
+        .args([
+            "sandbox",
+            "serve",
+            "--port",
+            "70000",
+            "--secret",
+            "-S3CRET-dash",
+            "--push-token",
+            "--TOKEN-dash",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("--port"), "{all}");
+    assert!(
+        !all.contains("S3CRET") && !all.contains("TOKEN-dash"),
+        "{all}"
+    );
 }
 
 #[test]

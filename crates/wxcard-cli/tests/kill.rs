@@ -47,6 +47,7 @@ fn interruptible_deposit(base_url: &str, card: &str, file: &Path) -> Command {
 
 fn deposit_with(mut cmd: Command, base_url: &str, card: &str, file: &Path) -> Command {
     cmd.env_remove("WXCARD_BASE_URL")
+        .env_remove("WXCARD_REDIS_URL")
         .env("WECHAT_APPID", Sandbox::DEFAULT_APPID)
         .env("WECHAT_APPSECRET", Sandbox::DEFAULT_SECRET)
         .args([
@@ -83,7 +84,17 @@ fn run_and_kill(
     .spawn()
     .unwrap();
     loop {
-        if child.try_wait().unwrap().is_some() {
+        if let Some(status) = child.try_wait().unwrap() {
+            // Finished before the kill point: only a success is that (a start that
+            // failed, `env` without --default-signal say, would skip the round unseen).
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+            }
+            assert!(
+                status.success(),
+                "ended before the kill point: {status}: {err}"
+            );
             return None;
         }
         let stored = sandbox.deposited_count(card).unwrap_or(0);

@@ -31,10 +31,15 @@ pub fn recording(config: PushConfig) -> (PushService, mpsc::UnboundedReceiver<Ev
     (service, rx)
 }
 
+/// How long a test waits for an answer or a handled push before it fails (rather than
+/// hangs when the endpoint never answers).
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub async fn post(url: &str, request: &PushRequest) -> (u16, String) {
     let response = reqwest::Client::new()
         .post(format!("{url}?{}", request.query_string()))
         .body(request.body().to_owned())
+        .timeout(PATIENCE)
         .send()
         .await
         .unwrap();

@@ -59,11 +59,13 @@ pub struct ServeArgs {
     pub appid: String,
     /// AppSecret the token endpoints accept [default: the published test secret]. A
     /// flag value shows in the process list: prefer --secret-file or the environment.
+    /// A value starting with '-' is taken as it is (an error never repeats it).
     #[arg(
         long,
         value_name = "SECRET",
         env = "CARD_SANDBOX_SECRET",
         hide_env_values = true,
+        allow_hyphen_values = true,
         value_parser = parse_secret
     )]
     pub secret: Option<AppSecret>,
@@ -129,6 +131,7 @@ pub struct ServeArgs {
         value_name = "TOKEN",
         env = "CARD_SANDBOX_PUSH_TOKEN",
         hide_env_values = true,
+        allow_hyphen_values = true,
         value_parser = parse_secret_arg,
         help_heading = "Pushes"
     )]
@@ -140,6 +143,7 @@ pub struct ServeArgs {
         value_name = "KEY",
         env = "CARD_SANDBOX_PUSH_AES_KEY",
         hide_env_values = true,
+        allow_hyphen_values = true,
         value_parser = parse_secret_arg,
         help_heading = "Pushes"
     )]
@@ -264,7 +268,8 @@ impl ServeArgs {
     /// read from `--secret-file`; `None` for the published test secret.
     ///
     /// # Errors
-    /// [`ServeError::Usage`] when both are given or the file holds only white space;
+    /// [`ServeError::Usage`] when both are given, or the secret given or the file holds
+    /// only white space;
     /// [`ServeError::Io`] when the file cannot be read (or is larger than 64 KiB, or not
     /// UTF-8).
     pub fn accepted_secret(&self) -> Result<Option<AppSecret>, ServeError> {
@@ -273,6 +278,9 @@ impl ServeArgs {
                 "give the AppSecret with --secret (or CARD_SANDBOX_SECRET) or with \
                  --secret-file, not both"
                     .to_owned(),
+            )),
+            (Some(secret), None) if secret.expose().trim().is_empty() => Err(ServeError::Usage(
+                "the AppSecret given with --secret or CARD_SANDBOX_SECRET is empty".to_owned(),
             )),
             (Some(secret), None) => Ok(Some(secret.clone())),
             (None, Some(path)) => {
@@ -362,16 +370,19 @@ impl ServeArgs {
     /// when the secret file cannot be read, the port cannot be bound, the port file
     /// cannot be written, or the signal handlers cannot be installed.
     pub fn run(&self) -> Result<(), ServeError> {
-        let stop = StopSignals::listen().map_err(|source| ServeError::Io {
-            context: "installing the SIGTERM and SIGINT handlers".to_owned(),
-            source,
-        })?;
         let Prepared {
             sandbox,
             cards,
             target,
             secret_shown,
         } = self.prepare()?;
+        // Caught from here on, not earlier: while the secret file is read (a FIFO or a
+        // terminal may block) the signals keep their default action, so they still end
+        // the process.
+        let stop = StopSignals::listen().map_err(|source| ServeError::Io {
+            context: "installing the SIGTERM and SIGINT handlers".to_owned(),
+            source,
+        })?;
         let server = serve_with(
             sandbox.clone(),
             ("127.0.0.1", self.port),
@@ -599,6 +610,39 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         serve: ServeArgs,
+    }
+
+    #[test]
+    fn a_blank_secret_is_refused_and_secrets_starting_with_a_dash_are_values() {
+        for blank in ["", "  "] {
+            let args = Cli::try_parse_from(["x", "--secret", blank]).unwrap().serve;
+            let e = args.accepted_secret().unwrap_err();
+            assert!(matches!(e, ServeError::Usage(_)), "{e:?}");
+            assert!(e.to_string().contains("--secret"), "{e}");
+        }
+        // Taken as the values they are, not parsed as flags (clap would repeat them in
+        // an "unexpected argument" error).
+        let args = Cli::try_parse_from([
+            "x",
+            "--secret",
+            "-S3cr3t-flag",
+            "--push-url",
+            "http://127.0.0.1:9/w",
+            "--push-token",
+            "--tok-SECRET",
+            "--push-aes-key",
+            "-key-SECRET",
+        ])
+        .unwrap()
+        .serve;
+        assert_eq!(
+            args.accepted_secret().unwrap().unwrap().expose(),
+            "-S3cr3t-flag"
+        );
+        assert_eq!(args.push_token, Some(SecretArg::new("--tok-SECRET")));
+        assert_eq!(args.push_aes_key, Some(SecretArg::new("-key-SECRET")));
+        let e = args.push_target().unwrap_err().to_string();
+        assert!(!e.contains("SECRET"), "{e}");
     }
 
     #[test]

@@ -64,7 +64,8 @@ enum Flavor {
     Async,
 }
 
-/// Runs `deposit_all` with the given flavor, checking that progress is monotone.
+/// Runs `deposit_all` with the given flavor, checking that progress grows (one report
+/// per chunk, then at most one more with more codes) and ends at the codes read.
 fn run(
     flavor: Flavor,
     sandbox: &Sandbox,
@@ -75,7 +76,11 @@ fn run(
     let mut seen: Vec<Progress> = Vec::new();
     let record = |p: Progress| {
         if let Some(last) = seen.last() {
-            assert!(p.chunks_done > last.chunks_done, "{p:?} after {last:?}");
+            assert!(
+                p.chunks_done > last.chunks_done
+                    || (p.chunks_done == last.chunks_done && p.codes_done > last.codes_done),
+                "{p:?} after {last:?}"
+            );
             assert!(p.codes_done >= last.codes_done, "{p:?} after {last:?}");
             assert_eq!(p.total, last.total);
         }
@@ -92,6 +97,17 @@ fn run(
             .block_on(asynchronous(sandbox).deposit_all(card_id, input, &options, record))
             .expect("deposit_all (async)"),
     };
+    match seen.last() {
+        Some(last) => assert_eq!(last.codes_done, report.codes_read, "{seen:?}"),
+        None => assert_eq!(report.codes_read, 0),
+    }
+    assert!(
+        seen.iter()
+            .filter(|p| p.chunks_done == report.chunks)
+            .count()
+            <= 2,
+        "{seen:?}"
+    );
     (report, seen)
 }
 

@@ -373,6 +373,9 @@ impl AsyncClient {
                 Either::Right(done) => progress(job.complete(done?)),
             }
         }
+        if let Some(last) = job.last_progress() {
+            progress(last);
+        }
         let count = self.get_deposit_count(&job.count_request()).await;
         if let Err(error) = &count {
             tracing::warn!(%error, "deposit_all: getdepositcount failed");

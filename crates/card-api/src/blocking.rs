@@ -221,7 +221,9 @@ impl Client {
     /// reported in [`DepositReport::failed`](crate::bulk::DepositReport::failed), never
     /// sent. A code repeated in the input is sent at most once: a repeat of an earlier
     /// chunk's code is held back to the end, then checked, so the report stays exact
-    /// when answers are lost. `progress` is called after each chunk. The codes are read
+    /// when answers are lost. `progress` is called after each chunk (and once more at the
+    /// end when rejected codes or repeats followed the last one; the last call counts
+    /// every code read). The codes are read
     /// from `codes` as they go, and each chunk is verified right after its deposit;
     /// memory holds one chunk, a 64-bit fingerprint per distinct code and the repeated
     /// codes; see [`bulk`](crate::bulk).
@@ -296,6 +298,9 @@ impl Client {
         while let crate::bulk::AfterInput::Chunk(chunk) = job.after_input() {
             let done = self.run_chunk(chunk)?;
             progress(job.complete(done));
+        }
+        if let Some(last) = job.last_progress() {
+            progress(last);
         }
         let count = self.get_deposit_count(&job.count_request());
         if let Err(error) = &count {

@@ -141,7 +141,10 @@ impl DepositOptions {
     }
 }
 
-/// Progress of a `deposit_all` run, reported after each chunk.
+/// Progress of a `deposit_all` run, reported after each chunk, and once more after the
+/// last one when codes were handled since (rejected codes or repeats at the end of the
+/// input, or an input with no valid code): the last report's `codes_done` is the number
+/// of codes read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
@@ -319,6 +322,8 @@ pub(crate) struct DepositJob {
     issued: u64,
     report: DepositReport,
     codes_done: u64,
+    /// `codes_done` when progress was last reported.
+    reported: u64,
     /// Whether new chunks are checked before they are sent.
     pre_check: bool,
 }
@@ -362,6 +367,7 @@ impl DepositJob {
             issued: 0,
             report: DepositReport::default(),
             codes_done: 0,
+            reported: 0,
             pre_check: options.resume,
         })
     }
@@ -560,7 +566,18 @@ impl DepositJob {
             self.pre_check = true;
         }
         self.codes_done += chunk.codes as u64;
+        self.reported = self.codes_done;
         self.progress()
+    }
+
+    /// Once every chunk has completed: the progress to report when codes were handled
+    /// since the last report (rejected codes or repeats after the last chunk), so that
+    /// the last report counts every code read.
+    pub fn last_progress(&mut self) -> Option<Progress> {
+        (self.codes_done > self.reported).then(|| {
+            self.reported = self.codes_done;
+            self.progress()
+        })
     }
 
     /// The progress so far.
@@ -1546,6 +1563,7 @@ mod tests {
                     Err(Err(e)) => return (Err(e), progress),
                 }
             }
+            progress.extend(job.last_progress());
             let count = self.stored.len() as u64;
             (Ok(job.finish(Ok(count))), progress)
         }
@@ -1647,20 +1665,28 @@ mod tests {
                     "{label}: {code} both stored and listed, or neither"
                 );
             }
-            // progress: one per chunk, growing, ending at the codes read
+            // progress: one per chunk, then one more when codes were handled after
+            // the last chunk; growing; ending at the codes read
             for (i, p) in progress.iter().enumerate() {
-                assert_eq!(p.chunks_done, i as u64 + 1, "{label}");
+                assert_eq!(p.chunks_done, (i as u64 + 1).min(r.chunks), "{label}");
                 assert_eq!(p.total, Some(len), "{label}");
             }
             assert!(
                 progress
                     .windows(2)
-                    .all(|w| w[0].codes_done <= w[1].codes_done),
-                "{label}"
+                    .all(|w| w[0].codes_done < w[1].codes_done
+                        || (w[0].codes_done == w[1].codes_done
+                            && w[0].chunks_done < w[1].chunks_done)),
+                "{label}: {progress:?}"
             );
-            assert_eq!(progress.len() as u64, r.chunks, "{label}");
-            if let Some(last) = progress.last() {
-                assert_eq!(last.codes_done, r.codes_read, "{label}: {progress:?}");
+            let chunk_reports = r.chunks as usize;
+            assert!(
+                progress.len() == chunk_reports || progress.len() == chunk_reports + 1,
+                "{label}: {progress:?}"
+            );
+            match progress.last() {
+                Some(last) => assert_eq!(last.codes_done, r.codes_read, "{label}: {progress:?}"),
+                None => assert_eq!(r.codes_read, 0, "{label}"),
             }
         }
         assert!(

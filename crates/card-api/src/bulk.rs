@@ -61,8 +61,9 @@ use card_model::code::{
 };
 use card_model::limits::MAX_CODES_PER_CALL;
 use card_model::{Endpoint, ValidationError};
+use foldhash::quality::RandomState;
 use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Default number of chunks the async client keeps in flight.
@@ -350,7 +351,7 @@ impl DepositJob {
             total,
             filling: Vec::with_capacity(MAX_CODES_PER_CALL),
             order: Vec::with_capacity(MAX_CODES_PER_CALL),
-            key: RandomState::new(),
+            key: RandomState::default(),
             fingerprint: keyed_fingerprint,
             // Sized for the input when it says how long it is (not trusting a huge
             // hint: the set grows as needed past it).
@@ -1566,6 +1567,30 @@ mod tests {
             progress.extend(job.last_progress());
             let count = self.stored.len() as u64;
             (Ok(job.finish(Ok(count))), progress)
+        }
+    }
+
+    /// Codes as merchants number them (counters, prefixes, padding) get distinct
+    /// fingerprints: a hash weak on such inputs would hold many fresh codes back and
+    /// cost a `checkcode` per chunk of them. (A chance collision among these 300,000
+    /// is about 2.4e-9.)
+    #[test]
+    fn sequential_codes_of_usual_shapes_do_not_collide() {
+        let key = RandomState::default();
+        let mut prints = HashSet::new();
+        let shapes: [fn(u32) -> String; 3] = [
+            |i| format!("{i:012}"),
+            |i| format!("K{i}"),
+            |i| format!("CARD-2026-{i:08x}"),
+        ];
+        for shape in shapes {
+            for i in 0..100_000 {
+                assert!(
+                    prints.insert(keyed_fingerprint(&key, &shape(i))),
+                    "{}",
+                    shape(i)
+                );
+            }
         }
     }
 

@@ -445,6 +445,13 @@ fn the_secret_file_cards_and_json_flags_shared_with_wxcard() {
     }
 }
 
+/// Makes a FIFO at `path` (`mkfifo`).
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 /// SIGTERM ends the binary while it still waits for its secret file (a FIFO nobody has
 /// written, as a terminal or a slow pipe would be): the signals are caught only once the
 /// secret is read.
@@ -454,13 +461,7 @@ fn sigterm_ends_the_binary_while_it_waits_for_its_secret_file() {
     use std::os::unix::process::ExitStatusExt as _;
     let fifo = std::env::temp_dir().join(format!("card-sandbox-fifo-{}", std::process::id()));
     let _ = std::fs::remove_file(&fifo);
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    mkfifo(&fifo);
     let mut child = Command::new(env!("CARGO_BIN_EXE_card-sandbox"))
         .args(["--port", "0", "--secret-file"])
         .arg(&fifo)
@@ -548,13 +549,7 @@ fn a_stop_sent_while_the_port_file_is_written_is_caught() {
     ));
     let _ = std::fs::remove_file(&port_file);
     let _ = std::fs::remove_file(&tmp);
-    assert!(
-        Command::new("mkfifo")
-            .arg(&tmp)
-            .status()
-            .expect("mkfifo")
-            .success()
-    );
+    mkfifo(&tmp);
     let mut child = Command::new(env!("CARGO_BIN_EXE_card-sandbox"))
         .args(["--port", "0", "--port-file"])
         .arg(&port_file)

@@ -5,6 +5,28 @@ use card_model::limits::MAX_CODES_PER_CALL;
 use foldhash::quality::RandomState;
 use std::collections::HashSet;
 
+/// A model card's deposit: each code refused (`fail_code`), stored, or already there
+/// (counted in `sent_again`); the three counts.
+fn store(
+    stored: &mut std::collections::BTreeSet<String>,
+    sent_again: &mut u64,
+    codes: &[String],
+    mut refused: impl FnMut(&String) -> bool,
+) -> (u64, u64, u64) {
+    let (mut succ, mut dup, mut fail) = (0, 0, 0);
+    for code in codes {
+        if refused(code) {
+            fail += 1;
+        } else if stored.insert(code.clone()) {
+            succ += 1;
+        } else {
+            dup += 1;
+            *sent_again += 1;
+        }
+    }
+    (succ, dup, fail)
+}
+
 fn codes(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("C{i:06}")).collect()
 }
@@ -304,17 +326,13 @@ impl Card {
                     ChunkEvent::Checked(check.code, Ok(CodeCheck::new(yes, no)))
                 }
                 ChunkStep::Deposit(deposit) => {
-                    let (mut succ, mut dup, mut fail) = (0, 0, 0);
-                    for code in &deposit.code {
-                        if self.refuse.contains(code) {
-                            fail += 1;
-                        } else if self.stored.insert(code.clone()) {
-                            succ += 1;
-                        } else {
-                            dup += 1;
-                            self.sent_again += 1;
-                        }
-                    }
+                    let refuse = &self.refuse;
+                    let (succ, dup, fail) = store(
+                        &mut self.stored,
+                        &mut self.sent_again,
+                        &deposit.code,
+                        |code| refuse.contains(code),
+                    );
                     let tally = |n| (n > 0).then_some(CodeTally::Count(n));
                     let answer = if self.lose_deposit_answers {
                         Err(Self::lost())
@@ -645,19 +663,17 @@ impl Interleaved {
             ChunkStep::Deposit(deposit) => {
                 let fault = self.call_fault();
                 let acts = fault.as_ref().is_none_or(|(_, acts)| *acts);
-                let (mut succ, mut dup, mut fail) = (0, 0, 0);
-                if acts {
-                    for code in &deposit.code {
-                        if self.faults && self.rng.one_in(50) {
-                            fail += 1;
-                        } else if self.stored.insert(code.clone()) {
-                            succ += 1;
-                        } else {
-                            dup += 1;
-                            self.sent_again += 1;
-                        }
-                    }
-                }
+                let (succ, dup, fail) = if acts {
+                    let (faults, rng) = (self.faults, &mut self.rng);
+                    store(
+                        &mut self.stored,
+                        &mut self.sent_again,
+                        &deposit.code,
+                        |_| faults && rng.one_in(50),
+                    )
+                } else {
+                    (0, 0, 0)
+                };
                 let tally = |n| (n > 0).then_some(CodeTally::Count(n));
                 let answer = match fault {
                     Some((e, _)) => Err(e),
